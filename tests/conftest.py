@@ -1,0 +1,12 @@
+"""Shared test set-up: the project root on sys.path, Paddle on the CPU with every core."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import paddle  # noqa: E402
+
+paddle.set_device("cpu")
+paddle.set_num_threads(os.cpu_count() or 1)
