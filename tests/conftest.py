@@ -8,5 +8,7 @@ if ROOT not in sys.path:
 
 import paddle  # noqa: E402
 
+from utils.system import set_cpu_threads  # noqa: E402
+
 paddle.set_device("cpu")
-paddle.set_num_threads(os.cpu_count() or 1)
+set_cpu_threads()

@@ -1,0 +1,62 @@
+"""Train MLDA-Net (monocular, stereo or mono+stereo, with or without depth hints).
+
+    python train.py --dataset synthetic                       # generated KITTI-layout scene, small preset
+    python train.py --data_path kitti_data --model_name mlda  # KITTI raw, eigen_zhou, M2/DH defaults
+    python -m paddle.distributed.launch --gpus 0,1 train.py --data_path kitti_data   # data parallel
+    python train.py --resume logs/mlda/checkpoint             # continue an interrupted run
+
+All options: python train.py --help (defined in options.py).
+"""
+import json
+import os
+import sys
+
+import options
+
+
+def resume_options(opt, argv):
+    """The options of the run being resumed (its checkpoint's opt.json), with only the runtime
+    options (RESUME_OVERRIDABLE) taken from this command line, and only those given on it."""
+    from trainer import RESUME_OVERRIDABLE
+    path = os.path.join(opt.resume, "opt.json")
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: --resume {opt.resume}: no opt.json; pass the run's checkpoint folder "
+                         f"(<log_dir>/<model_name>/checkpoint)")
+    with open(path) as f:
+        saved = json.load(f)
+    given = options.given_options("train", argv)
+    ignored = sorted(given - set(RESUME_OVERRIDABLE))
+    if ignored:
+        print(f"note: --resume keeps the run's own {', '.join('--' + k for k in ignored)}")
+    for k in RESUME_OVERRIDABLE:
+        if k in given or k == "resume":
+            saved[k] = opt[k]
+    opt.update(saved)
+    return opt
+
+
+def prepare_synthetic(opt):
+    """Generate the synthetic KITTI under --data_path and its depth hints, unless already there."""
+    from datasets import synthetic
+    synthetic.ensure(opt.data_path)
+    if opt.use_depth_hints:
+        import precompute_depth_hints
+        precompute_depth_hints.ensure(opt.data_path, opt.depth_hint_path)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opt = options.parse("train", argv)
+    if opt.resume:
+        opt = resume_options(opt, argv)
+    if opt.dataset == "synthetic":
+        prepare_synthetic(opt)
+    from trainer import Trainer  # after option checks, so that --help and errors are quick
+    best = Trainer(opt).train()
+    if best is not None:
+        print(f"best {best[1]} {best[0]:.4f} (epoch {best[2]}): "
+              f"{os.path.join(opt.log_dir, opt.model_name, 'models', 'best')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Reading photos and writing depth predictions: the one implementation shared by
+predict.py (Paddle dynamic graph) and inference.py (Paddle Inference), so both write the same files.
+
+Reading
+    list_images(path) -> [file, ...]     a file, or a folder's images natural-sorted (not recursive)
+    load_image(path_or_array) -> PIL RGB  any common format; greyscale, 16-bit, CMYK, palette and
+                                          RGBA/LA (composited onto white) converted; EXIF orientation
+                                          honoured; an unreadable file raises ImageLoadError
+    preprocess(image, height, width)     PIL Lanczos resize, scaled to [0, 1]: float32 1 x 3 x H x W
+    output_stems(paths)                  file stems, made unique when two inputs share one
+
+Writing, for one image with network output `disp` (the scale-0 sigmoid disparity, H x W):
+    write_prediction(output_dir, stem, disp, original_size, scale_factor=5.4, colormap="magma",
+                     save_png16=False, min_depth=0.1, max_depth=100.0) writes
+      <stem>_disp.npy    float32 H x W, `disp` itself (network resolution, values in (0, 1))
+      <stem>_disp.jpeg   colour-mapped disparity at the photo's size (Monodepth2's look: range
+                         from the minimum to the 95th percentile, colormap magma by default)
+      <stem>_depth.npy   float32 at the photo's size: `disp` resized bilinearly (cv2 INTER_LINEAR),
+                         then depth = scale_factor / (1/max_depth + (1/min_depth - 1/max_depth) disp)
+                         (disp_to_depth), in metres with the stereo factor 5.4
+      <stem>_depth.png   (save_png16) KITTI-style uint16 PNG of depth x 256, clipped to 1..65535
+                         (so depths above 255.99 m saturate)
+    Files are written to temporary names and renamed only once all of them are written.
+
+`original_size` is (width, height), as PIL's `Image.size`.
+"""
+import os
+
+import cv2
+import numpy as np
+from natsort import natsorted, ns
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                    ".pbm", ".gif", ".jfif")
+# Files this module writes that are images themselves: skipped when listing a folder, so that
+# predicting into the input folder twice does not treat earlier outputs as photos.
+OUTPUT_SUFFIXES = ("_disp.jpeg", "_depth.png")
+COLORMAPS = {
+    "magma": cv2.COLORMAP_MAGMA, "inferno": cv2.COLORMAP_INFERNO, "plasma": cv2.COLORMAP_PLASMA,
+    "viridis": cv2.COLORMAP_VIRIDIS, "cividis": cv2.COLORMAP_CIVIDIS, "turbo": cv2.COLORMAP_TURBO,
+    "jet": cv2.COLORMAP_JET, "bone": cv2.COLORMAP_BONE, "hot": cv2.COLORMAP_HOT, "gray": None,
+}
+KITTI_PNG_SCALE = 256.0
+
+
+class ImageLoadError(ValueError):
+    """A path that is not a readable image; the message is one line naming the file."""
+
+
+def list_images(path):
+    """`path` itself if it is a file, else the images in folder `path`, natural-sorted
+    (img2 before img10), case-insensitive extensions, this module's own outputs skipped."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise ImageLoadError(f"{path}: no such file or folder")
+    names = [n for n in os.listdir(path)
+             if n.lower().endswith(IMAGE_EXTENSIONS) and not n.lower().endswith(OUTPUT_SUFFIXES)
+             and os.path.isfile(os.path.join(path, n))]
+    if not names:
+        raise ImageLoadError(f"{path}: folder holds no images (looked for "
+                             f"{', '.join(IMAGE_EXTENSIONS)})")
+    return [os.path.join(path, n) for n in natsorted(names, alg=ns.IGNORECASE)]
+
+
+def output_stems(paths):
+    """Output stem per input path: the file name without extension; where several inputs share
+    a stem (photo.jpg and photo.png), each of them gets its extension appended (photo_jpg)."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    counts = {}
+    for s in stems:
+        counts[s.lower()] = counts.get(s.lower(), 0) + 1
+    out = []
+    for p, s in zip(paths, stems):
+        if counts[s.lower()] > 1:
+            s = s + "_" + os.path.splitext(p)[1].lstrip(".").lower()
+        out.append(s)
+    return out
+
+
+def _to_8bit(array):
+    """Integer or float single-channel data to uint8: 16-bit range divided by 257, float in
+    [0, 1] times 255, anything wider normalised by its maximum."""
+    a = np.asarray(array)
+    if a.dtype == np.uint8:
+        return a
+    a = a.astype(np.float64)
+    peak = a.max() if a.size else 0.0
+    if np.issubdtype(np.asarray(array).dtype, np.floating) and peak <= 1.0:
+        a = a * 255.0
+    elif peak > 65535:
+        a = a * (255.0 / peak)
+    elif peak > 255:
+        a = a / 257.0
+    return np.clip(np.round(a), 0, 255).astype(np.uint8)
+
+
+def _to_rgb(img):
+    """Any PIL mode to 8-bit RGB; transparency composited onto white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return Image.fromarray(_to_8bit(np.asarray(img)), mode="L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def load_image(source):
+    """An RGB PIL image from a file path, a PIL image or a numpy array (H x W, H x W x 3 or
+    H x W x 4; uint8, uint16 or float in [0, 1]). Files: EXIF orientation applied. Raises
+    ImageLoadError (one line naming the file) for a missing, corrupt or truncated file."""
+    if isinstance(source, Image.Image):
+        return _to_rgb(ImageOps.exif_transpose(source))
+    if isinstance(source, np.ndarray):
+        a = source
+        if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 1):
+            return Image.fromarray(_to_8bit(a.reshape(a.shape[:2])), mode="L").convert("RGB")
+        if a.ndim == 3 and a.shape[2] in (3, 4):
+            chans = np.stack([_to_8bit(a[..., c]) if a.dtype != np.uint8 else a[..., c]
+                              for c in range(a.shape[2])], axis=-1)
+            return _to_rgb(Image.fromarray(chans, mode="RGB" if a.shape[2] == 3 else "RGBA"))
+        raise ImageLoadError(f"array of shape {a.shape}: expected H x W, H x W x 3 or H x W x 4")
+    path = os.fspath(source)
+    if not os.path.isfile(path):
+        raise ImageLoadError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now: truncated files fail here, not later
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img).copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageLoadError(f"{path}: cannot read image ({reason})") from None
+
+
+def preprocess(image, height, width):
+    """RGB PIL image -> float32 array 1 x 3 x height x width in [0, 1] (PIL Lanczos resize,
+    as the training loader and the evaluation protocol do)."""
+    resized = image.resize((width, height), Image.LANCZOS)
+    array = np.asarray(resized, dtype=np.float32) / 255.0
+    return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
+
+
+def _as_map(disp):
+    d = np.asarray(disp, dtype=np.float32)
+    d = d.reshape(d.shape[-2:]) if d.ndim > 2 else d
+    if d.ndim != 2:
+        raise ValueError(f"disparity must be H x W (or 1 x 1 x H x W), got shape {np.shape(disp)}")
+    return d
+
+
+def resize_map(values, original_size):
+    """H x W float map to (width, height) = original_size with cv2 bilinear (half-pixel)."""
+    width, height = int(original_size[0]), int(original_size[1])
+    return cv2.resize(_as_map(values), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def disparity_to_depth(disp, original_size, scale_factor=5.4, min_depth=0.1, max_depth=100.0):
+    """Sigmoid disparity (network resolution) -> depth at the photo's size: bilinear resize, then
+    disp_to_depth, times scale_factor (5.4 = metres for stereo-trained weights). float32."""
+    from networks.layers import disp_to_depth
+
+    _, depth = disp_to_depth(resize_map(disp, original_size).astype(np.float64), min_depth, max_depth)
+    return (scale_factor * np.asarray(depth)).astype(np.float32)
+
+
+def colorize(disp, colormap="magma"):
+    """H x W disparity -> uint8 H x W x 3 RGB. Normalised from the minimum to the 95th percentile
+    (clipped above), as Monodepth2's predictions are shown; "gray" gives a grey image."""
+    if colormap not in COLORMAPS:
+        raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
+    d = _as_map(disp).astype(np.float64)
+    vmin, vmax = float(d.min()), float(np.percentile(d, 95))
+    t = np.clip((d - vmin) / (vmax - vmin), 0.0, 1.0) if vmax > vmin else np.zeros_like(d)
+    grey = np.minimum(t * 256.0, 255.0).astype(np.uint8)  # matplotlib's 256-entry lookup
+    if COLORMAPS[colormap] is None:
+        return np.repeat(grey[..., None], 3, axis=2)
+    return cv2.applyColorMap(grey, COLORMAPS[colormap])[..., ::-1].copy()  # BGR -> RGB
+
+
+def depth_to_png16(depth):
+    """Depth in metres -> KITTI's uint16 encoding (depth x 256); 0 is reserved for 'no depth',
+    so valid depths are clipped to 1..65535."""
+    return np.clip(np.round(np.asarray(depth, np.float64) * KITTI_PNG_SCALE), 1, 65535).astype(np.uint16)
+
+
+def write_prediction(output_dir, stem, disp, original_size, scale_factor=5.4, colormap="magma",
+                     save_png16=False, min_depth=0.1, max_depth=100.0):
+    """Write the per-image outputs (see the module docstring) and return {kind: path} with kinds
+    "disp_npy", "disp_jpeg", "depth_npy" and, with save_png16, "depth_png"."""
+    disp = _as_map(disp)
+    disp_full = resize_map(disp, original_size)
+    depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
+    os.makedirs(output_dir, exist_ok=True)
+    base = os.path.join(output_dir, stem)
+    payloads = {
+        "disp_npy": (base + "_disp.npy", lambda f: np.save(f, disp.astype(np.float32))),
+        "disp_jpeg": (base + "_disp.jpeg",
+                      lambda f: Image.fromarray(colorize(disp_full, colormap)).save(f, format="JPEG", quality=95)),
+        "depth_npy": (base + "_depth.npy", lambda f: np.save(f, depth)),
+    }
+    if save_png16:
+        payloads["depth_png"] = (base + "_depth.png",
+                                 lambda f: f.write(cv2.imencode(".png", depth_to_png16(depth))[1].tobytes()))
+    written = []
+    try:
+        for path, write in payloads.values():
+            written.append(path)
+            with open(path + ".tmp", "wb") as f:
+                write(f)
+        for path in written:
+            os.replace(path + ".tmp", path)
+    finally:
+        for path in written:
+            if os.path.exists(path + ".tmp"):
+                os.remove(path + ".tmp")
+    return {kind: path for kind, (path, _) in payloads.items()}

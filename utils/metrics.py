@@ -1,0 +1,78 @@
+"""The evaluation protocol of spec section 8, in one place: errors, Garg crop, scaling,
+per-image evaluation and Monodepth's post-processing."""
+import cv2
+import numpy as np
+
+from networks.layers import STEREO_SCALE_FACTOR
+
+MIN_EVAL_DEPTH, MAX_EVAL_DEPTH = 1e-3, 80.0
+METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
+
+
+def compute_depth_errors(gt, pred):
+    """Seven standard errors between valid ground-truth and predicted depths (1-D arrays):
+    abs_rel = mean(|g - p| / g), sq_rel = mean((g - p)^2 / g), rmse, rmse_log, and
+    a_k = fraction with max(g/p, p/g) < 1.25^k."""
+    gt, pred = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
+    thresh = np.maximum(gt / pred, pred / gt)
+    a1, a2, a3 = [float((thresh < 1.25 ** k).mean()) for k in (1, 2, 3)]
+    rmse = float(np.sqrt(((gt - pred) ** 2).mean()))
+    rmse_log = float(np.sqrt(((np.log(gt) - np.log(pred)) ** 2).mean()))
+    abs_rel = float((np.abs(gt - pred) / gt).mean())
+    sq_rel = float(((gt - pred) ** 2 / gt).mean())
+    return abs_rel, sq_rel, rmse, rmse_log, a1, a2, a3
+
+
+def garg_crop_mask(h, w):
+    """Eigen/Garg crop: rows int(0.40810811 h):int(0.99189189 h), columns
+    int(0.03594771 w):int(0.96405229 w) (upper bounds exclusive)."""
+    mask = np.zeros((h, w), dtype=bool)
+    mask[int(0.40810811 * h):int(0.99189189 * h), int(0.03594771 * w):int(0.96405229 * w)] = True
+    return mask
+
+
+def evaluation_mask(gt, min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH, crop=True):
+    """Pixels that count: min_depth < gt < max_depth, inside the Garg crop when `crop`."""
+    mask = (gt > min_depth) & (gt < max_depth)
+    return mask & garg_crop_mask(*gt.shape) if crop else mask
+
+
+def scale_prediction(pred, gt, mode="median", stereo_factor=STEREO_SCALE_FACTOR):
+    """Bring predicted depths to metres: "median" multiplies by median(gt) / median(pred)
+    (per image), "stereo" by the fixed factor, "none" leaves them. Returns (scaled, ratio)."""
+    if mode == "median":
+        ratio = float(np.median(gt) / np.median(pred))
+    elif mode == "stereo":
+        ratio = float(stereo_factor)
+    elif mode == "none":
+        ratio = 1.0
+    else:
+        raise ValueError(f"scaling mode must be 'median', 'stereo' or 'none', got {mode!r}")
+    return pred * ratio, ratio
+
+
+def evaluate_depth(gt_depth, pred_disp, mode="median", min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH,
+                   stereo_factor=STEREO_SCALE_FACTOR, crop=True):
+    """Evaluate one image: the scaled disparity (after disp_to_depth) at network resolution is
+    resized to the ground truth's size (cv2 INTER_LINEAR, half-pixel), inverted to depth, masked,
+    scaled, clipped to [min_depth, max_depth]. Returns (errors tuple, scale ratio)."""
+    h, w = gt_depth.shape
+    disp = cv2.resize(np.asarray(pred_disp, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    pred_depth = 1.0 / disp
+    mask = evaluation_mask(gt_depth, min_depth, max_depth, crop)
+    if not mask.any():
+        raise ValueError("no ground-truth pixel inside the evaluation range and crop")
+    pred, ratio = scale_prediction(pred_depth[mask], gt_depth[mask], mode, stereo_factor)
+    pred = np.clip(pred, min_depth, max_depth)
+    return compute_depth_errors(gt_depth[mask], pred), ratio
+
+
+def post_process_disparity(l_disp, r_disp):
+    """Monodepth's blend of a prediction `l_disp` and the prediction of the mirrored image flipped
+    back `r_disp` (..., h, w): the mean in the middle, each one alone near the border it sees."""
+    w = l_disp.shape[-1]
+    x = np.linspace(0, 1, w)
+    l_mask = 1.0 - np.clip(20 * (x - 0.05), 0, 1)
+    r_mask = l_mask[::-1]
+    m_disp = 0.5 * (l_disp + r_disp)
+    return r_mask * l_disp + l_mask * r_disp + (1.0 - l_mask - r_mask) * m_disp
