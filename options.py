@@ -238,14 +238,57 @@ def add_pose_evaluation_group(parser):
                    help="KITTI odometry root: <data_path>/sequences/09/image_2/000000.png and "
                         "<data_path>/poses/09.txt (default: %(default)s)")
     g.add_argument("--eval_split", default="odom_9",
-                   help="odom_9 | odom_10: reads splits/odom/test_files_09.txt (or _10) (default: %(default)s)")
+                   help="odom_9 | odom_10: reads splits/odom/test_files_09.txt (or _10), or the path of a split file "
+                        "of one's own with lines '<sequence> <frame> l' (default: %(default)s)")
     g.add_argument("--png", action=argparse.BooleanOptionalAction, default=True,
                    help="frames are .png as KITTI ships them (a missing file falls back to .jpg) "
                         "(default: %(default)s)")
     g.add_argument("--batch_size", type=int, default=16, help="frame pairs per forward pass (default: %(default)s)")
     g.add_argument("--save_pred_poses", action="store_true",
-                   help="write the predicted frame-to-frame poses (N x 4 x 4) to <weights>/poses_<split>.npy")
+                   help="write the predicted frame-to-frame poses (N x 4 x 4) to <weights>/poses_odom_<sequence>.npy")
 
+
+def add_convert_group(parser):
+    g = parser.add_argument_group("checkpoint conversion (convert_checkpoint.py)")
+    g.add_argument("--output_folder", required=True,
+                   help="where the weights are written in the original MLDA-Net / PaddleMono key layout "
+                        "(with opt.json), loadable by the earlier Paddle code and by this project")
+    g.add_argument("--models_to_convert", nargs="+", default=None,
+                   help="networks to convert (default: every one of encoder depth pose_encoder pose present)")
+
+
+def add_export_group(parser):
+    g = parser.add_argument_group("export (export.py)")
+    g.add_argument("--save_dir", required=True,
+                   help="folder for the static models and deploy.json (created; files of an earlier export replaced)")
+    g.add_argument("--height", type=int, default=None,
+                   help="input height of the exported models, a multiple of 32 (default: the weights folder's "
+                        "opt.json, else 192)")
+    g.add_argument("--width", type=int, default=None,
+                   help="input width, a multiple of 32 (default: the weights folder's opt.json, else 640)")
+    g.add_argument("--combined", action="store_true",
+                   help="one model image -> disparity (model.*) instead of model_encoder.* + model_depth.*")
+    g.add_argument("--format", choices=["paddle", "onnx"], default="paddle",
+                   help="paddle: Paddle Inference programs (.json + .pdiparams); onnx: those and .onnx "
+                        "models converted by paddle2onnx (default: %(default)s)")
+
+
+def add_inference_group(parser):
+    g = parser.add_argument_group("inference (inference.py)")
+    g.add_argument("--infer_files_dir", required=True,
+                   help="folder written by export.py (models + deploy.json)")
+    g.add_argument("--backend", choices=["paddle", "onnxruntime"], default="paddle",
+                   help="Paddle Inference, or ONNX Runtime on a folder exported with --format onnx "
+                        "(default: %(default)s)")
+    g.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="(default: %(default)s)")
+    g.add_argument("--cpu_threads", type=int, default=0,
+                   help="CPU threads, 0 = every core (default: %(default)s)")
+    g.add_argument("--onednn", action=argparse.BooleanOptionalAction, default=True,
+                   help="oneDNN kernels on the CPU (Paddle backend) (default: %(default)s)")
+    g.add_argument("--use_trt", action="store_true",
+                   help="TensorRT subgraphs (Paddle backend on a GPU with a TensorRT-enabled Paddle)")
+    g.add_argument("--trt_precision", choices=["fp32", "fp16"], default="fp32",
+                   help="TensorRT precision (default: %(default)s)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +307,9 @@ GROUPS = {
     "evaluation": add_evaluation_group,
     "prediction": add_prediction_group,
     "pose_evaluation": add_pose_evaluation_group,
+    "convert": add_convert_group,
+    "export": add_export_group,
+    "inference": add_inference_group,
 }
 
 SCRIPT_GROUPS = {
@@ -271,6 +317,9 @@ SCRIPT_GROUPS = {
     "test": ("weights", "evaluation", "system"),
     "predict": ("weights", "prediction", "system"),
     "evaluate_pose": ("weights", "pose_evaluation", "system"),
+    "convert_checkpoint": ("weights", "convert"),
+    "export": ("weights", "export"),
+    "inference": ("inference", "prediction"),
 }
 
 
@@ -389,6 +438,22 @@ def check_pose_evaluation(opt, error):
         error(f"--batch_size {opt.batch_size}: must be at least 1")
 
 
+def check_export(opt, error):
+    for name in ("height", "width"):
+        v = opt[name]
+        if v is not None and (v < 64 or v % 32):
+            error(f"--{name} {v}: must be a multiple of 32 and at least 64 (e.g. 192 x 640)")
+
+
+def check_inference(opt, error):
+    if not os.path.isdir(opt.infer_files_dir):
+        error(f"--infer_files_dir {opt.infer_files_dir}: no such folder (write one with export.py --save_dir)")
+    if opt.cpu_threads < 0:
+        error(f"--cpu_threads {opt.cpu_threads}: must be >= 0")
+    if opt.use_trt and (opt.device != "gpu" or opt.backend != "paddle"):
+        error("--use_trt needs --device gpu and --backend paddle")
+
+
 CHECKS = {
     "weights": check_weights,
     "evaluation": check_evaluation,
@@ -401,6 +466,8 @@ CHECKS = {
     "optimisation": check_optimisation,
     "logging": check_logging,
     "system": check_system,
+    "export": check_export,
+    "inference": check_inference,
 }
 
 

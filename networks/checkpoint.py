@@ -123,12 +123,15 @@ def load_state(model, name, path):
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} does not hold a state dict")
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if not set(state) & set(expected):  # the original layout
+    original = not set(state) & set(expected)
+    if original:
         state = {k: v for k, v in state.items() if not any(k.startswith(p) for p in IGNORED[name])}
         state = from_original_keys(name, state)
-    missing = set(expected) - set(state)
-    unexpected = set(state) - set(expected)
-    mismatched = [f"{k} {list(v.shape)} vs {list(expected[k])}" for k, v in state.items()
+    # name keys as the file names them
+    shown = (lambda k: _rename(k, PREFIXES[name]) or k) if original else (lambda k: k)  # noqa: E731
+    missing = {shown(k) for k in set(expected) - set(state)}
+    unexpected = {shown(k) for k in set(state) - set(expected)}
+    mismatched = [f"{shown(k)} {list(v.shape)} vs {list(expected[k])}" for k, v in state.items()
                   if k in expected and tuple(v.shape) != expected[k]]
     problems = []
     if missing:

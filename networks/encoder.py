@@ -63,7 +63,9 @@ class MultiLevelEncoder(nn.Layer):
         state = {k: v for k, v in state_dict.items() if not k.startswith("fc.")}
         n = self.num_input_images
         if n > 1:
-            state["conv1.weight"] = paddle.concat([paddle.to_tensor(state["conv1.weight"])] * n, axis=1) / n
+            conv1 = state["conv1.weight"]
+            conv1 = conv1 if isinstance(conv1, paddle.Tensor) else paddle.to_tensor(conv1)
+            state["conv1.weight"] = paddle.concat([conv1] * n, axis=1) / n
         missing, unexpected = self.backbone.set_state_dict(state)
         if missing or unexpected:
             raise ValueError(f"ImageNet weights do not fit the backbone: missing {missing[:5]}, "
