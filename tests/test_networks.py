@@ -151,3 +151,15 @@ def test_imagenet_weights_for_stacked_frames_are_averaged():
     w = enc.backbone.conv1.weight.numpy()
     np.testing.assert_allclose(w[:, :3], state["conv1.weight"].numpy() / 2, atol=1e-7)
     np.testing.assert_allclose(w[:, 3:], state["conv1.weight"].numpy() / 2, atol=1e-7)
+
+
+@pytest.mark.parametrize("num_layers", [34, 50])
+def test_deeper_backbones_keep_the_fused_widths(num_layers):
+    enc = MultiLevelEncoder(num_layers)
+    dec = networks.DepthDecoder(enc.num_ch_enc)
+    enc.eval(), dec.eval()
+    with paddle.no_grad():
+        features = enc(paddle.rand([1, 3, 64, 96]))
+        disp = dec(features)[("disp", 0)]
+    assert [f.shape[1] for f in features] == networks.NUM_CH_ENC
+    assert tuple(disp.shape) == (1, 1, 64, 96)
