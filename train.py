@@ -39,9 +39,10 @@ def prepare_synthetic(opt):
     """Generate the synthetic KITTI under --data_path and its depth hints, unless already there."""
     from datasets import synthetic
     synthetic.ensure(opt.data_path)
-    if opt.use_depth_hints:
+    if opt.use_depth_hints:  # the project's fused-SGM pipeline, at the dataset's native size
         import precompute_depth_hints
-        precompute_depth_hints.ensure(opt.data_path, opt.depth_hint_path)
+        precompute_depth_hints.ensure(opt.data_path, opt.depth_hint_path,
+                                      num_workers=max(1, min(opt.num_workers, os.cpu_count() or 1)))
 
 
 def main(argv=None):

@@ -133,6 +133,7 @@ def test_write_prediction_files_and_values(tmp_path):
     png = cv2.imread(paths["depth_png"], cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and png.shape == (30, 40)
     np.testing.assert_allclose(png / 256.0, depth, atol=0.5 / 256 + 1e-6)
+    assert image_io.depth_to_png16(np.array([0.001, 10.0, 300.0])).tolist() == [1, 2560, 65535]
     jpeg = Image.open(paths["disp_jpeg"])
     assert jpeg.format == "JPEG" and jpeg.size == (40, 30)
 

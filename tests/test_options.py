@@ -31,7 +31,7 @@ def test_booleans_switch_off_and_on():
 def test_synthetic_preset_is_overridden_by_explicit_flags():
     opt = options.parse("train", ["--dataset", "synthetic", "--batch_size", "3"])
     preset = options.PRESETS["synthetic"]
-    assert opt.height == preset["height"] and opt.max_steps == preset["max_steps"]
+    assert opt.height == preset["height"] and opt.num_epochs == preset["num_epochs"]
     assert opt.batch_size == 3
 
 

@@ -1,0 +1,130 @@
+"""Seconds per training step (mono+stereo+hints by default), split into data, forward (networks,
+warps and losses), backward and optimiser, next to the FLOPs floor.
+
+    python bench/train_step.py                                   # 192 x 640, batch 2, 3 timed steps
+    python bench/train_step.py --height 64 --width 192 --batch_size 4 --steps 2
+
+Data: a small synthetic KITTI (generated under --data_path if absent, with depth hints), read through
+the training data loader in the main process. Floor: 3 x the networks' forward FLOPs (forward +
+backward ~ 2 x forward) divided by numpy's float32 matmul rate measured in the same run.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import paddle  # noqa: E402
+import paddle.nn as nn  # noqa: E402
+
+import options  # noqa: E402
+from networks.attention import GlobalAttention  # noqa: E402
+
+
+def sgemm_rate(n=2048, repeats=5):
+    """Best-of-`repeats` float32 matmul rate of numpy in FLOP/s (2 n^3 per product)."""
+    a = np.random.rand(n, n).astype(np.float32)
+    b = np.random.rand(n, n).astype(np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def count_flops(models, run):
+    """Multiply-adds x 2 of every convolution and global-attention product while `run()` executes."""
+    total = [0]
+
+    def conv_hook(layer, inputs, output):
+        k = int(np.prod(layer.weight.shape[1:]))  # Cin/groups x kh x kw
+        total[0] += 2 * k * int(np.prod(output.shape))
+
+    def attention_hook(layer, inputs, output):
+        b, c, h, w = inputs[0].shape
+        total[0] += 2 * 2 * b * c * c * h * w  # q v^T and A^T k
+
+    handles = []
+    for m in models.values():
+        for layer in m.sublayers(include_self=True):
+            if isinstance(layer, nn.Conv2D):
+                handles.append(layer.register_forward_post_hook(conv_hook))
+            elif isinstance(layer, GlobalAttention):
+                handles.append(layer.register_forward_post_hook(attention_hook))
+    with paddle.no_grad():
+        run()
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--height", type=int, default=192)
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--batch_size", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    p.add_argument("--data_path", default=os.path.join("data", "bench_synthetic"))
+    p.add_argument("--mode", choices=["mono+stereo", "mono", "stereo"], default="mono+stereo")
+    args = p.parse_args()
+
+    mode = {"mono+stereo": [], "mono": ["--no-use_stereo", "--no-use_depth_hints"],
+            "stereo": ["--frame_ids", "0"]}[args.mode]
+    argv = ["--dataset", "synthetic", "--data_path", args.data_path, "--height", str(args.height),
+            "--width", str(args.width), "--batch_size", str(args.batch_size), "--num_workers", "0",
+            "--log_dir", os.path.join(args.data_path, "logs"), "--weights_init", "scratch"] + mode
+    opt = options.parse("train", argv)
+    import train
+    train.prepare_synthetic(opt)
+    from trainer import Trainer
+    tr = Trainer(opt)
+
+    def one_step(times):
+        t0 = time.perf_counter()
+        inputs = next(loader)
+        t1 = time.perf_counter()
+        outputs, losses = tr.process_batch(inputs)
+        loss = losses["loss"]
+        float(loss)  # forces the forward to finish
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        tr.optimizer.step()
+        tr.optimizer.clear_grad()
+        t4 = time.perf_counter()
+        times.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3))
+
+    tr.sampler.set_epoch(0)
+    loader = iter(tr.train_loader)
+    one_step([])  # warm-up: oneDNN kernel selection, allocations
+    times = []
+    for _ in range(args.steps):
+        try:
+            one_step(times)
+        except StopIteration:
+            tr.sampler.set_epoch(tr.sampler.epoch + 1)
+            loader = iter(tr.train_loader)
+            one_step(times)
+    t = np.array(times).mean(axis=0)
+
+    inputs = next(iter(tr.train_loader))
+    flops = count_flops(tr.models, lambda: (tr.process_batch(inputs)))
+    rate = sgemm_rate()
+    floor = 3 * flops / rate
+    step = t.sum()
+    print(f"{args.mode} {args.height}x{args.width} batch {args.batch_size}, {args.steps} steps, "
+          f"{paddle.base.core.get_num_threads() if hasattr(paddle.base.core, 'get_num_threads') else os.cpu_count()} threads")
+    print(f"step {step:.2f} s = data {t[0]:.2f} + forward {t[1]:.2f} + backward {t[2]:.2f} + optimiser {t[3]:.2f}")
+    print(f"network forward {flops / 1e9:.1f} GFLOP; numpy sgemm {rate / 1e9:.0f} GFLOP/s; "
+          f"floor 3 x FLOPs / sgemm = {floor:.2f} s; step / floor = {step / floor:.1f}")
+
+
+if __name__ == "__main__":
+    main()

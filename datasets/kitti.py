@@ -1,0 +1,267 @@
+"""KITTI raw as a paddle.io.Dataset (spec section 7), with Monodepth2's keys:
+
+    ("color", f, s), ("color_aug", f, s)   3 x H/2^s x W/2^s float32 in [0, 1]; f in frame_idxs (0, -1, 1, "s")
+    ("K", s), ("inv_K", s)                  4 x 4 float32 intrinsics of scale s (fx = 0.58 W, fy = 1.92 H)
+    "stereo_T"                              4 x 4, t_x = side_sign * flip_sign * 0.1 (when "s" is a frame)
+    "depth_hint", "depth_hint_mask"         1 x H x W (use_depth_hints)
+    "depth_gt"                              1 x h x w velodyne depth (camera z), h x w = depth_gt_size
+
+A split line is "<date>/<drive> <frame> <l|r>". Training augmentation (probability 0.5 each, one draw
+per sample from Python's `random`): horizontal flip of every image, hint, depth_gt and the stereo
+sign; colour jitter (brightness, contrast, saturation 0.2, hue 0.1, in random order, the same for every
+frame and scale), applied to the network inputs ("color_aug") only.
+"""
+import os
+import random
+
+import cv2
+import numpy as np
+import paddle
+from PIL import Image, ImageEnhance
+
+from networks.layers import kitti_intrinsics
+from utils.kitti_utils import load_velodyne_points, read_calib_dir, velo_to_depth_map
+
+LANCZOS = Image.Resampling.LANCZOS
+SIDE_TO_CAM = {"l": 2, "r": 3}
+OTHER_SIDE = {"l": "r", "r": "l"}
+STEREO_BASELINE = 0.1   # training units; KITTI's 0.54 m = 5.4 x this
+SPLIT_LINE_FORMAT = "'<date>/<date>_drive_<nnnn>_sync <frame> <l|r>'"
+
+
+class DataError(ValueError):
+    """A problem with the data on disk or a split file; the message says which file and how to fix it."""
+
+
+class MissingFileError(DataError, FileNotFoundError):
+    pass
+
+
+def parse_split_line(line, where="split line"):
+    """'<folder> <frame> <l|r>' -> (folder, frame index, side); DataError naming `where` otherwise."""
+    parts = line.split()
+    if len(parts) != 3 or parts[2] not in SIDE_TO_CAM or not parts[1].isdigit():
+        raise DataError(f"{where}: {line.strip()!r} is not a split line {SPLIT_LINE_FORMAT}")
+    return parts[0], int(parts[1]), parts[2]
+
+
+def read_split(path):
+    """Non-empty lines of a split file, each checked (DataError naming the file and line number)."""
+    if not os.path.isfile(path):
+        raise MissingFileError(f"missing split file: {path}")
+    with open(path) as f:
+        lines = [line.strip() for line in f]
+    for number, line in enumerate(lines, 1):
+        if line:
+            parse_split_line(line, f"{path}:{number}")
+    return [line for line in lines if line]
+
+
+class _FileIndex:
+    """Directory listings cached once per folder: fast existence checks for tens of thousands of lines."""
+
+    def __init__(self):
+        self.listings = {}
+
+    def exists(self, path):
+        folder, name = os.path.split(path)
+        if folder not in self.listings:
+            try:
+                self.listings[folder] = set(os.listdir(folder))
+            except OSError:
+                self.listings[folder] = set()
+        return name in self.listings[folder]
+
+
+def _adjust_hue(img, shift):
+    """Rotate the hue by `shift` (fraction of a turn), as torchvision's PIL path: HSV, uint8 wrap."""
+    if shift == 0:
+        return img
+    h, s, v = img.convert("HSV").split()
+    offset = int(round(shift * 255))
+    h = h.point([(i + offset) % 256 for i in range(256)])
+    return Image.merge("HSV", (h, s, v)).convert("RGB")
+
+
+def draw_color_jitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1):
+    """One random colour jitter (factors and order drawn now from `random`), as a PIL -> PIL function."""
+    b = random.uniform(1 - brightness, 1 + brightness)
+    c = random.uniform(1 - contrast, 1 + contrast)
+    s = random.uniform(1 - saturation, 1 + saturation)
+    h = random.uniform(-hue, hue)
+    ops = [lambda im: ImageEnhance.Brightness(im).enhance(b), lambda im: ImageEnhance.Contrast(im).enhance(c),
+           lambda im: ImageEnhance.Color(im).enhance(s), lambda im: _adjust_hue(im, h)]
+    random.shuffle(ops)
+
+    def jitter(img):
+        for op in ops:
+            img = op(img)
+        return img
+    return jitter
+
+
+def _to_chw(img):
+    return np.asarray(img).transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
+
+
+class KITTIRAWDataset(paddle.io.Dataset):
+    """KITTI raw frames of a split (see the module docstring for the returned keys).
+
+    data_path: KITTI raw root; filenames: split lines; height, width: network input size (multiples
+    of 32); frame_idxs: e.g. [0, -1, 1, "s"]; img_ext: ".jpg" or ".png" (a frame missing in that
+    format is read in the other one); depth_hint_path: default <data_path>/depth_hints;
+    load_depth: velodyne depth_gt (None: when the first line's scan exists, as Monodepth2);
+    depth_gt_size: (h, w) depth_gt is resized to with nearest neighbour (None: the calibration's size);
+    skip_missing: drop lines whose files are missing (reported once with a count) instead of failing.
+    """
+
+    def __init__(self, data_path, filenames, height, width, frame_idxs, num_scales=4, is_train=False,
+                 img_ext=".jpg", use_depth_hints=False, depth_hint_path=None, skip_missing=False,
+                 load_depth=None, depth_gt_size=(375, 1242), verbose=True):
+        super().__init__()
+        if height % 32 or width % 32:
+            raise DataError(f"height and width must be multiples of 32, got {height} x {width}")
+        if img_ext not in (".jpg", ".png"):
+            raise DataError(f"img_ext must be .jpg or .png, not {img_ext!r}")
+        if use_depth_hints and "s" not in frame_idxs:
+            raise DataError("depth hints need the stereo partner: add 's' to frame_idxs")
+        self.data_path = data_path
+        self.height, self.width, self.num_scales = height, width, num_scales
+        self.frame_idxs = list(frame_idxs)
+        self.is_train, self.img_ext = is_train, img_ext
+        self.use_depth_hints = use_depth_hints
+        self.depth_hint_path = depth_hint_path or os.path.join(data_path, "depth_hints")
+        self.depth_gt_size = tuple(depth_gt_size) if depth_gt_size is not None else None
+        self.files = _FileIndex()
+        self._calib = {}
+        lines = [parse_split_line(line, f"split line {i + 1}") for i, line in enumerate(filenames)]
+        if load_depth is None:
+            load_depth = bool(lines) and self.files.exists(self.velodyne_path(*lines[0][:2]))
+        self.load_depth = load_depth
+        self.lines, missing = [], []
+        for i, line in enumerate(lines):
+            absent = self._first_missing(*line)
+            if absent is None:
+                self.lines.append(line)
+                continue
+            if not skip_missing:
+                raise MissingFileError(
+                    f"missing {absent[0]}: {absent[1]} (needed by split line {i + 1}: '{filenames[i].strip()}'; "
+                    f"{absent[2]})")
+            missing.append(absent[1])
+        if missing and verbose:
+            print(f"skip_missing: skipped {len(missing)} of {len(lines)} split lines whose files are missing "
+                  f"(first: {missing[0]})")
+        self.num_skipped = len(missing)
+        self.K = {}
+        for s in range(num_scales):
+            k = kitti_intrinsics(width // 2 ** s, height // 2 ** s)
+            self.K[s] = (k, np.linalg.pinv(k).astype(np.float32))
+
+    # ---------------------------------------------------------------- paths
+    def image_path(self, folder, frame, side, ext=None):
+        return os.path.join(self.data_path, folder, f"image_0{SIDE_TO_CAM[side]}", "data",
+                            f"{frame:010d}{ext or self.img_ext}")
+
+    def velodyne_path(self, folder, frame):
+        return os.path.join(self.data_path, folder, "velodyne_points", "data", f"{frame:010d}.bin")
+
+    def hint_path(self, folder, frame, side):
+        return os.path.join(self.depth_hint_path, folder, f"image_0{SIDE_TO_CAM[side]}", f"{frame:010d}.npy")
+
+    def calib_dir(self, folder):
+        return os.path.join(self.data_path, folder.split("/")[0])
+
+    def _find_image(self, folder, frame, side):
+        for ext in (self.img_ext, ".png" if self.img_ext == ".jpg" else ".jpg"):
+            path = self.image_path(folder, frame, side, ext)
+            if self.files.exists(path):
+                return path
+        return None
+
+    def _first_missing(self, folder, frame, side):
+        """(what, path, hint) of the first file this line needs that does not exist, or None."""
+        for f in self.frame_idxs:
+            fr, sd = (frame, OTHER_SIDE[side]) if f == "s" else (frame + f, side)
+            if fr < 0 or self._find_image(folder, fr, sd) is None:
+                what = "stereo partner" if f == "s" else f"frame {f:+d}" if f else "frame"
+                return (what, self.image_path(folder, max(fr, 0), sd),
+                        "check --data_path and the split, or skip such lines with skip_missing")
+        if self.use_depth_hints and not self.files.exists(self.hint_path(folder, frame, side)):
+            return ("depth hint", self.hint_path(folder, frame, side),
+                    "compute hints with precompute_depth_hints.py or check --depth_hint_path")
+        if self.load_depth:
+            if not self.files.exists(self.velodyne_path(folder, frame)):
+                return ("velodyne scan", self.velodyne_path(folder, frame), "download the velodyne_points too")
+            for name in ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt"):
+                path = os.path.join(self.calib_dir(folder), name)
+                if not self.files.exists(path):
+                    return ("calibration file", path, "unpack the date's <date>_calib.zip into --data_path")
+        return None
+
+    # ---------------------------------------------------------------- loading
+    def get_color(self, folder, frame, side, do_flip):
+        path = self._find_image(folder, frame, side) or self.image_path(folder, frame, side)
+        try:
+            with Image.open(path) as img:
+                img = img.convert("RGB")
+        except FileNotFoundError:
+            raise MissingFileError(f"missing frame: {path}") from None
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if do_flip else img
+
+    def get_depth(self, folder, frame, side, do_flip):
+        date = self.calib_dir(folder)
+        if date not in self._calib:
+            self._calib[date] = read_calib_dir(date)
+        velo = load_velodyne_points(self.velodyne_path(folder, frame))
+        depth = velo_to_depth_map(velo, self._calib[date], SIDE_TO_CAM[side])
+        if self.depth_gt_size is not None and depth.shape != self.depth_gt_size:
+            depth = cv2.resize(depth, self.depth_gt_size[::-1], interpolation=cv2.INTER_NEAREST)
+        return np.fliplr(depth) if do_flip else depth
+
+    def get_hint(self, folder, frame, side, do_flip):
+        path = self.hint_path(folder, frame, side)
+        try:
+            hint = np.load(path)
+        except FileNotFoundError:
+            raise MissingFileError(f"missing depth hint: {path} (run precompute_depth_hints.py)") from None
+        hint = hint[0] if hint.ndim == 3 else hint
+        if do_flip:
+            hint = np.fliplr(hint)
+        # flip first, then nearest-neighbour resize (spec section 7)
+        return cv2.resize(np.ascontiguousarray(hint, np.float32), (self.width, self.height),
+                          interpolation=cv2.INTER_NEAREST)
+
+    def __len__(self):
+        return len(self.lines)
+
+    def __getitem__(self, index):
+        folder, frame, side = self.lines[index]
+        do_color_aug = self.is_train and random.random() > 0.5
+        do_flip = self.is_train and random.random() > 0.5
+        jitter = draw_color_jitter() if do_color_aug else None
+        inputs = {}
+        for f in self.frame_idxs:
+            if f == "s":
+                img = self.get_color(folder, frame, OTHER_SIDE[side], do_flip)
+            else:
+                img = self.get_color(folder, frame + f, side, do_flip)
+            for s in range(self.num_scales):
+                # Lanczos, scale 0 from the file and each further scale from the previous one
+                img = img.resize((self.width // 2 ** s, self.height // 2 ** s), LANCZOS)
+                color = _to_chw(img)
+                inputs[("color", f, s)] = color
+                inputs[("color_aug", f, s)] = _to_chw(jitter(img)) if jitter else color
+        for s in range(self.num_scales):
+            inputs[("K", s)], inputs[("inv_K", s)] = self.K[s]
+        if "s" in self.frame_idxs:
+            stereo_t = np.eye(4, dtype=np.float32)
+            stereo_t[0, 3] = (-1 if side == "l" else 1) * (-1 if do_flip else 1) * STEREO_BASELINE
+            inputs["stereo_T"] = stereo_t
+        if self.use_depth_hints:
+            hint = self.get_hint(folder, frame, side, do_flip)[None]
+            inputs["depth_hint"] = hint
+            inputs["depth_hint_mask"] = (hint > 0).astype(np.float32)
+        if self.load_depth:
+            inputs["depth_gt"] = np.ascontiguousarray(self.get_depth(folder, frame, side, do_flip), np.float32)[None]
+        return inputs

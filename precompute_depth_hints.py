@@ -1,0 +1,221 @@
+"""Precompute fused-SGM depth hints (Watson et al., "Self-Supervised Monocular Depth Hints"; spec section 7).
+
+    python precompute_depth_hints.py --data_path kitti_data --split eigen_zhou --num_workers 2
+    python precompute_depth_hints.py --data_path data/synthetic_kitti --split data/synthetic_kitti/splits \
+        --height 192 --width 640
+
+For each split line's image and its stereo partner, both Lanczos-resized to --width x --height:
+12 OpenCV StereoSGBM runs (blockSize 1, 2, 3 x numDisparities 64, 96, 128, 160; a right image and its
+partner are flipped so that OpenCV's left reference holds, and the result flipped back), each turned
+into depth = 0.58 W * 0.1 / disparity (training units, baseline 0.1; 0 where disparity <= 0). Per pixel,
+the candidate whose depth warps the partner onto the image with the lowest reprojection loss pe wins
+(+1000 for a zero-depth candidate). Written as <save_path>/<date>/<drive>/image_0{2,3}/<frame>.npy,
+float32 1 x H x W, 0 = no hint. Finished files are skipped unless --overwrite (resumable); each file
+appears atomically.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+SGBM_BLOCK_SIZES = (1, 2, 3)
+SGBM_NUM_DISPARITIES = (64, 96, 128, 160)
+INVALID_PENALTY = 1000.0
+BASELINE = 0.1   # training units
+
+
+def sgbm_disparity(left, right, block_size, num_disparities):
+    """Disparity of `left` (pixels, float32, <= 0 where OpenCV found none) for uint8 H x W x 3 images."""
+    import cv2
+    stereo = cv2.StereoSGBM_create(minDisparity=0, numDisparities=num_disparities, blockSize=block_size,
+                                   P1=4 * 9, P2=32 * 9, preFilterCap=63, uniquenessRatio=10,
+                                   speckleWindowSize=100, speckleRange=16)
+    return stereo.compute(np.ascontiguousarray(left), np.ascontiguousarray(right)).astype(np.float32) / 16
+
+
+def candidate_depths(target, partner, side, fx):
+    """The 12 SGBM depth maps of `target` (uint8 H x W x 3) given its stereo `partner`, 12 x H x W.
+
+    side "l": target is the left image; "r": the right one (both images flipped for OpenCV)."""
+    if side == "r":
+        target, partner = target[:, ::-1], partner[:, ::-1]
+    out = []
+    for block in SGBM_BLOCK_SIZES:
+        for num in SGBM_NUM_DISPARITIES:
+            disp = sgbm_disparity(target, partner, block, num)
+            out.append(np.where(disp > 0, fx * BASELINE / (disp + 1e-7), 0).astype(np.float32))
+    depths = np.stack(out)
+    return np.ascontiguousarray(depths[:, :, ::-1]) if side == "r" else depths
+
+
+def stereo_transform(side):
+    """T (target camera -> partner camera) for an unflipped image: t_x = -0.1 for a left image."""
+    t = np.eye(4, dtype=np.float32)
+    t[0, 3] = (-1 if side == "l" else 1) * BASELINE
+    return t
+
+
+def photometric_errors(target, partner, depths, side):
+    """pe(partner warped with each candidate depth, target) + 1000 where the depth is 0: N x H x W.
+
+    Uses the training loss's own warp and pe (losses.warp_image, losses.reprojection_loss)."""
+    import paddle
+    from losses import reprojection_loss, warp_image
+    from networks.layers import kitti_intrinsics
+    n, h, w = depths.shape
+    k = kitti_intrinsics(w, h)
+    as_batch = lambda a: paddle.to_tensor(np.repeat(a[None], n, 0))
+    tgt = paddle.to_tensor(np.repeat((target.astype(np.float32) / 255).transpose(2, 0, 1)[None], n, 0))
+    src = paddle.to_tensor(np.repeat((partner.astype(np.float32) / 255).transpose(2, 0, 1)[None], n, 0))
+    with paddle.no_grad():
+        warped = warp_image(src, paddle.to_tensor(depths[:, None]), as_batch(k), as_batch(np.linalg.pinv(k)),
+                            as_batch(stereo_transform(side)))
+        pe = reprojection_loss(warped, tgt).numpy()[:, 0]
+    return pe + INVALID_PENALTY * (depths <= 0)
+
+
+def fuse(depths, errors):
+    """Per pixel, the candidate depth with the lowest error (ties: the first candidate)."""
+    best = np.argmin(errors, axis=0)
+    return np.take_along_axis(depths, best[None], 0)[0]
+
+
+def hints_for_pair(target, partner, side):
+    """Fused depth hint (H x W float32, training units, 0 = none) of `target` (uint8 H x W x 3)."""
+    fx = 0.58 * target.shape[1]
+    depths = candidate_depths(target, partner, side, fx)
+    # OpenCV uses blockSize // 2 as the window radius, so blockSize 2 and 3 give identical maps:
+    # score each distinct map once (same result as scoring all 12, a third less work)
+    first = []
+    for i in range(len(depths)):
+        first.append(next(j for j in range(i + 1) if j == i or np.array_equal(depths[j], depths[i])))
+    distinct = sorted(set(first))
+    errors = photometric_errors(target, partner, depths[distinct], side)
+    return fuse(depths, errors[[distinct.index(j) for j in first]])
+
+
+# ------------------------------------------------------------------------------- files
+def _load(path, width, height):
+    from PIL import Image
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB").resize((width, height), Image.Resampling.LANCZOS))
+
+
+def _save_atomic(path, array):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def _work(task):
+    target_path, partner_path, side, out_path, width, height = task
+    hint = hints_for_pair(_load(target_path, width, height), _load(partner_path, width, height), side)
+    _save_atomic(out_path, hint[None].astype(np.float32))
+    return out_path
+
+
+def _init_worker():
+    import cv2
+    import paddle
+    cv2.setNumThreads(1)
+    paddle.set_device("cpu")
+    paddle.set_num_threads(1)
+
+
+def hint_tasks(data_path, filenames, save_path, height, width, img_ext=".jpg", overwrite=False):
+    """(all unique (folder, frame, side), tasks still to do); DataError naming the first missing image."""
+    from datasets.kitti import OTHER_SIDE, KITTIRAWDataset
+    ds = KITTIRAWDataset(data_path, filenames, 32, 32, [0, "s"], num_scales=1, img_ext=img_ext,
+                         depth_hint_path=save_path, load_depth=False)
+    unique = sorted(set(ds.lines))
+    tasks = []
+    for folder, frame, side in unique:
+        out = ds.hint_path(folder, frame, side)
+        if overwrite or not os.path.isfile(out):
+            tasks.append((ds._find_image(folder, frame, side), ds._find_image(folder, frame, OTHER_SIDE[side]),
+                          side, out, width, height))
+    return unique, tasks
+
+
+def compute_hints(data_path, filenames, save_path=None, height=320, width=1024, num_workers=1, img_ext=".jpg",
+                  overwrite=False, progress=True):
+    """Write the fused hints of every split line (list of lines) under save_path (default
+    <data_path>/depth_hints). Returns (number of hints needed, number computed now)."""
+    from tqdm import tqdm
+    save_path = save_path or os.path.join(data_path, "depth_hints")
+    unique, tasks = hint_tasks(data_path, filenames, save_path, height, width, img_ext, overwrite)
+    bar = tqdm(total=len(tasks), desc="depth hints", unit="image", disable=not progress or not tasks)
+    if num_workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            _work(task)
+            bar.update(1)
+    else:
+        import multiprocessing
+        ctx = multiprocessing.get_context("spawn")   # Paddle is not fork-safe once initialised
+        with ctx.Pool(num_workers, initializer=_init_worker) as pool:
+            for _ in pool.imap_unordered(_work, tasks):
+                bar.update(1)
+    bar.close()
+    return len(unique), len(tasks)
+
+
+def split_files(split, kinds=("train", "val")):
+    """Split lines of <split>/<kind>_files.txt for the kinds present; `split` is a folder under
+    splits/ or a path to a folder."""
+    from datasets.kitti import DataError, read_split
+    folder = split if os.path.isdir(split) else os.path.join(os.path.dirname(os.path.abspath(__file__)), "splits", split)
+    paths = [os.path.join(folder, f"{kind}_files.txt") for kind in kinds]
+    paths = [p for p in paths if os.path.isfile(p)]
+    if not paths:
+        raise DataError(f"no {' or '.join(k + '_files.txt' for k in kinds)} in {folder}: check --split")
+    return [line for p in paths for line in read_split(p)]
+
+
+def ensure(data_path, depth_hint_path=None, height=None, width=None, num_workers=1, progress=True):
+    """Hints for the train and val lines of the synthetic dataset in data_path (its own splits folder),
+    computed where missing, at the dataset's native size unless height/width are given."""
+    from datasets import synthetic
+    info = synthetic.ensure(data_path, progress=progress)
+    height = height or info["height"]
+    width = width or info["width"]
+    lines = split_files(synthetic.split_dir(data_path))
+    return compute_hints(data_path, lines, depth_hint_path, height, width, num_workers, info["img_ext"],
+                         progress=progress)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Precompute fused-SGM depth hints (Depth Hints) for a split.")
+    parser.add_argument("--data_path", required=True, help="KITTI raw root")
+    parser.add_argument("--split", default="eigen_zhou",
+                        help="folder under splits/ (or a path to one): hints for its train and val files "
+                             "(default: %(default)s)")
+    parser.add_argument("--filenames", help="one split file instead of --split")
+    parser.add_argument("--save_path", help="output root (default: <data_path>/depth_hints)")
+    parser.add_argument("--height", type=int, default=320, help="working height (default: %(default)s, as DH)")
+    parser.add_argument("--width", type=int, default=1024, help="working width (default: %(default)s, as DH)")
+    parser.add_argument("--img_ext", default=".jpg", choices=[".jpg", ".png"],
+                        help="image format (a frame missing in it is read in the other)")
+    parser.add_argument("--num_workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")
+    parser.add_argument("--overwrite", action="store_true", help="recompute hints that already exist")
+    args = parser.parse_args(argv)
+    import utils  # noqa: F401  (silences Paddle's ccache warning)
+    from datasets.kitti import DataError, read_split
+    if not os.path.isdir(args.data_path):
+        sys.exit(f"error: --data_path {args.data_path}: no such folder")
+    if args.height < 8 or args.width < 8:
+        sys.exit("error: --height and --width must be at least 8")
+    try:
+        lines = read_split(args.filenames) if args.filenames else split_files(args.split)
+        needed, done = compute_hints(args.data_path, lines, args.save_path, args.height, args.width,
+                                     args.num_workers, args.img_ext, args.overwrite)
+    except DataError as e:
+        sys.exit(f"error: {e}")
+    save_path = args.save_path or os.path.join(args.data_path, "depth_hints")
+    print(f"{needed} hints in {save_path} ({done} computed now, {needed - done} already there)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Session fixtures with the synthetic KITTI of the data-pipeline tests; other tests may reuse them:
+
+    from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
+
+synthetic_kitti: datasets.synthetic.generate's info dict (info["data_path"] is the root; splits in
+datasets.synthetic.split_dir(root)) for 2 drives x 6 frames at 416 x 128: train = drive 1, frames 1-4,
+both sides (8 lines); test = drive 2, left, frames 0-5.
+synthetic_kitti_hints: the same, plus fused depth hints of every train/val line at 128 x 416 in
+<root>/depth_hints (info["depth_hint_path"]).
+"""
+import os
+
+import pytest
+
+SETTINGS = dict(seed=0, num_drives=2, frames_per_drive=6, width=416, height=128)
+
+
+@pytest.fixture(scope="session")
+def synthetic_kitti(tmp_path_factory):
+    from datasets import synthetic
+    # generate() reuses a folder made with the same settings, so several importers share one dataset
+    return synthetic.generate(str(tmp_path_factory.getbasetemp() / "synthetic_kitti_data"), progress=False, **SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def synthetic_kitti_hints(synthetic_kitti):
+    import precompute_depth_hints
+    precompute_depth_hints.ensure(synthetic_kitti["data_path"], progress=False)
+    return dict(synthetic_kitti, depth_hint_path=os.path.join(synthetic_kitti["data_path"], "depth_hints"))

@@ -1,0 +1,184 @@
+"""datasets/kitti.py: keys and shapes, intrinsics, flips with the stereo sign, jitter, errors."""
+import os
+import random
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+from datasets import DataError, KITTIRAWDataset, MissingFileError, draw_color_jitter, read_split, synthetic
+from datasets.kitti import LANCZOS, _to_chw
+from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
+
+FRAMES = [0, -1, 1, "s"]
+
+
+def _train_lines(info):
+    return read_split(os.path.join(synthetic.split_dir(info["data_path"]), "train_files.txt"))
+
+
+def _dataset(info, h, w, lines=None, **kw):
+    kw.setdefault("use_depth_hints", "depth_hint_path" in info)
+    kw.setdefault("depth_hint_path", info.get("depth_hint_path"))
+    return KITTIRAWDataset(info["data_path"], lines or _train_lines(info), h, w, FRAMES, **kw)
+
+
+def _sample(ds, index, flip, jitter):
+    """ds[index] with the flip and jitter decisions forced (the dataset draws them from `random`)."""
+    draws = iter([0.9 if jitter else 0.1, 0.9 if flip else 0.1])
+    state = random.getstate()
+    orig = random.random
+    random.random = lambda: next(draws, None) or orig()
+    try:
+        return ds[index]
+    finally:
+        random.random = orig
+        random.setstate(state)
+
+
+@pytest.mark.parametrize("h,w", [(64, 192), (96, 320), (128, 416)])
+def test_keys_and_shapes(synthetic_kitti_hints, h, w):
+    ds = _dataset(synthetic_kitti_hints, h, w, is_train=True, depth_gt_size=(128, 416))
+    inputs = ds[0]
+    for f in FRAMES:
+        for s in range(4):
+            for kind in ("color", "color_aug"):
+                x = inputs[(kind, f, s)]
+                assert x.shape == (3, h >> s, w >> s) and x.dtype == np.float32
+                assert 0 <= x.min() and x.max() <= 1
+    for s in range(4):
+        k = inputs[("K", s)]
+        np.testing.assert_allclose(k[:2, :3], [[0.58 * (w >> s), 0, 0.5 * (w >> s)], [0, 1.92 * (h >> s), 0.5 * (h >> s)]], rtol=1e-6)
+        np.testing.assert_allclose(inputs[("inv_K", s)] @ k, np.eye(4), atol=1e-5)
+    assert inputs["stereo_T"].shape == (4, 4)
+    assert inputs["depth_hint"].shape == inputs["depth_hint_mask"].shape == (1, h, w)
+    np.testing.assert_array_equal(inputs["depth_hint_mask"], inputs["depth_hint"] > 0)
+    assert inputs["depth_gt"].shape == (1, 128, 416) and (inputs["depth_gt"] > 0).mean() > 0.05
+    assert len(ds) == 8
+
+
+def test_scales_are_successive_lanczos_resizes(synthetic_kitti):
+    ds = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False)
+    inputs = ds[0]
+    folder, frame, side = ds.lines[0]
+    img = Image.open(os.path.join(synthetic_kitti["data_path"], folder, f"image_0{2 if side == 'l' else 3}", "data", f"{frame:010d}.jpg")).convert("RGB")
+    for s in range(4):
+        img = img.resize((192 >> s, 64 >> s), LANCZOS)
+        np.testing.assert_array_equal(inputs[("color", 0, s)], _to_chw(img))
+        np.testing.assert_array_equal(inputs[("color_aug", 0, s)], inputs[("color", 0, s)])   # no jitter: eval
+
+
+def test_flip_mirrors_images_hints_depth_and_stereo_sign(synthetic_kitti_hints):
+    ds = _dataset(synthetic_kitti_hints, 128, 416, is_train=True, depth_gt_size=(128, 416))
+    for index in range(2):
+        side = ds.lines[index][2]
+        plain, flipped = _sample(ds, index, False, False), _sample(ds, index, True, False)
+        for f in FRAMES:
+            np.testing.assert_allclose(flipped[("color", f, 0)], plain[("color", f, 0)][:, :, ::-1], atol=1.5 / 255)
+        np.testing.assert_array_equal(flipped["depth_hint"], plain["depth_hint"][:, :, ::-1])   # hints at 128 x 416
+        np.testing.assert_array_equal(flipped["depth_gt"], plain["depth_gt"][:, :, ::-1])
+        sign = -1 if side == "l" else 1
+        assert plain["stereo_T"][0, 3] == pytest.approx(0.1 * sign)
+        assert flipped["stereo_T"][0, 3] == pytest.approx(-0.1 * sign)
+
+
+def test_stereo_sign_warps_the_partner_onto_the_image(synthetic_kitti_hints):
+    """With the exact rendered depth (in training units) and stereo_T, the partner warps onto the
+    target, flipped or not; the opposite sign does not."""
+    from losses import reprojection_loss, warp_image
+    info = synthetic_kitti_hints
+    ds = _dataset(info, 128, 416, is_train=True, use_depth_hints=False)
+    for index in range(2):
+        folder, frame, side = ds.lines[index]
+        depth = np.load(os.path.join(info["data_path"], folder, "depth", f"image_0{2 if side == 'l' else 3}", f"{frame:010d}.npy"))
+        for flip in (False, True):
+            x = _sample(ds, index, flip, False)
+            d = (np.where(depth > 0, depth, 1000.0) / 5.4).astype(np.float32)   # metres -> training units
+            d = paddle.to_tensor(np.ascontiguousarray(d[:, ::-1] if flip else d)[None, None])
+            t = lambda a: paddle.to_tensor(a[None])
+            wrong = x["stereo_T"].copy()
+            wrong[0, 3] *= -1
+            errs = []
+            for stereo_t in (x["stereo_T"], wrong):
+                warped = warp_image(t(x[("color", "s", 0)]), d, t(x[("K", 0)]), t(x[("inv_K", 0)]), t(stereo_t))
+                errs.append(float(reprojection_loss(warped, t(x[("color", 0, 0)])).mean()))
+            assert errs[0] < 0.6 * errs[1]
+
+
+def test_colour_jitter_one_draw_for_every_frame_and_scale(synthetic_kitti):
+    ds = _dataset(synthetic_kitti, 64, 192, is_train=True, use_depth_hints=False)
+    random.seed(3)
+    while True:   # find a seed state whose sample is jittered and not flipped
+        state = random.getstate()
+        a, b = random.random(), random.random()
+        if a > 0.5 and b <= 0.5:
+            break
+    random.setstate(state)
+    inputs = ds[1]
+    random.setstate(state)
+    random.random(), random.random()
+    jitter = draw_color_jitter()
+    folder, frame, side = ds.lines[1]
+    for f in (0, -1, "s"):
+        s_side = {"l": "r", "r": "l"}[side] if f == "s" else side
+        fr = frame if f == "s" else frame + f
+        img = Image.open(ds.image_path(folder, fr, s_side)).convert("RGB")
+        for s in range(4):
+            img = img.resize((192 >> s, 64 >> s), LANCZOS)
+            np.testing.assert_array_equal(inputs[("color_aug", f, s)], _to_chw(jitter(img)))
+            np.testing.assert_array_equal(inputs[("color", f, s)], _to_chw(img))
+    assert np.abs(inputs[("color_aug", 0, 0)] - inputs[("color", 0, 0)]).mean() > 1e-3
+
+
+def test_jitter_ranges():
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    random.seed(0)
+    base = np.asarray(img, np.float32)
+    for _ in range(20):
+        out = np.asarray(draw_color_jitter()(img), np.float32)
+        assert out.shape == base.shape and np.abs(out - base).mean() < 80
+    # brightness only: a pure scaling by a factor in [0.8, 1.2]
+    random.seed(1)
+    out = np.asarray(draw_color_jitter(0.2, 0, 0, 0)(img), np.float32)
+    ratio = out.sum() / base.sum()
+    assert 0.79 < ratio < 1.21 and abs(ratio - 1) > 1e-3
+
+
+def test_png_falls_back_to_jpg(synthetic_kitti):
+    a = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, img_ext=".jpg")[0]
+    b = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, img_ext=".png")[0]
+    np.testing.assert_array_equal(a[("color", 1, 0)], b[("color", 1, 0)])
+
+
+def test_dataloader_batches(synthetic_kitti):
+    ds = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, is_train=True, depth_gt_size=(128, 416))
+    batch = next(iter(paddle.io.DataLoader(ds, batch_size=2, num_workers=0)))
+    assert batch[("color_aug", "s", 0)].shape == [2, 3, 64, 192]
+    assert batch["depth_gt"].shape == [2, 1, 128, 416] and batch["stereo_T"].shape == [2, 4, 4]
+
+
+def test_errors_name_the_file(synthetic_kitti, tmp_path, capsys):
+    info = synthetic_kitti
+    drive = info["drives"][0]
+    with pytest.raises(DataError, match="split line 2: 'oops 3'"):
+        _dataset(info, 64, 192, lines=[f"{drive} 1 l", "oops 3"], use_depth_hints=False)
+    bad = tmp_path / "train_files.txt"
+    bad.write_text(f"{drive} 1 l\n{drive} x l\n")
+    with pytest.raises(DataError, match=r"train_files.txt:2"):
+        read_split(str(bad))
+    lines = [f"{drive} 0 l", f"{drive} 1 l", f"{drive} 5 r"]     # frames 0 and 5 lack a neighbour
+    with pytest.raises(MissingFileError, match=r"frame -1: .*image_02.data.0000000000.jpg.*split line 1"):
+        _dataset(info, 64, 192, lines=lines, use_depth_hints=False)
+    ds = _dataset(info, 64, 192, lines=lines, use_depth_hints=False, skip_missing=True)
+    assert len(ds) == 1 and ds.num_skipped == 2
+    assert capsys.readouterr().out.count("skipped 2 of 3") == 1
+    with pytest.raises(MissingFileError, match=r"depth hint: .*nowhere.*0000000001.npy"):
+        _dataset(info, 64, 192, lines=lines[1:2], use_depth_hints=True, depth_hint_path=str(tmp_path / "nowhere"))
+    # a data root without the date's calibration files
+    root = tmp_path / "kitti"
+    (root / drive.split("/")[0]).mkdir(parents=True)
+    os.symlink(os.path.join(info["data_path"], drive), root / drive)
+    with pytest.raises(MissingFileError, match="calib_cam_to_cam.txt"):
+        KITTIRAWDataset(str(root), lines[1:2], 64, 192, FRAMES, load_depth=True)
+    assert not KITTIRAWDataset(str(root), lines[1:2], 64, 192, FRAMES, load_depth=False).load_depth

@@ -1,0 +1,110 @@
+"""precompute_depth_hints.py: fused SGM on a real stereo pair, on the synthetic KITTI, files, resuming."""
+import os
+
+import numpy as np
+import pytest
+
+import precompute_depth_hints as hints
+from datasets import DataError, read_split, synthetic
+from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
+
+
+def test_fused_hints_on_middlebury_motorcycle():
+    """skimage's rectified pair with ground-truth disparity (inf = unknown), at its own size: the
+    fused hint is within 3 px on >= 80 % of the ground-truth pixels and no worse than the best single
+    SGBM run minus one point (fusion wins on coverage)."""
+    from skimage import data
+    left, right, disp = data.stereo_motorcycle()
+    gt = np.isfinite(disp)
+    fx = 0.58 * left.shape[1]
+    fused = hints.hints_for_pair(left, right, "l")
+    singles = hints.candidate_depths(left, right, "l", fx)
+    assert singles.shape == (12,) + left.shape[:2]
+
+    def within_3px(depth):
+        d = np.where(depth > 0, fx * hints.BASELINE / np.maximum(depth, 1e-9), np.inf)
+        return (np.abs(d - np.where(gt, disp, 0)) <= 3)[gt].mean()
+
+    best_single = max(within_3px(d) for d in singles)
+    assert within_3px(fused) >= 0.80
+    assert within_3px(fused) >= best_single - 0.01
+    # each fused value is one of the candidates at that pixel
+    assert ((singles == fused[None]).any(0)).all()
+
+
+def test_fusion_picks_the_lowest_error_and_penalises_invalid():
+    depths = np.array([[[0.0, 2.0]], [[5.0, 3.0]]], np.float32)      # 2 candidates x 1 x 2 pixels
+    errors = np.array([[[0.1, 0.4]], [[0.2, 0.3]]]) + hints.INVALID_PENALTY * (depths <= 0)
+    np.testing.assert_array_equal(hints.fuse(depths, errors), [[5.0, 3.0]])
+
+
+def test_right_image_hints_use_flipped_pairs():
+    """A right image's hint equals the left-image hint of the mirrored pair, mirrored back."""
+    from skimage import data
+    left, right, _ = data.stereo_motorcycle()
+    left, right = left[200:296, 100:420], right[200:296, 100:420]
+    direct = hints.candidate_depths(right, left, "r", 100.0)
+    mirrored = hints.candidate_depths(right[:, ::-1], left[:, ::-1], "l", 100.0)[:, :, ::-1]
+    np.testing.assert_array_equal(direct, mirrored)
+    assert (direct > 0).mean() > 0.3
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_synthetic_hints_match_rendered_depth(synthetic_kitti_hints, index):
+    """Hints (training units x 5.4 = metres) against the exact rendered depth: median error < 5 %."""
+    info = synthetic_kitti_hints
+    root = info["data_path"]
+    line = sorted(read_split(os.path.join(synthetic.split_dir(root), "train_files.txt")))[index * 3]
+    folder, frame, side = line.split()
+    cam = "image_02" if side == "l" else "image_03"
+    hint = np.load(os.path.join(info["depth_hint_path"], folder, cam, f"{int(frame):010d}.npy"))
+    assert hint.shape == (1, 128, 416) and hint.dtype == np.float32
+    rendered = np.load(os.path.join(root, folder, "depth", cam, f"{int(frame):010d}.npy"))
+    valid = (hint[0] > 0) & (rendered > 0)
+    assert valid.mean() > 0.4
+    rel = np.abs(5.4 * hint[0][valid] - rendered[valid]) / rendered[valid]
+    assert np.median(rel) < 0.05
+
+
+def test_resumable_cli(synthetic_kitti_hints, tmp_path, capsys):
+    info = synthetic_kitti_hints
+    lines = sorted(read_split(os.path.join(synthetic.split_dir(info["data_path"]), "train_files.txt")))[:2]
+    split = tmp_path / "split.txt"
+    split.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "hints"
+    args = ["--data_path", info["data_path"], "--filenames", str(split), "--save_path", str(out),
+            "--height", "128", "--width", "416", "--num_workers", "1"]
+    hints.main(args)
+    assert "2 computed now" in capsys.readouterr().out
+    folder, frame, side = lines[0].split()
+    path = out / folder / ("image_02" if side == "l" else "image_03") / f"{int(frame):010d}.npy"
+    ours = np.load(path)
+    shared = np.load(os.path.join(info["depth_hint_path"], folder, path.parent.name, path.name))
+    np.testing.assert_array_equal(ours, shared)            # same hints as the fixture's ensure()
+    hints.main(args)
+    assert "0 computed now, 2 already there" in capsys.readouterr().out
+    hints.main(args + ["--overwrite"])
+    assert "2 computed now" in capsys.readouterr().out
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_parallel_workers_give_the_same_hints(synthetic_kitti_hints, tmp_path):
+    info = synthetic_kitti_hints
+    lines = sorted(read_split(os.path.join(synthetic.split_dir(info["data_path"]), "train_files.txt")))[2:4]
+    needed, done = hints.compute_hints(info["data_path"], lines, str(tmp_path), 128, 416, num_workers=2,
+                                       progress=False)
+    assert (needed, done) == (2, 2)
+    for line in lines:
+        folder, frame, side = line.split()
+        rel = os.path.join(folder, "image_02" if side == "l" else "image_03", f"{int(frame):010d}.npy")
+        np.testing.assert_array_equal(np.load(tmp_path / rel), np.load(os.path.join(info["depth_hint_path"], rel)))
+
+
+def test_missing_image_and_bad_split_are_one_line_errors(synthetic_kitti, tmp_path):
+    drive = synthetic_kitti["drives"][0]
+    with pytest.raises(DataError, match=r"0000000099.jpg"):
+        hints.compute_hints(synthetic_kitti["data_path"], [f"{drive} 99 l"], str(tmp_path), 32, 96, progress=False)
+    with pytest.raises(SystemExit) as e:
+        hints.main(["--data_path", synthetic_kitti["data_path"], "--split", str(tmp_path / "none")])
+    assert "error:" in str(e.value.code) and "train_files.txt" in str(e.value.code)
+    assert not os.listdir(tmp_path)

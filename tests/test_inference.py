@@ -1,0 +1,104 @@
+"""inference.py writes the files predict.py writes (same names, values to 1e-4, same skipping of
+unreadable images and exit status), on Paddle Inference and ONNX Runtime, and refuses bad folders
+with one line."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+import inference
+import predict
+from test_export import exported, weights  # noqa: F401  (module fixtures: tamed weights, exported folders)
+
+STEMS = ("astronaut", "chelsea")
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """Two photos of different sizes, and a file that is not an image."""
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(data.astronaut()).save(folder / "astronaut.jpg", quality=95)
+    Image.fromarray(data.chelsea()).save(folder / "chelsea.png")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def predict_outputs(weights, photo_folder, tmp_path_factory):  # noqa: F811
+    out = str(tmp_path_factory.mktemp("predict_out"))
+    with pytest.raises(SystemExit) as exc:
+        predict.main(["--load_weights_folder", weights, "--color_path", photo_folder, "--output_dir", out])
+    return out, str(exc.value)
+
+
+def run_inference(argv):
+    with pytest.raises(SystemExit) as exc:
+        inference.main(argv)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize("layout,backend", [("split", "paddle"), ("combined", "onnxruntime")])
+def test_inference_writes_the_files_predict_writes(exported, photo_folder, predict_outputs, tmp_path,  # noqa: F811
+                                                   layout, backend):
+    out = str(tmp_path / "out")
+    message = run_inference(["--infer_files_dir", exported[layout], "--color_path", photo_folder,
+                             "--output_dir", out, "--backend", backend])
+    predict_dir, predict_message = predict_outputs
+    # the unreadable file is skipped and reported the same way, with a non-zero exit
+    assert message.replace("inference.py", "predict.py") == predict_message
+    assert "broken.jpg" in message
+    assert sorted(os.listdir(out)) == sorted(os.listdir(predict_dir)) == sorted(
+        f"{s}_{k}" for s in STEMS for k in ("disp.npy", "disp.jpeg", "depth.npy"))
+    for stem in STEMS:
+        disp = np.load(os.path.join(out, f"{stem}_disp.npy"))
+        np.testing.assert_allclose(disp, np.load(os.path.join(predict_dir, f"{stem}_disp.npy")), rtol=0, atol=1e-4)
+        depth = np.load(os.path.join(out, f"{stem}_depth.npy"))
+        ref_depth = np.load(os.path.join(predict_dir, f"{stem}_depth.npy"))
+        assert depth.shape == ref_depth.shape == Image.open(os.path.join(photo_folder, [
+            n for n in os.listdir(photo_folder) if n.startswith(stem)][0])).size[::-1]
+        np.testing.assert_allclose(depth, ref_depth, rtol=1e-4, atol=0)  # metres: relative
+        jpeg = np.asarray(Image.open(os.path.join(out, f"{stem}_disp.jpeg")), np.float32)
+        ref_jpeg = np.asarray(Image.open(os.path.join(predict_dir, f"{stem}_disp.jpeg")), np.float32)
+        assert jpeg.shape == ref_jpeg.shape and np.abs(jpeg - ref_jpeg).mean() < 0.5
+
+
+def test_depth_range_comes_from_deploy_json(exported, photo_folder, tmp_path):  # noqa: F811
+    """The weights were saved with min/max depth 0.2/80: depth = 5.4 / (1/80 + (1/0.2 - 1/80) disp),
+    disp resized bilinearly to the photo's 512 x 512."""
+    out = str(tmp_path / "out")
+    photo = os.path.join(photo_folder, "astronaut.jpg")
+    inference.main(["--infer_files_dir", exported["combined"], "--color_path", photo, "--output_dir", out,
+                    "--backend", "onnxruntime"])
+    disp = cv2.resize(np.load(os.path.join(out, "astronaut_disp.npy")), (512, 512), interpolation=cv2.INTER_LINEAR)
+    expected = 5.4 / (1 / 80 + (1 / 0.2 - 1 / 80) * disp.astype(np.float64))
+    np.testing.assert_allclose(np.load(os.path.join(out, "astronaut_depth.npy")), expected, rtol=1e-5)
+
+
+def test_default_output_folder_matches_predict(photo_folder):
+    photo = os.path.join(photo_folder, "astronaut.jpg")
+    for path in (photo, photo_folder):
+        assert inference.default_output_dir(path) == predict.default_output_dir(path)
+
+
+def test_bad_folders_end_with_one_line(exported, photo_folder, tmp_path, capsys):  # noqa: F811
+    message = run_inference(["--infer_files_dir", str(tmp_path), "--color_path", photo_folder])
+    assert message.startswith("inference.py: error:") and "no deploy.json" in message and "\n" not in message
+    paddle_only = exported["split"] + "_paddle_only"
+    os.makedirs(paddle_only, exist_ok=True)
+    for name in os.listdir(exported["split"]):
+        if not name.endswith(".onnx"):
+            os.link(os.path.join(exported["split"], name), os.path.join(paddle_only, name))
+    message = run_inference(["--infer_files_dir", paddle_only, "--color_path", photo_folder,
+                             "--backend", "onnxruntime", "--output_dir", str(tmp_path / "never")])
+    assert "incomplete" in message and "model_encoder.onnx" in message
+    assert not os.path.exists(tmp_path / "never")
+    with pytest.raises(SystemExit) as exc:
+        inference.main(["--infer_files_dir", exported["split"], "--color_path", photo_folder, "--use_trt"])
+    assert exc.value.code == 2 and "--use_trt needs --device gpu" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        inference.main(["--infer_files_dir", exported["split"], "--color_path", str(tmp_path / "none.jpg")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("inference.py: error:") and "none.jpg" in err

@@ -1,0 +1,105 @@
+"""predict.py: the Python API, the files written for every kind of photo, bad input, and the
+velodyne check agreeing with test.py."""
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import predict
+from eval_fixtures import (NET_H, NET_W, load_script, split_image_paths, synthetic_kitti,  # noqa: F401
+                           tamed_weights)
+from utils.kitti_utils import generate_depth_map
+
+MIN_D, MAX_D = 0.1 * 5.4, 100 * 5.4
+
+
+def test_python_api(synthetic_kitti, tamed_weights):  # noqa: F811
+    _, paths = split_image_paths(synthetic_kitti)
+    predictor = predict.Predictor(tamed_weights)
+    depth = predictor(paths[0])
+    photo = Image.open(paths[0])
+    assert depth.shape == (photo.height, photo.width) and depth.dtype == np.float32
+    assert MIN_D <= depth.min() and depth.max() <= MAX_D and depth.std() > 0
+    np.testing.assert_allclose(predictor(np.asarray(photo)), depth, rtol=1e-5)
+    disp = predictor.predict_disp(photo)
+    assert disp.shape == (NET_H, NET_W) and 0 < disp.min() and disp.max() < 1
+
+
+def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys):  # noqa: F811
+    _, paths = split_image_paths(synthetic_kitti)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(paths[0], photos / "street.jpg")
+    rgb = np.asarray(Image.open(paths[1]))
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(photos / "alpha.png")
+    Image.fromarray(rgb).convert("L").resize((90, 70)).save(photos / "grey.png")
+    Image.open(paths[0]).save(photos / "street.png")  # same stem and pixels as street.jpg, lossless
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(SystemExit) as e:
+        predict.main(["--load_weights_folder", tamed_weights, "--color_path", str(photos), "--num_workers", "0"])
+    message = str(e.value.code)
+    assert "broken.jpg" in message and "\n" not in message
+    out = photos / "predictions"  # the documented default
+    sizes = {"street_jpg": rgb.shape[:2], "street_png": rgb.shape[:2], "alpha": rgb.shape[:2], "grey": (70, 90)}
+    assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in ("disp.npy", "disp.jpeg", "depth.npy"))
+    for stem, (h, w) in sizes.items():
+        disp = np.load(out / f"{stem}_disp.npy")
+        assert disp.shape == (NET_H, NET_W) and disp.dtype == np.float32 and 0 < disp.min() and disp.max() < 1
+        depth = np.load(out / f"{stem}_depth.npy")
+        assert depth.shape == (h, w) and depth.dtype == np.float32
+        assert MIN_D <= depth.min() and depth.max() <= MAX_D
+        jpeg = Image.open(out / f"{stem}_disp.jpeg")
+        assert jpeg.format == "JPEG" and jpeg.mode == "RGB" and jpeg.size == (w, h)
+    # same decoded pixels, same prediction, two separate output names
+    np.testing.assert_allclose(np.load(out / "street_jpg_disp.npy"), np.load(out / "street_png_disp.npy"), atol=1e-6)
+    assert "4 of 5 image(s) written" in capsys.readouterr().out
+
+
+def test_single_image_png16_and_bad_input(synthetic_kitti, tamed_weights, tmp_path, capsys):  # noqa: F811
+    _, paths = split_image_paths(synthetic_kitti)
+    predict.main(["--load_weights_folder", tamed_weights, "--color_path", paths[2], "--output_dir",
+                  str(tmp_path / "o"), "--save_png16", "--colormap", "gray"])
+    png = np.asarray(Image.open(tmp_path / "o" / "0000000002_depth.png"))
+    depth = np.load(tmp_path / "o" / "0000000002_depth.npy")
+    np.testing.assert_allclose(png / 256.0, np.minimum(depth, 65535 / 256.0), atol=0.5 / 256 + 1e-4)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv, expect in [
+        (["--load_weights_folder", tamed_weights, "--color_path", str(empty)], "holds no images"),
+        (["--load_weights_folder", str(empty), "--color_path", paths[0]], "encoder.pdparams not found"),
+    ]:
+        with pytest.raises(SystemExit) as e:
+            predict.main(argv)
+        assert expect in str(e.value.code) and "\n" not in str(e.value.code)
+    with pytest.raises(SystemExit) as e:
+        predict.main(["--load_weights_folder", tamed_weights, "--color_path", paths[0], "--velo_filename", "x.bin"])
+    assert e.value.code == 2 and "needs --calib_path" in capsys.readouterr().err
+    assert os.listdir(empty) == []
+
+
+def test_velodyne_metrics_match_test_py(synthetic_kitti, tamed_weights, tmp_path, capsys):  # noqa: F811
+    lines, paths = split_image_paths(synthetic_kitti)
+    root = synthetic_kitti["data_path"]
+    date_drive, frame = lines[1][0], int(lines[1][1])
+    calib = os.path.join(root, date_drive.split("/")[0])
+    velo = os.path.join(root, date_drive, "velodyne_points", "data", f"{frame:010d}.bin")
+    predict.main(["--load_weights_folder", tamed_weights, "--color_path", paths[1], "--output_dir",
+                  str(tmp_path / "p"), "--calib_path", calib, "--velo_filename", velo])
+    printed = capsys.readouterr().out
+    values = [float(v) for v in re.findall(r"-?\d+\.\d{3}", printed.split("a3")[1].splitlines()[1])]
+    # test.py on a one-line split of the same frame, without gt_depths.npz
+    split = tmp_path / "one"
+    split.mkdir()
+    (split / "test_files.txt").write_text(" ".join(lines[1]) + "\n")
+    result = load_script("test").main(["--load_weights_folder", tamed_weights, "--data_path", root,
+                                       "--eval_split", str(split), "--eval_stereo", "--num_workers", "0"])
+    # test.py computed the missing ground truth from the scan (velodyne distance, spec 8)
+    gt = np.load(split / "gt_depths.npz", allow_pickle=True)["data"]
+    np.testing.assert_array_equal(gt[0], generate_depth_map(calib, velo, cam=2, vel_depth=True))
+    expect = [round(result["metrics"][k], 3) for k in ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")]
+    assert values == pytest.approx(expect, abs=1.5e-3)
+    assert (gt[0] > 0).mean() < 0.5  # really the sparse scan, not the dense map

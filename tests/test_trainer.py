@@ -1,0 +1,174 @@
+"""trainer.py / train.py: over-fitting one synthetic sample (loss, warps, gradients and the pose
+network fit together), exact resume after Ctrl-C, non-finite losses, option refusals of train.py."""
+import os
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+import datasets
+import options
+import train
+import trainer
+from networks.layers import disp_to_depth
+from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
+from utils.metrics import compute_depth_errors
+
+MAX_OVERFIT_STEPS = 60  # typically done after ~35 at lr 3e-5
+OVERFIT_LINE = "2000_01_01/2000_01_01_drive_0001_sync 2 l"
+
+
+def small_argv(root, log_dir, *extra):
+    return ["--dataset", "synthetic", "--data_path", root, "--log_dir", str(log_dir), "--height", "64",
+            "--width", "128", "--batch_size", "1", "--num_workers", "0", "--seed", "0", *extra]
+
+
+def batch_of(dataset):
+    return next(iter(paddle.io.DataLoader(dataset, batch_size=len(dataset))))
+
+
+def depth_errors(tr, inputs):
+    """Loss and abs_rel of the median-scaled prediction and of the median-scaled constant on the
+    batch's exact synthetic depth; BN in train mode (batch statistics), as during the steps."""
+    with paddle.no_grad():
+        outputs, losses = tr.process_batch(inputs)
+    scaled_disp, _ = disp_to_depth(outputs[("disp", 0)], tr.opt.min_depth, tr.opt.max_depth)
+    gt = inputs["depth_gt"][0, 0].numpy()
+    pred = 1 / cv2.resize(scaled_disp[0, 0].numpy(), gt.shape[::-1])
+    valid = (gt > 0) & (gt < 80)
+    g, p = gt[valid], pred[valid]
+    abs_rel = compute_depth_errors(g, p * np.median(g) / np.median(p))[0]
+    constant = compute_depth_errors(g, np.full_like(g, np.median(g)))[0]
+    return float(losses["loss"]), abs_rel, constant
+
+
+def forward_z(tr, first, second):
+    """Translation z the pose network predicts for the image pair (first, second)."""
+    pair = paddle.concat([first, second], axis=1)
+    with paddle.no_grad():
+        _, translation = tr.models["pose"](tr.models["pose_encoder"](pair))
+    return float(translation[0, 0, 0, 2])
+
+
+@pytest.fixture(scope="module")
+def overfit(synthetic_kitti_hints, tmp_path_factory):
+    """Mono+stereo+hints from scratch on one fixed sample until the loss has halved and the depth
+    beats the constant (checked every 5 steps), at most MAX_OVERFIT_STEPS steps."""
+    root = synthetic_kitti_hints["data_path"]
+    opt = options.parse("train", small_argv(root, tmp_path_factory.mktemp("overfit"), "--learning_rate", "3e-5"))
+    ds = datasets.KITTIRAWDataset(root, [OVERFIT_LINE], 64, 128, [0, -1, 1, "s"], is_train=False,
+                                  use_depth_hints=True, depth_gt_size=None)
+    inputs = batch_of(ds)
+    tr = trainer.Trainer(opt, ds, None)
+    first = depth_errors(tr, inputs)
+    last, steps = first, 0
+    while steps < MAX_OVERFIT_STEPS:
+        tr.train_step(inputs)
+        steps += 1
+        if steps % 5 == 0:
+            last = depth_errors(tr, inputs)
+            if last[0] < 0.5 * first[0] and last[1] < last[2]:
+                break
+    c0, c1 = inputs[("color", 0, 0)], inputs[("color", 1, 0)]
+    return dict(first=first, last=last, steps=steps, root=root,
+                z_forward=forward_z(tr, c0, c1), z_swapped=forward_z(tr, c1, c0))
+
+
+def test_overfitting_halves_the_loss(overfit):
+    assert overfit["last"][0] < 0.5 * overfit["first"][0], overfit
+
+
+def test_overfitting_beats_the_median_scaled_constant(overfit):
+    loss, abs_rel, constant = overfit["last"]
+    assert abs_rel < constant, overfit
+
+
+def test_pose_network_learns_the_direction_of_motion(overfit):
+    # Ground truth from the generator's poses (camera-to-world): T_{0->1} = inv(P1) P0 maps frame-0
+    # camera points into frame 1; the car drives forward, so its z translation is negative.
+    frame = int(OVERFIT_LINE.split()[1])
+    poses = np.loadtxt(os.path.join(overfit["root"], "poses", OVERFIT_LINE.split()[0].split("/")[1] + ".txt"))
+    p0, p1 = (np.vstack([poses[i].reshape(3, 4), [0, 0, 0, 1]]) for i in (frame, frame + 1))
+    true_z = (np.linalg.inv(p1) @ p0)[2, 3]
+    assert true_z < 0
+    assert np.sign(overfit["z_forward"]) == np.sign(true_z), overfit
+    assert np.sign(overfit["z_swapped"]) == -np.sign(true_z), overfit
+
+
+def checkpoint_weights(folder):
+    return {name: paddle.load(os.path.join(folder, f"{name}.pdparams"))
+            for name in ("encoder", "depth", "pose_encoder", "pose")}
+
+
+def test_resume_after_ctrl_c_equals_an_uninterrupted_run(synthetic_kitti_hints, tmp_path, monkeypatch, capsys):
+    """5 steps in one go == 3 steps, Ctrl-C, --resume for 2 more: identical weights, Adam state and LR.
+    Batch 2 over 8 lines: 4 steps per epoch, so the run crosses an epoch end and an LR step."""
+    root = synthetic_kitti_hints["data_path"]
+    extra = ["--batch_size", "2", "--width", "64", "--max_steps", "5", "--num_epochs", "3",
+             "--scheduler_step_size", "1", "--lr_decay", "0.5"]
+    train.main(small_argv(root, tmp_path / "a", *extra))
+
+    original_step = trainer.Trainer.train_step
+
+    def interrupted_step(self, inputs):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original_step(self, inputs)
+
+    monkeypatch.setattr(trainer.Trainer, "train_step", interrupted_step)
+    with pytest.raises(SystemExit) as exc:
+        train.main(small_argv(root, tmp_path / "b", *extra))
+    assert exc.value.code == 130
+    ckpt = str(tmp_path / "b" / "mlda" / "checkpoint")
+    assert f"--resume {ckpt}" in capsys.readouterr().out
+    monkeypatch.setattr(trainer.Trainer, "train_step", original_step)
+    train.main(["--resume", ckpt])
+
+    a, b = (str(tmp_path / run / "mlda" / "checkpoint") for run in "ab")
+    for name, state in checkpoint_weights(a).items():
+        other = checkpoint_weights(b)[name]
+        for key, value in state.items():
+            assert np.array_equal(value.numpy(), other[key].numpy()), f"{name}.{key}"
+    opt_a, opt_b = (paddle.load(os.path.join(f, "optimizer.pdopt")) for f in (a, b))
+    for key, value in opt_a.items():
+        if isinstance(value, paddle.Tensor):
+            assert np.array_equal(value.numpy(), opt_b[key].numpy()), key
+    import pickle
+    states = [pickle.load(open(os.path.join(f, "trainer_state.pkl"), "rb")) for f in (a, b)]
+    assert states[0]["step"] == states[1]["step"] == 5
+    assert states[0]["epoch"] == states[1]["epoch"] == 1
+    assert states[0]["lr_scheduler"] == states[1]["lr_scheduler"]
+    assert states[0]["lr_scheduler"]["last_lr"] == pytest.approx(1e-4 * 0.5)
+    # epoch 1 completed -> its weights folder; the run stopped in epoch 2 -> a partial one
+    assert sorted(os.listdir(tmp_path / "a" / "mlda" / "models")) == ["weights_0", "weights_1_step5"]
+
+
+def test_non_finite_losses_skip_steps_then_stop(synthetic_kitti_hints, tmp_path, monkeypatch):
+    root = synthetic_kitti_hints["data_path"]
+    opt = options.parse("train", small_argv(root, tmp_path, "--max_bad_steps", "2"))
+    tr = trainer.Trainer(opt)
+    before = {k: v.numpy().copy() for k, v in tr.models["depth"].state_dict().items()}
+
+    def nan_batch(inputs):
+        params = [p for m in tr.models.values() for p in m.parameters()]
+        return {}, {"loss": paddle.add_n([p.sum() for p in params]) * float("nan")}
+
+    monkeypatch.setattr(tr, "process_batch", nan_batch)
+    with pytest.warns(UserWarning, match="non-finite loss"):
+        with pytest.raises(SystemExit, match="2 consecutive non-finite losses"):
+            tr.train()
+    after = tr.models["depth"].state_dict()
+    assert all(np.array_equal(before[k], after[k].numpy()) for k in before)
+    assert tr.step == 0 and not os.path.exists(tmp_path / "mlda" / "checkpoint")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--height", "200"], "--height 200: must be a multiple of 32"),
+    (["--frame_ids", "1", "0"], "must start with the target frame 0"),
+    (["--no-use_stereo"], "--use_depth_hints needs stereo"),
+])
+def test_train_script_refuses_bad_options(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
