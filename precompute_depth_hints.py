@@ -120,9 +120,11 @@ def _work(task):
 def _init_worker():
     import cv2
     import paddle
+    import utils  # noqa: F401  (silences Paddle's ccache warning in every worker)
+    from utils.system import set_cpu_threads
     cv2.setNumThreads(1)
     paddle.set_device("cpu")
-    paddle.set_num_threads(1)
+    set_cpu_threads(1)   # one process per core
 
 
 def hint_tasks(data_path, filenames, save_path, height, width, img_ext=".jpg", overwrite=False):

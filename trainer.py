@@ -128,6 +128,7 @@ class Trainer:
 
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best = None  # (value, metric name, epoch)
+        self.last_score = None  # (value, metric name) of the latest validation
         self.bad_steps = 0
         if opt.resume:
             self.load_checkpoint(opt.resume)
@@ -284,7 +285,7 @@ class Trainer:
 
     def end_of_epoch(self, finished):
         """Validate, save the epoch's weights (and best), step the schedule, write the checkpoint."""
-        score = self.validate()
+        score = self.last_score = self.validate()
         epoch_label = self.epoch + 1 if finished else f"{self.epoch + 1}_step{self.step}"
         if self.is_main:
             if finished and (self.epoch + 1) % self.opt.save_frequency == 0 or not finished:

@@ -18,51 +18,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import paddle  # noqa: E402
-import paddle.nn as nn  # noqa: E402
 
 import options  # noqa: E402
-from networks.attention import GlobalAttention  # noqa: E402
-
-
-def sgemm_rate(n=2048, repeats=5):
-    """Best-of-`repeats` float32 matmul rate of numpy in FLOP/s (2 n^3 per product)."""
-    a = np.random.rand(n, n).astype(np.float32)
-    b = np.random.rand(n, n).astype(np.float32)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n ** 3 / best
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def count_flops(models, run):
-    """Multiply-adds x 2 of every convolution and global-attention product while `run()` executes."""
-    total = [0]
-
-    def conv_hook(layer, inputs, output):
-        k = int(np.prod(layer.weight.shape[1:]))  # Cin/groups x kh x kw
-        total[0] += 2 * k * int(np.prod(output.shape))
-
-    def attention_hook(layer, inputs, output):
-        b, c, h, w = inputs[0].shape
-        total[0] += 2 * 2 * b * c * c * h * w  # q v^T and A^T k
-
-    handles = []
-    for m in models.values():
-        for layer in m.sublayers(include_self=True):
-            if isinstance(layer, nn.Conv2D):
-                handles.append(layer.register_forward_post_hook(conv_hook))
-            elif isinstance(layer, GlobalAttention):
-                handles.append(layer.register_forward_post_hook(attention_hook))
-    with paddle.no_grad():
-        run()
-    for h in handles:
-        h.remove()
-    return total[0]
+from utils.flops import count_flops, sgemm_rate  # noqa: E402
 
 
 def main():
@@ -81,6 +39,8 @@ def main():
             "--width", str(args.width), "--batch_size", str(args.batch_size), "--num_workers", "0",
             "--log_dir", os.path.join(args.data_path, "logs"), "--weights_init", "scratch"] + mode
     opt = options.parse("train", argv)
+    from datasets import synthetic
+    synthetic.ensure(args.data_path, num_drives=2, frames_per_drive=4)  # small: 4 train lines
     import train
     train.prepare_synthetic(opt)
     from trainer import Trainer
@@ -115,12 +75,12 @@ def main():
     t = np.array(times).mean(axis=0)
 
     inputs = next(iter(tr.train_loader))
-    flops = count_flops(tr.models, lambda: (tr.process_batch(inputs)))
+    flops = count_flops(lambda: tr.process_batch(inputs), list(tr.models.values()))
     rate = sgemm_rate()
     floor = 3 * flops / rate
     step = t.sum()
-    print(f"{args.mode} {args.height}x{args.width} batch {args.batch_size}, {args.steps} steps, "
-          f"{paddle.base.core.get_num_threads() if hasattr(paddle.base.core, 'get_num_threads') else os.cpu_count()} threads")
+    print(f"{args.mode} {args.height}x{args.width} batch {args.batch_size}, mean of {args.steps} steps, "
+          f"{os.cpu_count()} cores")
     print(f"step {step:.2f} s = data {t[0]:.2f} + forward {t[1]:.2f} + backward {t[2]:.2f} + optimiser {t[3]:.2f}")
     print(f"network forward {flops / 1e9:.1f} GFLOP; numpy sgemm {rate / 1e9:.0f} GFLOP/s; "
           f"floor 3 x FLOPs / sgemm = {floor:.2f} s; step / floor = {step / floor:.1f}")

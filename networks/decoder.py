@@ -9,16 +9,22 @@ from networks.resize import downsample2_bilinear, upsample2_nearest
 NUM_CH_DEC = [16, 32, 64, 128, 256]
 
 
+def reflection_pad1(x):
+    """Reflection padding by one pixel, as slices and concatenations: the same numbers as
+    nn.Pad2D(1, mode="reflect"), whose CPU kernel took 19-42 % of an inference run."""
+    x = paddle.concat([x[:, :, :, 1:2], x, x[:, :, :, -2:-1]], axis=3)
+    return paddle.concat([x[:, :, 1:2, :], x, x[:, :, -2:-1, :]], axis=2)
+
+
 class Conv3x3(nn.Layer):
     """Reflection pad 1, then a 3 x 3 convolution."""
 
     def __init__(self, in_ch, out_ch):
         super().__init__()
-        self.pad = nn.Pad2D(1, mode="reflect")
         self.conv = nn.Conv2D(in_ch, out_ch, 3)
 
     def forward(self, x):
-        return self.conv(self.pad(x))
+        return self.conv(reflection_pad1(x))
 
 
 class ConvBlock(nn.Layer):

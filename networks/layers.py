@@ -8,7 +8,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-STEREO_SCALE_FACTOR = 5.4  # KITTI baseline 0.54 m over the training baseline 0.1
+from utils.depth import STEREO_SCALE_FACTOR, disp_to_depth  # noqa: F401  (Monodepth2's home for them)
 
 
 def kitti_intrinsics(width, height):
@@ -21,15 +21,6 @@ def kitti_intrinsics(width, height):
     k[0, :] *= width
     k[1, :] *= height
     return k
-
-
-def disp_to_depth(disp, min_depth, max_depth):
-    """Sigmoid output -> (scaled disparity, depth):
-    scaled = 1/max + (1/min - 1/max) * disp, depth = 1 / scaled."""
-    min_disp = 1.0 / max_depth
-    max_disp = 1.0 / min_depth
-    scaled_disp = min_disp + (max_disp - min_disp) * disp
-    return scaled_disp, 1.0 / scaled_disp
 
 
 def rot_from_axisangle(vec):

@@ -126,23 +126,52 @@ def test_colour_jitter_one_draw_for_every_frame_and_scale(synthetic_kitti):
         img = Image.open(ds.image_path(folder, fr, s_side)).convert("RGB")
         for s in range(4):
             img = img.resize((192 >> s, 64 >> s), LANCZOS)
-            np.testing.assert_array_equal(inputs[("color_aug", f, s)], _to_chw(jitter(img)))
+            np.testing.assert_array_equal(inputs[("color_aug", f, s)], jitter(_to_chw(img)))
             np.testing.assert_array_equal(inputs[("color", f, s)], _to_chw(img))
     assert np.abs(inputs[("color_aug", 0, 0)] - inputs[("color", 0, 0)]).mean() > 1e-3
 
 
-def test_jitter_ranges():
-    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8))
+def _jitter_step_by_step(jitter, x):
+    """The jitter's steps applied one after the other in its order (numpy, no clipping in between)."""
+    luma = np.array([0.299, 0.587, 0.114])[:, None, None]
+    x = x.astype(np.float64)
+    for name in jitter.order:
+        f = jitter.factors[name]
+        grey = (x * luma).sum(0, keepdims=True)
+        if name == "brightness":
+            x = f * x
+        elif name == "saturation":
+            x = f * x + (1 - f) * grey
+        elif name == "contrast":
+            x = f * x + (1 - f) * grey.mean()
+        else:   # hue: rotate the chroma of YIQ, keeping luma (Y)
+            yiq = np.einsum("ij,jhw->ihw", [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], x)
+            c, s = np.cos(2 * np.pi * f), np.sin(2 * np.pi * f)
+            yiq[1], yiq[2] = c * yiq[1] - s * yiq[2], s * yiq[1] + c * yiq[2]
+            x = np.einsum("ij,jhw->ihw", np.linalg.inv([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]]), yiq)
+    return np.clip(x, 0, 1)
+
+
+def test_jitter_is_the_composition_of_its_steps():
+    x = np.random.default_rng(0).uniform(0, 1, (3, 8, 10)).astype(np.float32)
     random.seed(0)
-    base = np.asarray(img, np.float32)
-    for _ in range(20):
-        out = np.asarray(draw_color_jitter()(img), np.float32)
-        assert out.shape == base.shape and np.abs(out - base).mean() < 80
-    # brightness only: a pure scaling by a factor in [0.8, 1.2]
-    random.seed(1)
-    out = np.asarray(draw_color_jitter(0.2, 0, 0, 0)(img), np.float32)
-    ratio = out.sum() / base.sum()
-    assert 0.79 < ratio < 1.21 and abs(ratio - 1) > 1e-3
+    orders = set()
+    for _ in range(12):
+        jitter = draw_color_jitter()
+        orders.add(tuple(jitter.order))
+        f = jitter.factors
+        assert 0.8 <= f["brightness"] <= 1.2 and 0.8 <= f["contrast"] <= 1.2 and 0.8 <= f["saturation"] <= 1.2
+        assert -0.1 <= f["hue"] <= 0.1
+        np.testing.assert_allclose(jitter(x), _jitter_step_by_step(jitter, x), atol=1e-5)
+    assert len(orders) > 1
+    # grey pixels stay grey under hue and saturation; hue keeps the luma
+    grey = np.full((3, 2, 2), 0.4, np.float32)
+    jitter = draw_color_jitter(0, 0, 0.2, 0.1)
+    np.testing.assert_allclose(jitter(grey), grey, atol=1e-6)
+    jitter = draw_color_jitter(0, 0, 0, 0.1)
+    luma = np.array([0.299, 0.587, 0.114])
+    inner = np.full((3, 4, 4), 0.5, np.float32) + 0.1 * x[:, :4, :4]
+    np.testing.assert_allclose(np.einsum("c,chw->hw", luma, jitter(inner)), np.einsum("c,chw->hw", luma, inner), atol=1e-5)
 
 
 def test_png_falls_back_to_jpg(synthetic_kitti):

@@ -181,6 +181,14 @@ def test_contradicting_configs_are_refused(exported, tmp_path):
     assert "layout" in refusal(folder)
 
 
+def test_gpu_requests_on_a_cpu_build_are_refused_with_the_fix(exported):
+    assert not paddle.is_compiled_with_cuda()  # the project's CI runs the CPU wheel
+    with pytest.raises(deploy.DeployError, match="no CUDA support; install paddlepaddle-gpu or use --device cpu"):
+        deploy.DepthPredictor(exported["split"], device="gpu")
+    with pytest.raises(deploy.DeployError, match="--use_trt needs --backend paddle and --device gpu"):
+        deploy.DepthPredictor(exported["split"], use_trt=True)
+
+
 def test_predictor_refuses_a_wrong_input_size(predictor):
     with pytest.raises(deploy.DeployError, match="B x 3 x 64 x 128"):
         predictor("combined", "onnxruntime")(np.zeros((1, 3, 96, 320), np.float32))

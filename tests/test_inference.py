@@ -102,3 +102,21 @@ def test_bad_folders_end_with_one_line(exported, photo_folder, tmp_path, capsys)
         inference.main(["--infer_files_dir", exported["split"], "--color_path", str(tmp_path / "none.jpg")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith("inference.py: error:") and "none.jpg" in err
+
+
+def test_velodyne_check_prints_what_predict_prints(weights, exported, tmp_path, capsys):  # noqa: F811
+    from datasets import synthetic
+
+    synthetic.generate(str(tmp_path / "kitti"), num_drives=2, frames_per_drive=3, width=256, height=80,
+                       progress=False)
+    date = tmp_path / "kitti" / "2000_01_02"
+    drive = date / "2000_01_02_drive_0002_sync"
+    args = ["--color_path", str(drive / "image_02" / "data" / "0000000002.jpg"), "--calib_path", str(date),
+            "--velo_filename", str(drive / "velodyne_points" / "data" / "0000000002.bin")]
+    predict.main(["--load_weights_folder", weights, "--output_dir", str(tmp_path / "p")] + args)
+    expected = capsys.readouterr().out.splitlines()
+    inference.main(["--infer_files_dir", exported["combined"], "--backend", "onnxruntime",
+                    "--output_dir", str(tmp_path / "i")] + args)
+    printed = capsys.readouterr().out.splitlines()
+    assert "abs_rel" in expected[0] and len(printed) == len(expected) == 4
+    assert printed[:3] == expected[:3]  # the metrics, to the 3 printed decimals

@@ -8,6 +8,7 @@ from skimage import data as skdata
 
 import networks
 from networks import GlobalAttention, MultiLevelEncoder, attention_guided_filter
+from networks.decoder import reflection_pad1
 from networks.resize import bilinear_align_corners, downsample2_bilinear, upsample2_bilinear, upsample2_nearest
 
 
@@ -28,6 +29,7 @@ def test_fixed_resizes_equal_interpolate(h, w):
     np.testing.assert_array_equal(upsample2_nearest(x).numpy(), ref(scale_factor=2, mode="nearest").numpy())
     np.testing.assert_allclose(upsample2_bilinear(x).numpy(),
                                ref(scale_factor=2, mode="bilinear", align_corners=False).numpy(), atol=1e-6)
+    np.testing.assert_array_equal(reflection_pad1(x).numpy(), paddle.nn.Pad2D(1, mode="reflect")(x).numpy())
 
 
 def test_global_attention_matches_numpy():

@@ -365,6 +365,7 @@ def _tensorrt_program(prefix, precision, input_shapes):
     inputs = [Input(min_input_shape=[1] + s[1:], optim_input_shape=[1] + s[1:], max_input_shape=[8] + s[1:],
                     name=name) for name, s in input_shapes]
     cache = os.path.join(os.path.dirname(prefix), "trt_cache", f"{os.path.basename(prefix)}_{precision}")
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
     config = TensorRTConfig(inputs=inputs)
     config.precision_mode = PrecisionMode.FP16 if precision == "fp16" else PrecisionMode.FP32
     config.save_model_dir = cache

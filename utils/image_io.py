@@ -162,7 +162,7 @@ def resize_map(values, original_size):
 def disparity_to_depth(disp, original_size, scale_factor=5.4, min_depth=0.1, max_depth=100.0):
     """Sigmoid disparity (network resolution) -> depth at the photo's size: bilinear resize, then
     disp_to_depth, times scale_factor (5.4 = metres for stereo-trained weights). float32."""
-    from networks.layers import disp_to_depth
+    from utils.depth import disp_to_depth
 
     _, depth = disp_to_depth(resize_map(disp, original_size).astype(np.float64), min_depth, max_depth)
     return (scale_factor * np.asarray(depth)).astype(np.float32)

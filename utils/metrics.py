@@ -3,7 +3,7 @@ per-image evaluation and Monodepth's post-processing."""
 import cv2
 import numpy as np
 
-from networks.layers import STEREO_SCALE_FACTOR
+from utils.depth import STEREO_SCALE_FACTOR
 
 MIN_EVAL_DEPTH, MAX_EVAL_DEPTH = 1e-3, 80.0
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")

@@ -1,0 +1,134 @@
+"""Data-loader throughput: mono+stereo samples (frames 0, -1, +1, "s") with depth hints at 192 x 640.
+
+    python bench/loader.py                      # KITTI-size (1242 x 375) synthetic jpgs, 0 / 1 / 2 workers
+    python bench/loader.py --data_path kitti_data --split eigen_zhou
+
+Without --data_path it generates a small synthetic KITTI at KITTI's full size under data/bench_kitti
+(once) and writes hint files of the real size (1 x 320 x 1024 float32; their values do not matter
+for speed). Prints samples/s through paddle.io.DataLoader for each worker count and, for one
+process, where the time of a sample goes.
+"""
+import argparse
+import os
+import random
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import utils  # noqa: E402,F401
+import paddle  # noqa: E402
+
+from datasets import KITTIRAWDataset, read_split, synthetic  # noqa: E402
+from datasets import kitti as kitti_module  # noqa: E402
+
+FRAMES = [0, -1, 1, "s"]
+
+
+def bench_data(root):
+    info = synthetic.ensure(root, num_drives=2, frames_per_drive=14, width=1242, height=375)
+    lines = read_split(os.path.join(synthetic.split_dir(root), "train_files.txt"))
+    ds = KITTIRAWDataset(root, lines, 32, 32, [0], load_depth=False, depth_hint_path=os.path.join(root, "depth_hints"))
+    for folder, frame, side in ds.lines:
+        path = ds.hint_path(folder, frame, side)
+        if not os.path.isfile(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            np.save(path, np.random.default_rng(frame).uniform(0, 10, (1, 320, 1024)).astype(np.float32))
+    return info, lines
+
+
+def throughput(ds, workers, samples, batch_size, shared_memory):
+    loader = paddle.io.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers,
+                                  use_shared_memory=shared_memory, drop_last=True)
+    it = iter(loader)
+    next(it)   # start-up (worker processes, first files) is not counted
+    n, start = 0, time.perf_counter()
+    while n < samples:
+        try:
+            next(it)
+        except StopIteration:
+            it = iter(loader)
+            continue
+        n += batch_size
+    return n / (time.perf_counter() - start)
+
+
+def profile(ds, samples):
+    """Wall and CPU seconds per sample, and CPU seconds per sample in each stage (wrapped functions)."""
+    from PIL import Image
+    totals = {}
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t = time.thread_time()   # CPU time: steadier than wall time on a shared machine
+            try:
+                return fn(*a, **k)
+            finally:
+                totals[name] = totals.get(name, 0.0) + time.thread_time() - t
+        return wrapper
+
+    orig = (ds.get_color, Image.Image.resize, kitti_module._to_chw, ds.get_hint, ds.get_depth,
+            kitti_module.draw_color_jitter)
+    ds.get_color = timed("read + decode jpg (PIL), flip", ds.get_color)
+    Image.Image.resize = timed("Lanczos resizes (4 scales)", Image.Image.resize)
+    kitti_module._to_chw = timed("to float CHW arrays", kitti_module._to_chw)
+    ds.get_hint = timed("depth hint (np.load + nearest resize)", ds.get_hint)
+    ds.get_depth = timed("depth_gt (velodyne projection)", ds.get_depth)
+
+    def jitter_factory(*a, **k):
+        return timed("colour jitter (affine, numpy)", orig[5](*a, **k))
+    kitti_module.draw_color_jitter = jitter_factory
+    try:
+        start, cpu = time.perf_counter(), time.process_time()
+        for i in range(samples):
+            random.seed(i)
+            ds[i % len(ds)]
+        total = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+    finally:
+        Image.Image.resize, kitti_module._to_chw = orig[1:3]
+        del ds.get_color, ds.get_hint, ds.get_depth
+        kitti_module.draw_color_jitter = orig[5]
+    return total / samples, cpu / samples, {k: v / samples for k, v in totals.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_path", help="KITTI raw root with hints in <data_path>/depth_hints "
+                                            "(default: a generated KITTI-size synthetic set)")
+    parser.add_argument("--split", default="eigen_zhou")
+    parser.add_argument("--height", type=int, default=192)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--samples", type=int, default=96, help="samples timed per worker count")
+    parser.add_argument("--batch_size", type=int, default=12)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--depth_gt", action="store_true", help="also load velodyne depth_gt")
+    args = parser.parse_args()
+    if args.data_path:
+        root = args.data_path
+        lines = read_split(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "splits",
+                                        args.split, "train_files.txt"))
+    else:
+        root = os.path.join("data", "bench_kitti")
+        _, lines = bench_data(root)
+    ds = KITTIRAWDataset(root, lines, args.height, args.width, FRAMES, is_train=True, use_depth_hints=True,
+                         load_depth=args.depth_gt, skip_missing=True)
+    paddle.set_device("cpu")
+    per_sample, cpu, stages = profile(ds, min(args.samples, 48))
+    print(f"one process: {1 / per_sample:.1f} samples/s ({1000 * per_sample:.0f} ms/sample wall, "
+          f"{1000 * cpu:.0f} ms CPU, "
+          f"{args.height}x{args.width}, frames {FRAMES}, hints{', depth_gt' if args.depth_gt else ''})")
+    for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:40s} {1000 * sec:6.1f} ms CPU  {100 * sec / cpu:5.1f} %")
+    for workers in args.workers:
+        for shared in ([False, True] if workers else [False]):
+            rate = throughput(ds, workers, args.samples, args.batch_size, shared)
+            print(f"DataLoader num_workers={workers}, use_shared_memory={shared}: {rate:.1f} samples/s "
+                  f"(batch {args.batch_size})")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
