@@ -15,6 +15,7 @@ prediction and the ground truth, the prediction is moved to start at the ground 
 position and scaled by the least-squares factor, and ATE = sqrt(sum |error|^2) / frames
 (Monodepth2's exact formula, so the numbers compare with its table). Reported: mean and std.
 """
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import json
 import os
 import sys

@@ -10,6 +10,7 @@ range, the stereo scale factor and the preprocessing, so that inference.py needs
 The models output the scale-0 disparity only (the other scales serve the training loss); see
 utils/deploy.py for the layout. Nothing is left half-written on failure.
 """
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import sys
 
 import options

@@ -9,6 +9,7 @@ allow_pickle=True), the same file Monodepth2 writes. Velodyne maps store the for
 (vel_depth=True) in the image's camera (l: 2, r: 3); annotated maps are
 <data_path>/<drive>/proj_depth/groundtruth/image_0x/<frame>.png / 256.
 """
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import argparse
 import os
 import sys
@@ -86,6 +87,7 @@ def main(argv=None):
                              "eigen_benchmark, velodyne otherwise)")
     parser.add_argument("--output", help="output file (default: <split folder>/gt_depths.npz)")
     args = parser.parse_args(argv)
+    import utils  # noqa: F401  (before Paddle: silences its ccache warning)
     from datasets.kitti import DataError
     if not os.path.isdir(args.data_path):
         sys.exit(f"error: --data_path {args.data_path}: no such folder")

@@ -13,6 +13,7 @@ the candidate whose depth warps the partner onto the image with the lowest repro
 float32 1 x H x W, 0 = no hint. Finished files are skipped unless --overwrite (resumable); each file
 appears atomically.
 """
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import argparse
 import os
 import sys

@@ -16,17 +16,16 @@ Python API:
     depth = predictor("photo.jpg")            # H x W metres at the photo's size (also PIL / numpy input)
     disp = predictor.predict_disp("photo.jpg")  # network-size sigmoid disparity
 """
-import os
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import sys
 
 import numpy as np
 import paddle
-from tqdm import tqdm
 
 import networks
 import options
-from networks.layers import STEREO_SCALE_FACTOR, disp_to_depth
-from utils import image_io
+from utils.depth import STEREO_SCALE_FACTOR
+from utils import image_io, photo_loop
 from utils.system import select_device, set_cpu_threads
 
 
@@ -65,62 +64,16 @@ class Predictor:
         return image_io.disparity_to_depth(disp, size, self.scale_factor, self.min_depth, self.max_depth)
 
 
-def default_output_dir(color_path):
-    folder = color_path if os.path.isdir(color_path) else os.path.dirname(os.path.abspath(color_path))
-    return os.path.join(folder, "predictions")
-
-
-def velodyne_errors(predictor, disp, image_path, calib_path, velo_filename, median_scaling):
-    """The seven metrics of the prediction against the velodyne scan, exactly as test.py computes
-    them (utils.metrics.evaluate_depth on the velodyne-distance ground truth of spec section 8)."""
-    from utils.kitti_utils import generate_depth_map
-    from utils.metrics import evaluate_depth
-
-    cam = 3 if "image_03" in os.path.abspath(image_path) else 2
-    gt = generate_depth_map(calib_path, velo_filename, cam=cam, vel_depth=True)
-    scaled_disp, _ = disp_to_depth(disp, predictor.min_depth, predictor.max_depth)
-    mode = "median" if median_scaling else "stereo"
-    return evaluate_depth(gt, scaled_disp, mode=mode, stereo_factor=predictor.scale_factor)
-
-
 def main(argv=None):
     opt = options.parse("predict", argv)
     select_device(opt.device)
     if opt.num_threads:
         set_cpu_threads(opt.num_threads)
     try:
-        paths = image_io.list_images(opt.color_path)
         predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter)
-    except (image_io.ImageLoadError, networks.CheckpointError) as e:
+    except networks.CheckpointError as e:
         sys.exit(f"predict.py: error: {e}")
-    if opt.velo_filename:
-        for f in (opt.velo_filename, os.path.join(opt.calib_path, "calib_cam_to_cam.txt"),
-                  os.path.join(opt.calib_path, "calib_velo_to_cam.txt")):
-            if not os.path.isfile(f):
-                sys.exit(f"predict.py: error: {f} not found (--velo_filename / --calib_path)")
-    output_dir = opt.output_dir or default_output_dir(opt.color_path)
-    failed = []
-    for path, stem in tqdm(list(zip(paths, image_io.output_stems(paths))), desc="predict", unit="image",
-                           disable=len(paths) == 1):
-        try:
-            disp, size = predictor.predict_disp_and_size(path)
-        except image_io.ImageLoadError as e:
-            failed.append(str(e))
-            tqdm.write(f"skipped {e}", file=sys.stderr)
-            continue
-        image_io.write_prediction(output_dir, stem, disp, size, opt.pred_depth_scale_factor, opt.colormap,
-                                  opt.save_png16, predictor.min_depth, predictor.max_depth)
-        if opt.velo_filename:
-            errors, ratio = velodyne_errors(predictor, disp, path, opt.calib_path, opt.velo_filename,
-                                            opt.eval_mono)
-            names = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
-            print("  " + " | ".join(f"{n:>8}" for n in names))
-            print("  " + " | ".join(f"{v:8.3f}" for v in errors))
-            print(f"  scale: {'median ratio' if opt.eval_mono else 'fixed factor'} {ratio:.3f}")
-    done = len(paths) - len(failed)
-    print(f"{done} of {len(paths)} image(s) written to {output_dir}")
-    if failed:
-        sys.exit("predict.py: error: could not read " + "; ".join(failed))
+    photo_loop.run("predict.py", opt, predictor.predict_disp, predictor.min_depth, predictor.max_depth)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ disparity is resized to the ground truth, inverted, masked (1e-3 < gt < 80, Garg
 Saved disparities (--save_pred_disps, read by --ext_disp_to_eval) are Monodepth2's format:
 the scaled disparities, N x H x W float32.
 """
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import json
 import os
 import sys

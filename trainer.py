@@ -124,7 +124,7 @@ class Trainer:
             raise SystemExit(f"error: {len(self.train_dataset)} training samples make no batch of "
                              f"{opt.batch_size} per process: lower --batch_size")
         self.train_loader = paddle.io.DataLoader(self.sampler.dataset, batch_sampler=self.sampler,
-                                                 num_workers=opt.num_workers, use_shared_memory=False)
+                                                 num_workers=opt.num_workers)
 
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best = None  # (value, metric name, epoch)
@@ -285,6 +285,7 @@ class Trainer:
 
     def end_of_epoch(self, finished):
         """Validate, save the epoch's weights (and best), step the schedule, write the checkpoint."""
+        self.average_batchnorm_statistics()
         score = self.last_score = self.validate()
         epoch_label = self.epoch + 1 if finished else f"{self.epoch + 1}_step{self.step}"
         if self.is_main:
@@ -374,17 +375,29 @@ class Trainer:
                 axisangle[:, 0], translation[:, 0], invert=(f < 0))
         return outputs
 
+    def average_batchnorm_statistics(self):
+        """Each process tracks BatchNorm running statistics on its own samples (the parameters stay
+        identical through the gradient all-reduce); averaging them makes the replicas equal again."""
+        if self.world_size == 1:
+            return
+        with paddle.no_grad():
+            for model in self.models.values():
+                for stat in model.state_dict().values():  # Paddle keeps them as non-trainable parameters
+                    if stat.stop_gradient and stat.dtype in (paddle.float32, paddle.float16):
+                        dist.all_reduce(stat)
+                        stat.set_value(stat / self.world_size)
+
     # ------------------------------------------------------------------ validation
     def validate(self):
         """(score, name) on the val files: mean abs_rel against velodyne ground truth (median scaled)
         when the dataset has it, else the mean photometric loss; None without val files."""
-        if self.val_dataset is None or len(self.val_dataset) == 0:
-            return None
+        if self.val_dataset is None or len(self.val_dataset) == 0 or not self.is_main:
+            return None  # only rank 0 validates and saves; the others wait at the next gradient sync
         opt = self.opt
         for m in self.models.values():
             m.eval()
         loader = paddle.io.DataLoader(self.val_dataset, batch_size=opt.batch_size, shuffle=False,
-                                      num_workers=opt.num_workers, use_shared_memory=False)
+                                      num_workers=opt.num_workers)
         abs_rels, losses_sum, n = [], 0.0, 0
         saved_models, self.train_models = self.train_models, self.models  # no gradient sync in eval
         try:
@@ -406,8 +419,6 @@ class Trainer:
         scores = {"val/loss": losses_sum / max(n, 1)}
         if abs_rels:
             scores["val/abs_rel"] = float(np.mean(abs_rels))
-        if self.world_size > 1:  # every process validates the same files; scores agree
-            pass
         if self.is_main:
             for k, v in scores.items():
                 self.writer.add_scalar(k, v, self.step)

@@ -1,3 +1,4 @@
 """Data: KITTI raw loader (datasets.kitti) and the synthetic KITTI generator (datasets.synthetic)."""
-from datasets.kitti import (DataError, KITTIRAWDataset, MissingFileError, draw_color_jitter, parse_split_line,
-                            read_split)
+import utils  # noqa: F401  (first: silences Paddle's import-time ccache warning before one-line errors)
+from datasets.kitti import (ColorJitter, DataError, KITTIRAWDataset, MissingFileError, draw_color_jitter,
+                            parse_split_line, read_split)

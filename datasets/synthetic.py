@@ -28,6 +28,7 @@ Train lines: every frame with both neighbours, both sides, of every drive but th
 those frames (removed from train; no val file when there are none); test: every frame of the last drive, left camera (all frames, so that
 pose evaluation has consecutive frames).
 """
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import argparse
 import json
 import os

@@ -36,8 +36,8 @@ def test_two_cpu_processes_end_with_identical_weights(synthetic_kitti_hints, tmp
     driver.write_text(DRIVER)
     log_dir = tmp_path / "runs"
     args = ["--dataset", "synthetic", "--data_path", synthetic_kitti_hints["data_path"], "--log_dir", str(log_dir),
-            "--height", "64", "--width", "64", "--batch_size", "1", "--max_steps", "2", "--num_workers", "0"]
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+            "--height", "64", "--width", "64", "--batch_size", "1", "--max_steps", "2", "--num_workers", "0", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
            "--log_dir", str(tmp_path / "launch_logs"), str(driver), str(tmp_path)] + args
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

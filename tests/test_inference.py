@@ -2,6 +2,8 @@
 unreadable images and exit status), on Paddle Inference and ONNX Runtime, and refuses bad folders
 with one line."""
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -11,7 +13,10 @@ from skimage import data
 
 import inference
 import predict
+from utils import photo_loop
 from test_export import exported, weights  # noqa: F401  (module fixtures: tamed weights, exported folders)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 STEMS = ("astronaut", "chelsea")
 
@@ -77,10 +82,26 @@ def test_depth_range_comes_from_deploy_json(exported, photo_folder, tmp_path):  
     np.testing.assert_allclose(np.load(os.path.join(out, "astronaut_depth.npy")), expected, rtol=1e-5)
 
 
-def test_default_output_folder_matches_predict(photo_folder):
+def test_default_output_folder(photo_folder):
     photo = os.path.join(photo_folder, "astronaut.jpg")
-    for path in (photo, photo_folder):
-        assert inference.default_output_dir(path) == predict.default_output_dir(path)
+    assert photo_loop.default_output_dir(photo) == os.path.join(photo_folder, "predictions")
+    assert photo_loop.default_output_dir(photo_folder) == os.path.join(photo_folder, "predictions")
+
+
+def test_onnx_route_of_inference_py_runs_without_paddle(exported, photo_folder, tmp_path):  # noqa: F811
+    """The whole script, in a process where `import paddle` fails, writes the same disparity."""
+    out = str(tmp_path / "no_paddle")
+    photo = os.path.join(photo_folder, "astronaut.jpg")
+    code = ("import sys; sys.modules['paddle'] = None; import inference; "
+            f"inference.main(['--infer_files_dir', {exported['combined']!r}, '--color_path', {photo!r}, "
+            f"'--output_dir', {out!r}, '--backend', 'onnxruntime'])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ref = str(tmp_path / "with_paddle")
+    inference.main(["--infer_files_dir", exported["combined"], "--color_path", photo, "--output_dir", ref,
+                    "--backend", "onnxruntime"])
+    np.testing.assert_array_equal(np.load(os.path.join(out, "astronaut_disp.npy")),
+                                  np.load(os.path.join(ref, "astronaut_disp.npy")))
 
 
 def test_bad_folders_end_with_one_line(exported, photo_folder, tmp_path, capsys):  # noqa: F811

@@ -191,3 +191,19 @@ def test_train_script_refuses_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         train.main(argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_offline_imagenet_download_says_how_to_proceed(monkeypatch):
+    from types import SimpleNamespace
+
+    from paddle.vision.models import resnet
+
+    def offline(pretrained=False):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(resnet, "resnet18", offline)
+    with pytest.raises(SystemExit) as exc:
+        trainer.Trainer.imagenet_state(SimpleNamespace(opt=options.parse("train", [])))
+    message = str(exc.value)
+    assert resnet.model_urls["resnet18"][0] in message
+    assert "--weights_init /path/to/" in message and "--weights_init scratch" in message
