@@ -10,7 +10,6 @@ allow_pickle=True), the same file Monodepth2 writes. Velodyne maps store the for
 <data_path>/<drive>/proj_depth/groundtruth/image_0x/<frame>.png / 256.
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
-import argparse
 import os
 import sys
 
@@ -77,26 +76,16 @@ def export_gt_depth(data_path, split, source=None, output=None, progress=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Export a test split's ground-truth depth to gt_depths.npz.")
-    parser.add_argument("--data_path", required=True, help="KITTI raw root")
-    parser.add_argument("--split", default="eigen",
-                        help="eigen | eigen_benchmark (folders under splits/) or the path of a folder holding "
-                             "test_files.txt (default: %(default)s)")
-    parser.add_argument("--source", choices=["velodyne", "annotated"],
-                        help="velodyne scans or KITTI's annotated depth pngs (default: annotated for "
-                             "eigen_benchmark, velodyne otherwise)")
-    parser.add_argument("--output", help="output file (default: <split folder>/gt_depths.npz)")
-    args = parser.parse_args(argv)
-    import utils  # noqa: F401  (before Paddle: silences its ccache warning)
+    import options
     from datasets.kitti import DataError
-    if not os.path.isdir(args.data_path):
-        sys.exit(f"error: --data_path {args.data_path}: no such folder")
-    if not os.path.isfile(os.path.join(split_folder(args.split), "test_files.txt")):
-        sys.exit(f"error: --split {args.split}: no test_files.txt in {split_folder(args.split)}")
+
+    opt = options.parse("export_gt_depth", argv)
+    if not os.path.isfile(os.path.join(split_folder(opt.split), "test_files.txt")):
+        sys.exit(f"export_gt_depth.py: error: --split {opt.split}: no test_files.txt in {split_folder(opt.split)}")
     try:
-        path = export_gt_depth(args.data_path, args.split, args.source, args.output)
+        path = export_gt_depth(opt.data_path, opt.split, opt.source, opt.output)
     except (DataError, ValueError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"export_gt_depth.py: error: {e}")
     print(f"saved {path}")
 
 

@@ -290,6 +290,63 @@ def add_inference_group(parser):
     g.add_argument("--trt_precision", choices=["fp32", "fp16"], default="fp32",
                    help="TensorRT precision (default: %(default)s)")
 
+def add_gt_export_group(parser):
+    g = parser.add_argument_group("ground-truth export (export_gt_depth.py)")
+    g.add_argument("--data_path", required=True, help="KITTI raw root")
+    g.add_argument("--split", default="eigen",
+                   help="eigen | eigen_benchmark (folders under splits/) or the path of a folder holding "
+                        "test_files.txt (default: %(default)s)")
+    g.add_argument("--source", choices=["velodyne", "annotated"],
+                   help="velodyne scans or KITTI's annotated depth pngs (default: annotated for "
+                        "eigen_benchmark, velodyne otherwise)")
+    g.add_argument("--output", help="output file (default: <split folder>/gt_depths.npz)")
+
+
+def add_hint_export_group(parser):
+    g = parser.add_argument_group("depth-hint precomputation (precompute_depth_hints.py, Depth Hints' fused SGM)")
+    g.add_argument("--data_path", required=True, help="KITTI raw root")
+    g.add_argument("--split", default="eigen_zhou",
+                   help="folder under splits/ (or a path to one): hints for its train and val files "
+                        "(default: %(default)s)")
+    g.add_argument("--filenames", help="one split file instead of --split")
+    g.add_argument("--save_path", help="output root (default: <data_path>/depth_hints)")
+    g.add_argument("--height", type=int, default=320, help="working height (default: %(default)s, as DH)")
+    g.add_argument("--width", type=int, default=1024, help="working width (default: %(default)s, as DH)")
+    g.add_argument("--img_ext", default=".jpg", choices=[".jpg", ".png"],
+                   help="image format (a frame missing in it is read in the other)")
+    g.add_argument("--num_workers", type=int, default=max(1, (os.cpu_count() or 1)),
+                   help="processes (default: every core)")
+    g.add_argument("--overwrite", action="store_true", help="recompute hints that already exist")
+
+
+def add_synthetic_group(parser):
+    g = parser.add_argument_group("synthetic KITTI (python -m datasets.synthetic)")
+    g.add_argument("--out", default=os.path.join("data", "synthetic_kitti"),
+                   help="output folder (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="the same seed writes the same bytes (default: %(default)s)")
+    g.add_argument("--drives", type=int, default=3, help="number of drives; the last is the test drive")
+    g.add_argument("--frames", type=int, default=24, help="frames per drive (default: %(default)s)")
+    g.add_argument("--width", type=int, default=621, help="native image width (default: %(default)s, KITTI 1242 / 2)")
+    g.add_argument("--height", type=int, default=188, help="native image height (default: %(default)s, KITTI 375 / 2)")
+    g.add_argument("--img_ext", default=".jpg", choices=[".jpg", ".png"])
+    g.add_argument("--azimuth_step", type=float, default=0.4,
+                   help="velodyne horizontal resolution in degrees (default: %(default)s)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+
+
+def check_gt_export(opt, error):
+    if not os.path.isdir(opt.data_path):
+        error(f"--data_path {opt.data_path}: no such folder")
+
+
+def check_hint_export(opt, error):
+    if not os.path.isdir(opt.data_path):
+        error(f"--data_path {opt.data_path}: no such folder")
+    if opt.height < 8 or opt.width < 8:
+        error("--height and --width must be at least 8")
+    if opt.num_workers < 1:
+        error(f"--num_workers {opt.num_workers}: must be at least 1")
+
 
 # ---------------------------------------------------------------------------------------------
 # Registry: group name -> adder, script -> groups, group name -> checks.
@@ -310,6 +367,9 @@ GROUPS = {
     "convert": add_convert_group,
     "export": add_export_group,
     "inference": add_inference_group,
+    "gt_export": add_gt_export_group,
+    "hint_export": add_hint_export_group,
+    "synthetic": add_synthetic_group,
 }
 
 SCRIPT_GROUPS = {
@@ -320,6 +380,9 @@ SCRIPT_GROUPS = {
     "convert_checkpoint": ("weights", "convert"),
     "export": ("weights", "export"),
     "inference": ("inference", "prediction"),
+    "export_gt_depth": ("gt_export",),
+    "precompute_depth_hints": ("hint_export",),
+    "synthetic": ("synthetic",),
 }
 
 
@@ -455,6 +518,8 @@ def check_inference(opt, error):
 
 
 CHECKS = {
+    "gt_export": check_gt_export,
+    "hint_export": check_hint_export,
     "weights": check_weights,
     "evaluation": check_evaluation,
     "prediction": check_prediction,

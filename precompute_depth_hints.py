@@ -14,7 +14,6 @@ float32 1 x H x W, 0 = no hint. Finished files are skipped unless --overwrite (r
 appears atomically.
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
-import argparse
 import os
 import sys
 
@@ -121,7 +120,6 @@ def _work(task):
 def _init_worker():
     import cv2
     import paddle
-    import utils  # noqa: F401  (silences Paddle's ccache warning in every worker)
     from utils.system import set_cpu_threads
     cv2.setNumThreads(1)
     paddle.set_device("cpu")
@@ -190,33 +188,17 @@ def ensure(data_path, depth_hint_path=None, height=None, width=None, num_workers
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Precompute fused-SGM depth hints (Depth Hints) for a split.")
-    parser.add_argument("--data_path", required=True, help="KITTI raw root")
-    parser.add_argument("--split", default="eigen_zhou",
-                        help="folder under splits/ (or a path to one): hints for its train and val files "
-                             "(default: %(default)s)")
-    parser.add_argument("--filenames", help="one split file instead of --split")
-    parser.add_argument("--save_path", help="output root (default: <data_path>/depth_hints)")
-    parser.add_argument("--height", type=int, default=320, help="working height (default: %(default)s, as DH)")
-    parser.add_argument("--width", type=int, default=1024, help="working width (default: %(default)s, as DH)")
-    parser.add_argument("--img_ext", default=".jpg", choices=[".jpg", ".png"],
-                        help="image format (a frame missing in it is read in the other)")
-    parser.add_argument("--num_workers", type=int, default=max(1, (os.cpu_count() or 1)), help="processes")
-    parser.add_argument("--overwrite", action="store_true", help="recompute hints that already exist")
-    args = parser.parse_args(argv)
-    import utils  # noqa: F401  (silences Paddle's ccache warning)
+    import options
     from datasets.kitti import DataError, read_split
-    if not os.path.isdir(args.data_path):
-        sys.exit(f"error: --data_path {args.data_path}: no such folder")
-    if args.height < 8 or args.width < 8:
-        sys.exit("error: --height and --width must be at least 8")
+
+    opt = options.parse("precompute_depth_hints", argv)
     try:
-        lines = read_split(args.filenames) if args.filenames else split_files(args.split)
-        needed, done = compute_hints(args.data_path, lines, args.save_path, args.height, args.width,
-                                     args.num_workers, args.img_ext, args.overwrite)
+        lines = read_split(opt.filenames) if opt.filenames else split_files(opt.split)
+        needed, done = compute_hints(opt.data_path, lines, opt.save_path, opt.height, opt.width,
+                                     opt.num_workers, opt.img_ext, opt.overwrite)
     except DataError as e:
-        sys.exit(f"error: {e}")
-    save_path = args.save_path or os.path.join(args.data_path, "depth_hints")
+        sys.exit(f"precompute_depth_hints.py: error: {e}")
+    save_path = opt.save_path or os.path.join(opt.data_path, "depth_hints")
     print(f"{needed} hints in {save_path} ({done} computed now, {needed - done} already there)")
 
 

@@ -23,6 +23,15 @@ import options  # noqa: E402
 from utils.flops import count_flops, sgemm_rate  # noqa: E402
 
 
+def _median(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--height", type=int, default=192)
@@ -74,6 +83,9 @@ def main():
             one_step(times)
     t = np.array(times).mean(axis=0)
 
+    # the loader's prefetch thread hides most of the data time above; its cost on one core:
+    from paddle.io.dataloader.collate import default_collate_fn
+    t_data = _median(lambda: default_collate_fn([tr.sampler.dataset[k] for k in range(args.batch_size)]))
     inputs = next(iter(tr.train_loader))
     flops = count_flops(lambda: tr.process_batch(inputs), list(tr.models.values()))
     rate = sgemm_rate()
@@ -82,6 +94,7 @@ def main():
     print(f"{args.mode} {args.height}x{args.width} batch {args.batch_size}, mean of {args.steps} steps, "
           f"{os.cpu_count()} cores")
     print(f"step {step:.2f} s = data {t[0]:.2f} + forward {t[1]:.2f} + backward {t[2]:.2f} + optimiser {t[3]:.2f}")
+    print(f"data loading cost when not overlapped: {t_data:.2f} s per batch (one process)")
     print(f"network forward {flops / 1e9:.1f} GFLOP; numpy sgemm {rate / 1e9:.0f} GFLOP/s; "
           f"floor 3 x FLOPs / sgemm = {floor:.2f} s; step / floor = {step / floor:.1f}")
 

@@ -29,7 +29,6 @@ those frames (removed from train; no val file when there are none); test: every 
 pose evaluation has consecutive frames).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
-import argparse
 import json
 import os
 import shutil
@@ -564,23 +563,15 @@ def ensure(out_dir, progress=True, **settings):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write a synthetic KITTI raw dataset (street scene, exact depth, poses).")
-    parser.add_argument("--out", default="data/synthetic_kitti", help="output folder (default data/synthetic_kitti)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--drives", type=int, default=3, help="number of drives; the last is the test drive")
-    parser.add_argument("--frames", type=int, default=24, help="frames per drive")
-    parser.add_argument("--width", type=int, default=621, help="native image width (KITTI 1242 / 2)")
-    parser.add_argument("--height", type=int, default=188, help="native image height (KITTI 375 / 2)")
-    parser.add_argument("--img_ext", default=".jpg", choices=[".jpg", ".png"])
-    parser.add_argument("--azimuth_step", type=float, default=0.4, help="velodyne horizontal resolution, degrees")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    args = parser.parse_args(argv)
+    import options
+
+    opt = options.parse("synthetic", argv)
     try:
-        info = generate(args.out, seed=args.seed, num_drives=args.drives, frames_per_drive=args.frames,
-                        width=args.width, height=args.height, img_ext=args.img_ext,
-                        azimuth_step=args.azimuth_step, overwrite=args.overwrite)
+        info = generate(opt.out, seed=opt.seed, num_drives=opt.drives, frames_per_drive=opt.frames,
+                        width=opt.width, height=opt.height, img_ext=opt.img_ext,
+                        azimuth_step=opt.azimuth_step, overwrite=opt.overwrite)
     except (ValueError, FileExistsError) as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"synthetic.py: error: {e}")
     print(f"synthetic KITTI in {info['data_path']} ({len(info['drives'])} drives x {info['frames_per_drive']} frames, "
           f"{info['width']} x {info['height']}); splits in {split_dir(info['data_path'])}")
 

@@ -31,9 +31,11 @@ def test_velodyne_and_annotated_ground_truth(synthetic_kitti, tmp_path):
     np.testing.assert_allclose(dense[2], rendered, atol=1 / 512 + 1e-6)
 
 
-def test_errors(synthetic_kitti, tmp_path):
-    with pytest.raises(SystemExit, match="no such folder"):
+def test_errors(synthetic_kitti, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
         export_gt_depth.main(["--data_path", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "no such folder" in err and len(err.strip().splitlines()) == 1
     split = tmp_path / "split"
     split.mkdir()
     (split / "test_files.txt").write_text(f"{synthetic_kitti['drives'][1]} 42 l\n")

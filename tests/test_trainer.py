@@ -94,15 +94,18 @@ def overfit(synthetic_kitti_hints, tmp_path_factory):
     return dict(first=first, last=last, steps=steps, root=root, z_forward=z[0], z_swapped=z[1])
 
 
+@pytest.mark.slow
 def test_overfitting_halves_the_loss(overfit):
     assert overfit["last"][0] < 0.5 * overfit["first"][0], overfit
 
 
+@pytest.mark.slow
 def test_overfitting_beats_the_median_scaled_constant(overfit):
     loss, abs_rel, constant = overfit["last"]
     assert abs_rel < constant, overfit
 
 
+@pytest.mark.slow
 def test_pose_network_learns_the_direction_of_motion(overfit):
     # Ground truth from the generator's poses (camera-to-world): T_{0->1} = inv(P1) P0 maps frame-0
     # camera points into frame 1; the car drives forward, so its z translation is negative.
@@ -120,6 +123,7 @@ def checkpoint_weights(folder):
             for name in ("encoder", "depth", "pose_encoder", "pose")}
 
 
+@pytest.mark.slow
 def test_resume_after_ctrl_c_equals_an_uninterrupted_run(synthetic_kitti_hints, tmp_path, monkeypatch, capsys):
     """5 steps in one go == 3 steps, Ctrl-C, --resume for 2 more: identical weights, Adam state and LR.
     Batch 2 over 8 lines: 4 steps per epoch, so the run crosses an epoch end and an LR step."""
