@@ -7,6 +7,7 @@
 
 All options: python train.py --help (defined in options.py).
 """
+import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ def resume_options(opt, argv):
     from trainer import RESUME_OVERRIDABLE
     path = os.path.join(opt.resume, "opt.json")
     if not os.path.isfile(path):
-        raise SystemExit(f"error: --resume {opt.resume}: no opt.json; pass the run's checkpoint folder "
+        raise SystemExit(f"train.py: error: --resume {opt.resume}: no opt.json; pass the run's checkpoint folder "
                          f"(<log_dir>/<model_name>/checkpoint)")
     with open(path) as f:
         saved = json.load(f)

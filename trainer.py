@@ -121,7 +121,7 @@ class Trainer:
         self.sampler = ResumableBatchSampler(SeededDataset(self.train_dataset, opt.seed), opt.batch_size,
                                              shuffle=True, seed=opt.seed)
         if len(self.sampler) == 0:
-            raise SystemExit(f"error: {len(self.train_dataset)} training samples make no batch of "
+            raise SystemExit(f"train.py: error: {len(self.train_dataset)} training samples make no batch of "
                              f"{opt.batch_size} per process: lower --batch_size")
         self.train_loader = paddle.io.DataLoader(self.sampler.dataset, batch_sampler=self.sampler,
                                                  num_workers=opt.num_workers)
@@ -147,7 +147,7 @@ class Trainer:
         self.rank = dist.get_rank()
         has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
         if opt.device == "gpu" and not has_gpu:
-            raise SystemExit("error: --device gpu but this Paddle build sees no GPU: use --device cpu "
+            raise SystemExit("train.py: error: --device gpu but this Paddle build sees no GPU: use --device cpu "
                              "or install paddlepaddle-gpu")
         use_gpu = has_gpu and opt.device != "cpu"
         self.device = f"gpu:{dist.ParallelEnv().device_id}" if use_gpu else "cpu"
@@ -196,7 +196,7 @@ class Trainer:
                     networks.load_state(self.models[name], name,
                                         os.path.join(opt.load_weights_folder, f"{name}.pdparams"))
                 except networks.CheckpointError as e:
-                    raise SystemExit(f"error: --load_weights_folder: {e}")
+                    raise SystemExit(f"train.py: error: --load_weights_folder: {e}")
             self.log.info(f"fine-tuning from {opt.load_weights_folder}: {', '.join(names)}")
 
     def imagenet_state(self):
@@ -206,7 +206,7 @@ class Trainer:
             return getattr(resnet, f"resnet{n}")(pretrained=True).state_dict()
         except Exception as e:  # offline, proxy, checksum ...
             url = resnet.model_urls[f"resnet{n}"][0]
-            raise SystemExit(f"error: could not get ImageNet ResNet-{n} weights ({type(e).__name__}): download "
+            raise SystemExit(f"train.py: error: could not get ImageNet ResNet-{n} weights ({type(e).__name__}): download "
                              f"{url} by hand and pass --weights_init /path/to/{os.path.basename(url)}, "
                              f"or train from random weights with --weights_init scratch")
 
@@ -218,7 +218,7 @@ class Trainer:
         if kind == "val" and not os.path.isfile(split_file):
             return None
         if not os.path.isdir(opt.data_path):
-            raise SystemExit(f"error: --data_path {opt.data_path}: no such folder (KITTI raw, see README; "
+            raise SystemExit(f"train.py: error: --data_path {opt.data_path}: no such folder (KITTI raw, see README; "
                              f"or try --dataset synthetic)")
         try:
             filenames = datasets.read_split(split_file)
@@ -232,7 +232,7 @@ class Trainer:
                 depth_gt_size=None if opt.dataset == "synthetic" else (375, 1242))
         except datasets.DataError as e:
             hint = " (compute hints with precompute_depth_hints.py)" if opt.use_depth_hints else ""
-            raise SystemExit(f"error: {e}{hint}")
+            raise SystemExit(f"train.py: error: {e}{hint}")
 
     # ------------------------------------------------------------------ the loop
     def train(self):
@@ -330,7 +330,7 @@ class Trainer:
                       f"({self.bad_steps}/{self.opt.max_bad_steps} in a row)")
         self.log.info(f"step {self.step}: non-finite loss/gradient, update skipped")
         if self.bad_steps >= self.opt.max_bad_steps:
-            raise SystemExit(f"error: {self.bad_steps} consecutive non-finite losses: training stopped, the "
+            raise SystemExit(f"train.py: error: {self.bad_steps} consecutive non-finite losses: training stopped, the "
                              f"last good weights are in {os.path.join(self.log_path, 'checkpoint')} "
                              f"if one was written; try a lower --learning_rate or --no-amp")
         return None, None
@@ -487,7 +487,7 @@ class Trainer:
     def load_checkpoint(self, folder):
         for name in ("optimizer.pdopt", "trainer_state.pkl", "opt.json"):
             if not os.path.isfile(os.path.join(folder, name)):
-                raise SystemExit(f"error: --resume {folder}: no {name}; pass the run's checkpoint folder "
+                raise SystemExit(f"train.py: error: --resume {folder}: no {name}; pass the run's checkpoint folder "
                                  f"(<log_dir>/<model_name>/checkpoint)")
         for name, model in self.models.items():
             networks.load_state(model, name, os.path.join(folder, f"{name}.pdparams"))

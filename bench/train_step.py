@@ -40,33 +40,46 @@ def main():
     p.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     p.add_argument("--data_path", default=os.path.join("data", "bench_synthetic"))
     p.add_argument("--mode", choices=["mono+stereo", "mono", "stereo"], default="mono+stereo")
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
+    p.add_argument("--amp", action="store_true", help="float16 autocast (GPU only)")
+    p.add_argument("--num_workers", type=int, default=0, help="loader processes (0: a prefetch thread)")
     args = p.parse_args()
 
     mode = {"mono+stereo": [], "mono": ["--no-use_stereo", "--no-use_depth_hints"],
             "stereo": ["--frame_ids", "0"]}[args.mode]
     argv = ["--dataset", "synthetic", "--data_path", args.data_path, "--height", str(args.height),
-            "--width", str(args.width), "--batch_size", str(args.batch_size), "--num_workers", "0",
-            "--log_dir", os.path.join(args.data_path, "logs"), "--weights_init", "scratch"] + mode
+            "--width", str(args.width), "--batch_size", str(args.batch_size), "--num_workers", str(args.num_workers),
+            "--log_dir", os.path.join(args.data_path, "logs"), "--weights_init", "scratch",
+            "--device", args.device] + mode + (["--amp"] if args.amp else [])
     opt = options.parse("train", argv)
     from datasets import synthetic
-    synthetic.ensure(args.data_path, num_drives=2, frames_per_drive=4)  # small: 4 train lines
+    synthetic.ensure(args.data_path, num_drives=3, frames_per_drive=6)  # small: 16 train lines
     import train
     train.prepare_synthetic(opt)
     from trainer import Trainer
     tr = Trainer(opt)
 
-    def one_step(times):
+    sync = paddle.device.synchronize if tr.device != "cpu" else (lambda: None)
+
+    def one_step(times):  # Trainer.train_step, timed in parts
         t0 = time.perf_counter()
         inputs = next(loader)
         t1 = time.perf_counter()
-        outputs, losses = tr.process_batch(inputs)
+        with paddle.amp.auto_cast(enable=tr.amp):
+            outputs, losses = tr.process_batch(inputs)
         loss = losses["loss"]
         float(loss)  # forces the forward to finish
         t2 = time.perf_counter()
-        loss.backward()
+        (tr.scaler.scale(loss) if tr.amp else loss).backward()
+        sync()
         t3 = time.perf_counter()
-        tr.optimizer.step()
+        if tr.amp:
+            tr.scaler.step(tr.optimizer)
+            tr.scaler.update()
+        else:
+            tr.optimizer.step()
         tr.optimizer.clear_grad()
+        sync()
         t4 = time.perf_counter()
         times.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3))
 
@@ -94,6 +107,9 @@ def main():
     print(f"{args.mode} {args.height}x{args.width} batch {args.batch_size}, mean of {args.steps} steps, "
           f"{os.cpu_count()} cores")
     print(f"step {step:.2f} s = data {t[0]:.2f} + forward {t[1]:.2f} + backward {t[2]:.2f} + optimiser {t[3]:.2f}")
+    if tr.device != "cpu":
+        peak = paddle.device.cuda.max_memory_allocated() / 2 ** 30
+        print(f"{tr.device}, amp {tr.amp}: {args.batch_size / step:.1f} images/s, peak GPU memory {peak:.1f} GiB")
     print(f"data loading cost when not overlapped: {t_data:.2f} s per batch (one process)")
     print(f"network forward {flops / 1e9:.1f} GFLOP; numpy sgemm {rate / 1e9:.0f} GFLOP/s; "
           f"floor 3 x FLOPs / sgemm = {floor:.2f} s; step / floor = {step / floor:.1f}")
