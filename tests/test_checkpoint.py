@@ -1,4 +1,4 @@
-"""Weights folders: the original layout of ../shared/spec/checkpoint_keys loads, keys go where the
+"""Weights folders: the original layout of docs/checkpoint_keys loads, keys go where the
 spec says, the converter round-trips, and bad files are refused with the file and keys named."""
 import csv
 import os
@@ -15,7 +15,7 @@ from networks import CheckpointError, load_models, save_models
 from networks.checkpoint import to_original_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KEYS_DIR = os.path.join(ROOT, "..", "shared", "spec", "checkpoint_keys")
+KEYS_DIR = os.path.join(ROOT, "docs", "checkpoint_keys")  # the spec's key tables, copied
 H, W = 64, 128
 
 
