@@ -23,7 +23,6 @@ import shutil
 import time
 import warnings
 
-import cv2
 import numpy as np
 import paddle
 import paddle.distributed as dist
@@ -34,6 +33,7 @@ import networks
 from losses import compute_losses, generate_images_pred
 from networks.layers import disp_to_depth, transformation_from_parameters
 from options import to_json_dict
+from utils import image_io
 from utils.metrics import evaluate_depth
 from utils.system import set_cpu_threads
 
@@ -442,7 +442,7 @@ class Trainer:
         for j in range(min(self.opt.num_log_images, inputs[("color", 0, 0)].shape[0])):
             image = inputs[("color", 0, 0)][j].numpy().transpose(1, 2, 0)
             self.writer.add_image(f"color_0/{j}", (np.clip(image, 0, 1) * 255).astype(np.uint8), self.step)
-            self.writer.add_image(f"disp_0/{j}", colormap(outputs[("disp", 0)][j, 0].numpy()), self.step)
+            self.writer.add_image(f"disp_0/{j}", image_io.colorize(outputs[("disp", 0)][j, 0].numpy()), self.step)
             mask = losses.get("automask")
             if isinstance(mask, paddle.Tensor):
                 m = (mask[j].numpy().reshape(mask.shape[-2:]) * 255).astype(np.uint8)
@@ -548,9 +548,3 @@ class atomic_folder:
         os.replace(self.tmp, self.folder)
         shutil.rmtree(self.old, ignore_errors=True)
         return False
-
-
-def colormap(disp):
-    """Disparity H x W -> magma-coloured RGB uint8 H x W x 3 (normalised by the 95th percentile)."""
-    v = np.clip(disp / (np.percentile(disp, 95) + 1e-7), 0, 1)
-    return cv2.applyColorMap((v * 255).astype(np.uint8), cv2.COLORMAP_MAGMA)[..., ::-1].copy()
