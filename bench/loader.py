@@ -115,6 +115,8 @@ def main():
         _, lines = bench_data(root)
     ds = KITTIRAWDataset(root, lines, args.height, args.width, FRAMES, is_train=True, use_depth_hints=True,
                          load_depth=args.depth_gt, skip_missing=True)
+    if len(ds) == 0:
+        sys.exit(f"loader.py: error: no sample of --split {args.split} has its files under {root}")
     paddle.set_device("cpu")
     per_sample, cpu, stages = profile(ds, min(args.samples, 48))
     print(f"one process: {1 / per_sample:.1f} samples/s ({1000 * per_sample:.0f} ms/sample wall, "
