@@ -98,6 +98,9 @@ def add_training_group(parser):
     g = parser.add_argument_group("training", MODES_HELP)
     g.add_argument("--frame_ids", nargs="+", type=int, default=[0, -1, 1],
                    help="frames to load, the target 0 first (default: 0 -1 1, M2/orig)")
+    g.add_argument("--skip_missing", action="store_true",
+                   help="drop training lines whose frames, neighbours or hints are missing (reported once with a "
+                        "count) instead of stopping at the first missing file")
     g.add_argument("--use_stereo", action=argparse.BooleanOptionalAction, default=True,
                    help="use the stereo partner 's' as a source frame (default: %(default)s, mono+stereo as "
                         "orig and DH)")

@@ -228,6 +228,7 @@ class Trainer:
                 opt.data_path, filenames, opt.height, opt.width, self.frame_ids, num_scales=4,
                 is_train=(kind == "train"), img_ext=".png" if opt.png else ".jpg",
                 use_depth_hints=opt.use_depth_hints, depth_hint_path=opt.depth_hint_path,
+                skip_missing=opt.get("skip_missing", False) and kind == "train",
                 # KITTI's image sizes differ slightly per date: M2's fixed size lets val batches stack
                 depth_gt_size=None if opt.dataset == "synthetic" else (375, 1242))
         except datasets.DataError as e:

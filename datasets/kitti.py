@@ -222,7 +222,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
             if fr < 0 or self._find_image(folder, fr, sd) is None:
                 what = "stereo partner" if f == "s" else f"frame {f:+d}" if f else "frame"
                 return (what, self.image_path(folder, max(fr, 0), sd),
-                        "check --data_path and the split, or skip such lines with skip_missing")
+                        "check --data_path and the split, or skip such lines with --skip_missing (train.py)")
         if self.use_depth_hints and not self.files.exists(self.hint_path(folder, frame, side)):
             return ("depth hint", self.hint_path(folder, frame, side),
                     "compute hints with precompute_depth_hints.py or check --depth_hint_path")

@@ -211,3 +211,17 @@ def test_offline_imagenet_download_says_how_to_proceed(monkeypatch):
     message = str(exc.value)
     assert resnet.model_urls["resnet18"][0] in message
     assert "--weights_init /path/to/" in message and "--weights_init scratch" in message
+
+
+def test_missing_training_files_stop_or_are_skipped(synthetic_kitti_hints, tmp_path):
+    """A split line whose frame is missing stops training with the file named, unless --skip_missing."""
+    root = synthetic_kitti_hints["data_path"]
+    good = datasets.read_split(os.path.join(datasets.synthetic.split_dir(root), "train_files.txt"))
+    split = tmp_path / "split"
+    split.mkdir()
+    (split / "train_files.txt").write_text("\n".join(good + [good[0].rsplit(" ", 2)[0] + " 999 l"]) + "\n")
+    argv = small_argv(root, tmp_path / "logs", "--split", str(split))
+    with pytest.raises(SystemExit, match=r"0000000999"):
+        trainer.Trainer(options.parse("train", argv))
+    tr = trainer.Trainer(options.parse("train", argv + ["--skip_missing"]))
+    assert len(tr.train_dataset) == len(good)
