@@ -314,14 +314,9 @@ class Trainer:
         with paddle.amp.auto_cast(enable=self.amp):
             outputs, losses = self.process_batch(inputs)
         loss = losses["loss"]
-        (self.scaler.scale(loss) if self.amp else loss).backward()
+        self.backward(loss)
         if self.all_finite(loss):
-            if self.amp:
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                self.optimizer.step()
-            self.optimizer.clear_grad()
+            self.update_weights()
             self.bad_steps = 0
             self.step += 1
             return outputs, losses
@@ -335,6 +330,19 @@ class Trainer:
                              f"last good weights are in {os.path.join(self.log_path, 'checkpoint')} "
                              f"if one was written; try a lower --learning_rate or --no-amp")
         return None, None
+
+    def backward(self, loss):
+        """Gradients of the loss (scaled under --amp)."""
+        (self.scaler.scale(loss) if self.amp else loss).backward()
+
+    def update_weights(self):
+        """One Adam step (through the loss scaler under --amp), then clear the gradients."""
+        if self.amp:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.clear_grad()
 
     def all_finite(self, loss):
         """True when the loss and every gradient are finite, agreed over all processes."""

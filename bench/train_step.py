@@ -70,15 +70,10 @@ def main():
         loss = losses["loss"]
         float(loss)  # forces the forward to finish
         t2 = time.perf_counter()
-        (tr.scaler.scale(loss) if tr.amp else loss).backward()
+        tr.backward(loss)
         sync()
         t3 = time.perf_counter()
-        if tr.amp:
-            tr.scaler.step(tr.optimizer)
-            tr.scaler.update()
-        else:
-            tr.optimizer.step()
-        tr.optimizer.clear_grad()
+        tr.update_weights()
         sync()
         t4 = time.perf_counter()
         times.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3))
