@@ -28,7 +28,8 @@ import networks
 import options
 from networks.layers import transformation_from_parameters
 from utils import image_io
-from utils.system import select_device, set_cpu_threads
+from utils.fileio import atomic_write, atomic_write_text
+from utils.system import RuntimeSetupError, setup_runtime
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 TRACK_LENGTH = 5
@@ -108,11 +109,11 @@ class FramePairs(paddle.io.Dataset):
 
 
 @paddle.no_grad()
-def predict_poses(models, loader):
-    """Predicted motion frame i -> i+1 for every pair: N x 4 x 4 float64."""
+def predict_poses(pose_net, loader):
+    """Predicted motion frame i -> i+1 for every pair (B x 6 x H x W, frame i first): N x 4 x 4 float64."""
     poses = []
     for pairs in tqdm(loader, desc="pose", unit="batch"):
-        axisangle, translation = models["pose"](models["pose_encoder"](pairs))
+        axisangle, translation = pose_net(pairs[:, :3], pairs[:, 3:])
         poses.append(transformation_from_parameters(axisangle[:, 0], translation[:, 0]).numpy())
     return np.concatenate(poses).astype(np.float64)
 
@@ -128,9 +129,10 @@ def sequence_of_split(eval_split):
 
 def main(argv=None):
     opt = options.parse("evaluate_pose", argv)
-    select_device(opt.device)
-    if opt.num_threads:
-        set_cpu_threads(opt.num_threads)
+    try:
+        setup_runtime(opt.device, opt.num_threads)
+    except RuntimeSetupError as e:
+        sys.exit(f"evaluate_pose.py: error: {e}")
     if os.path.isfile(opt.eval_split):  # a split file of one's own: the sequence is in its lines
         split_file = opt.eval_split
         with open(split_file) as f:
@@ -147,8 +149,7 @@ def main(argv=None):
         lines = [line for line in f.read().splitlines() if line.strip()]
     try:
         gt_global = read_poses_file(poses_file)
-        wopt = networks.read_opt(opt.load_weights_folder)
-        models = networks.load_models(opt.load_weights_folder, ("pose_encoder", "pose"))
+        wopt, nets = networks.load_weights_folder(opt.load_weights_folder, parts=("pose",))
     except (ValueError, networks.CheckpointError) as e:
         sys.exit(f"evaluate_pose.py: error: {e}")
     dataset = FramePairs(opt.data_path, lines, int(wopt.height), int(wopt.width), opt.png)
@@ -159,17 +160,16 @@ def main(argv=None):
         sys.exit(f"evaluate_pose.py: error: {split_file} has {len(lines)} lines but {poses_file} has "
                  f"{len(gt_global)} poses (need one line per consecutive pair)")
     loader = paddle.io.DataLoader(dataset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_workers)
-    pred = predict_poses(models, loader)
+    pred = predict_poses(nets["pose"], loader)
     ates = evaluate_trajectory(pred, gt_global)
     print(f"\n   Trajectory error: {ates.mean():0.3f}, std: {ates.std():0.3f}\n")
     result = {"split": split_file, "ate_mean": float(ates.mean()), "ate_std": float(ates.std()),
               "snippets": int(len(ates)), "weights": os.path.abspath(opt.load_weights_folder)}
     tag = f"odom_{sequence}"
     out = os.path.join(opt.load_weights_folder, f"pose_{tag}.json")
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
+    atomic_write_text(out, json.dumps(result, indent=2))
     if opt.save_pred_poses:
-        np.save(os.path.join(opt.load_weights_folder, f"poses_{tag}.npy"), pred)
+        atomic_write(os.path.join(opt.load_weights_folder, f"poses_{tag}.npy"), lambda p: np.save(p, pred))
     return result
 
 

@@ -5,32 +5,42 @@
     python inference.py --infer_files_dir deploy/ --color_path folder/ --backend onnxruntime
     python inference.py --infer_files_dir deploy/ --color_path folder/ --device gpu --use_trt --trt_precision fp16
 
-The same inputs, outputs and messages as predict.py: per image <stem>_disp.npy, <stem>_disp.jpeg,
-<stem>_depth.npy (and --save_png16 <stem>_depth.png) in --output_dir (default: 'predictions' beside
-the image / inside the folder); unreadable images are reported and skipped, and the exit status is
-then non-zero. Size, depth range and preprocessing come from the folder's deploy.json.
+The same files, values and messages as predict.py: per image <stem>_disp.npy, <stem>_disp.jpeg,
+<stem>_depth.npy (and --save_png16 <stem>_depth.png) in --output_dir (default:
+'predictions_inference' beside the image / inside the folder, so that predict.py's 'predictions' are
+not overwritten); unreadable images are reported and skipped, and the exit status is then non-zero.
+Size, depth range, preprocessing and metric vs relative depth come from the folder's deploy.json
+(--pred_depth_scale_factor F always wins).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import sys
 
 import options
-from utils import image_io, photo_loop
-from utils.deploy import DeployError, DepthPredictor
+from deployment import DeployError, DepthPredictor
+from utils import photo_loop
 
 
 def main(argv=None):
     opt = options.parse("inference", argv)
     try:
+        paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
         predictor = DepthPredictor(opt.infer_files_dir, opt.backend, opt.device, opt.cpu_threads, opt.onednn,
-                                   opt.use_trt, opt.trt_precision)
-    except DeployError as e:
+                                   opt.use_trt, opt.trt_precision, scale_factor=opt.pred_depth_scale_factor)
+    except (photo_loop.InputError, DeployError) as e:
         sys.exit(f"inference.py: error: {e}")
-    config = predictor.config
-
-    def predict_disp(image):
-        return predictor(image_io.preprocess(image, predictor.height, predictor.width))[0, 0]
-
-    photo_loop.run("inference.py", opt, predict_disp, config["min_depth"], config["max_depth"])
+    if predictor.scale_note:
+        print(predictor.scale_note)
+    output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, photo_loop.INFERENCE_OUTPUT_NAME)
+    # relative depth has no scale to check: the velodyne check then uses median scaling, as --eval_mono
+    velodyne = (opt.velo_filename, opt.calib_path, opt.eval_mono or not predictor.metric) if opt.velo_filename else None
+    result = photo_loop.predict_photos(
+        paths, lambda image: predictor(image)[0, 0], output_dir, predictor.scale_factor, predictor.min_depth,
+        predictor.max_depth, opt.colormap, opt.save_png16,
+        velodyne, "inference.py")
+    lines, error = photo_loop.report("inference.py", result)
+    print("\n".join(lines))
+    if error:
+        sys.exit(error)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ import sys
 
 import numpy as np
 
+from utils import kitti_layout as layout
+from utils.fileio import atomic_write
+
 SGBM_BLOCK_SIZES = (1, 2, 3)
 SGBM_NUM_DISPARITIES = (64, 96, 128, 160)
-INVALID_PENALTY = 1000.0
-BASELINE = 0.1   # training units
 
 
 def sgbm_disparity(left, right, block_size, num_disparities):
@@ -44,16 +45,9 @@ def candidate_depths(target, partner, side, fx):
     for block in SGBM_BLOCK_SIZES:
         for num in SGBM_NUM_DISPARITIES:
             disp = sgbm_disparity(target, partner, block, num)
-            out.append(np.where(disp > 0, fx * BASELINE / (disp + 1e-7), 0).astype(np.float32))
+            out.append(np.where(disp > 0, fx * layout.STEREO_BASELINE / (disp + 1e-7), 0).astype(np.float32))
     depths = np.stack(out)
     return np.ascontiguousarray(depths[:, :, ::-1]) if side == "r" else depths
-
-
-def stereo_transform(side):
-    """T (target camera -> partner camera) for an unflipped image: t_x = -0.1 for a left image."""
-    t = np.eye(4, dtype=np.float32)
-    t[0, 3] = (-1 if side == "l" else 1) * BASELINE
-    return t
 
 
 def photometric_errors(target, partner, depths, side):
@@ -62,17 +56,16 @@ def photometric_errors(target, partner, depths, side):
     Uses the training loss's own warp and pe (losses.warp_image, losses.reprojection_loss)."""
     import paddle
     from losses import reprojection_loss, warp_image
-    from networks.layers import kitti_intrinsics
     n, h, w = depths.shape
-    k = kitti_intrinsics(w, h)
+    k = layout.intrinsics(w, h)
     as_batch = lambda a: paddle.to_tensor(np.repeat(a[None], n, 0))
     tgt = paddle.to_tensor(np.repeat((target.astype(np.float32) / 255).transpose(2, 0, 1)[None], n, 0))
     src = paddle.to_tensor(np.repeat((partner.astype(np.float32) / 255).transpose(2, 0, 1)[None], n, 0))
     with paddle.no_grad():
         warped = warp_image(src, paddle.to_tensor(depths[:, None]), as_batch(k), as_batch(np.linalg.pinv(k)),
-                            as_batch(stereo_transform(side)))
+                            as_batch(layout.stereo_T(side)))
         pe = reprojection_loss(warped, tgt).numpy()[:, 0]
-    return pe + INVALID_PENALTY * (depths <= 0)
+    return pe + layout.HINT_INVALID_PENALTY * (depths <= 0)
 
 
 def fuse(depths, errors):
@@ -83,7 +76,7 @@ def fuse(depths, errors):
 
 def hints_for_pair(target, partner, side):
     """Fused depth hint (H x W float32, training units, 0 = none) of `target` (uint8 H x W x 3)."""
-    fx = 0.58 * target.shape[1]
+    fx = layout.NORMALISED_K[0][0] * target.shape[1]   # the loader's fx (0.58 W), as a Python float
     depths = candidate_depths(target, partner, side, fx)
     # OpenCV uses blockSize // 2 as the window radius, so blockSize 2 and 3 give identical maps:
     # score each distinct map once (same result as scoring all 12, a third less work)
@@ -104,10 +97,7 @@ def _load(path, width, height):
 
 def _save_atomic(path, array):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.save(tmp, array))
 
 
 def _work(task):
@@ -127,17 +117,21 @@ def _init_worker():
 
 
 def hint_tasks(data_path, filenames, save_path, height, width, img_ext=".jpg", overwrite=False):
-    """(all unique (folder, frame, side), tasks still to do); DataError naming the first missing image."""
-    from datasets.kitti import OTHER_SIDE, KITTIRAWDataset
-    ds = KITTIRAWDataset(data_path, filenames, 32, 32, [0, "s"], num_scales=1, img_ext=img_ext,
-                         depth_hint_path=save_path, load_depth=False)
-    unique = sorted(set(ds.lines))
+    """(all unique (folder, frame, side), tasks still to do); LayoutError (= datasets.DataError) naming the
+    first missing image."""
+    unique = sorted({layout.parse_split_line(line, f"split line {i + 1}") for i, line in enumerate(filenames)})
     tasks = []
     for folder, frame, side in unique:
-        out = ds.hint_path(folder, frame, side)
+        images = [layout.find_image(data_path, folder, frame, s, img_ext) for s in (side, layout.OTHER_SIDE[side])]
+        for s, path in zip((side, layout.OTHER_SIDE[side]), images):
+            if path is None:
+                what = "stereo partner" if s != side else "frame"
+                raise layout.MissingFileError(
+                    f"missing {what}: {layout.image_path(data_path, folder, frame, s, img_ext)} "
+                    f"(needed by split line '{folder} {frame} {side}'; check --data_path and the split)")
+        out = layout.hint_path(save_path, folder, frame, side)
         if overwrite or not os.path.isfile(out):
-            tasks.append((ds._find_image(folder, frame, side), ds._find_image(folder, frame, OTHER_SIDE[side]),
-                          side, out, width, height))
+            tasks.append((images[0], images[1], side, out, width, height))
     return unique, tasks
 
 
@@ -146,7 +140,7 @@ def compute_hints(data_path, filenames, save_path=None, height=320, width=1024, 
     """Write the fused hints of every split line (list of lines) under save_path (default
     <data_path>/depth_hints). Returns (number of hints needed, number computed now)."""
     from tqdm import tqdm
-    save_path = save_path or os.path.join(data_path, "depth_hints")
+    save_path = save_path or layout.default_hint_root(data_path)
     unique, tasks = hint_tasks(data_path, filenames, save_path, height, width, img_ext, overwrite)
     bar = tqdm(total=len(tasks), desc="depth hints", unit="image", disable=not progress or not tasks)
     if num_workers <= 1 or len(tasks) <= 1:
@@ -156,9 +150,18 @@ def compute_hints(data_path, filenames, save_path=None, height=320, width=1024, 
     else:
         import multiprocessing
         ctx = multiprocessing.get_context("spawn")   # Paddle is not fork-safe once initialised
-        with ctx.Pool(num_workers, initializer=_init_worker) as pool:
+        # Pool's context manager ends with terminate(): SIGTERM, which each worker's Paddle reports as a
+        # "FatalError: Termination signal" block. close() + join() let the workers exit on their own.
+        pool = ctx.Pool(num_workers, initializer=_init_worker)
+        try:
             for _ in pool.imap_unordered(_work, tasks):
                 bar.update(1)
+            pool.close()
+        except BaseException:
+            pool.terminate()   # an error or Ctrl-C: stop the others now
+            raise
+        finally:
+            pool.join()
     bar.close()
     return len(unique), len(tasks)
 
@@ -166,19 +169,18 @@ def compute_hints(data_path, filenames, save_path=None, height=320, width=1024, 
 def split_files(split, kinds=("train", "val")):
     """Split lines of <split>/<kind>_files.txt for the kinds present; `split` is a folder under
     splits/ or a path to a folder."""
-    from datasets.kitti import DataError, read_split
-    folder = split if os.path.isdir(split) else os.path.join(os.path.dirname(os.path.abspath(__file__)), "splits", split)
+    folder = layout.split_folder(split)
     paths = [os.path.join(folder, f"{kind}_files.txt") for kind in kinds]
     paths = [p for p in paths if os.path.isfile(p)]
     if not paths:
-        raise DataError(f"no {' or '.join(k + '_files.txt' for k in kinds)} in {folder}: check --split")
-    return [line for p in paths for line in read_split(p)]
+        raise layout.LayoutError(f"no {' or '.join(k + '_files.txt' for k in kinds)} in {folder}: check --split")
+    return [line for p in paths for line in layout.read_split(p)]
 
 
 def ensure(data_path, depth_hint_path=None, height=None, width=None, num_workers=1, progress=True):
     """Hints for the train and val lines of the synthetic dataset in data_path (its own splits folder),
     computed where missing, at the dataset's native size unless height/width are given."""
-    from datasets import synthetic
+    import synthetic
     info = synthetic.ensure(data_path, progress=progress)
     height = height or info["height"]
     width = width or info["width"]
@@ -189,16 +191,15 @@ def ensure(data_path, depth_hint_path=None, height=None, width=None, num_workers
 
 def main(argv=None):
     import options
-    from datasets.kitti import DataError, read_split
 
     opt = options.parse("precompute_depth_hints", argv)
     try:
-        lines = read_split(opt.filenames) if opt.filenames else split_files(opt.split)
+        lines = layout.read_split(opt.filenames) if opt.filenames else split_files(opt.split)
         needed, done = compute_hints(opt.data_path, lines, opt.save_path, opt.height, opt.width,
                                      opt.num_workers, opt.img_ext, opt.overwrite)
-    except DataError as e:
+    except layout.LayoutError as e:
         sys.exit(f"precompute_depth_hints.py: error: {e}")
-    save_path = opt.save_path or os.path.join(opt.data_path, "depth_hints")
+    save_path = opt.save_path or layout.default_hint_root(opt.data_path)
     print(f"{needed} hints in {save_path} ({done} computed now, {needed - done} already there)")
 
 

@@ -4,16 +4,20 @@
     python predict.py --load_weights_folder WEIGHTS --color_path folder/ --save_png16
 
 For each image: <stem>_disp.npy (sigmoid disparity at network size), <stem>_disp.jpeg (colour-mapped
-disparity at the photo's size), <stem>_depth.npy (metres, x5.4 by default) and with --save_png16
-<stem>_depth.png; see utils/image_io.py. Default output folder: 'predictions' beside the image (for
-a folder: inside it). Two inputs with the same stem (a.jpg, a.png) get the extension appended
-(a_jpg_disp.npy, a_png_disp.npy). Unreadable images are reported and skipped; the exit status is
-non-zero if any was.
+disparity at the photo's size), <stem>_depth.npy and with --save_png16 <stem>_depth.png; see
+utils/image_io.py. Depth is in metres (5.4 x disp_to_depth) for stereo-trained weights (opt.json
+use_stereo, or a folder without opt.json: the original MLDA-Net layout, trained mono+stereo) and
+relative (factor 1, said once) for monocular-only weights, as Monodepth2; --pred_depth_scale_factor
+F always wins. Default output folder: 'predictions' beside the image (for a folder: inside it);
+files of an earlier run are replaced, and the count is said. Two inputs with the same stem (a.jpg,
+a.png) get the extension appended (a_jpg_disp.npy, a_png_disp.npy). Unreadable images are reported
+and skipped; the exit status is non-zero if any was. --output_dir naming a file is refused.
 
 Python API:
     from predict import Predictor
-    predictor = Predictor("WEIGHTS")
-    depth = predictor("photo.jpg")            # H x W metres at the photo's size (also PIL / numpy input)
+    predictor = Predictor("WEIGHTS")          # scale_factor=None: from the weights (see above)
+    depth = predictor("photo.jpg")            # H x W at the photo's size (also PIL / numpy input)
+    predictor.metric, predictor.scale_factor  # metres or relative depth, and the factor used
     disp = predictor.predict_disp("photo.jpg")  # network-size sigmoid disparity
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
@@ -24,39 +28,39 @@ import paddle
 
 import networks
 import options
-from utils.depth import STEREO_SCALE_FACTOR
+from utils.depth import depth_scale
 from utils import image_io, photo_loop
-from utils.system import select_device, set_cpu_threads
+from utils.system import RuntimeSetupError, setup_runtime
 
 
 class Predictor:
     """Depth from one image with the networks of a weights folder (network size from its opt.json).
 
-    predictor(image) -> float32 depth at the image's own size, `scale_factor` x disp_to_depth depth
-    (metres for stereo-trained weights). `image`: a path, a PIL image or an H x W (x 3|4) array.
+    predictor(image) -> float32 depth at the image's own size, `scale_factor` x disp_to_depth depth.
+    `image`: a path, a PIL image or an H x W (x 3|4) array. scale_factor None: from the weights
+    (utils.depth.depth_scale: metres for stereo-trained weights, relative for monocular-only ones);
+    `metric` says which and `scale_note` is the line to tell the user (or None).
     """
 
-    def __init__(self, weights_folder, scale_factor=STEREO_SCALE_FACTOR, batch_coupled_filter=False,
-                 device=None):
+    def __init__(self, weights_folder, scale_factor=None, batch_coupled_filter=False, device=None):
         if device is not None:
-            select_device(device)
-        self.opt = networks.read_opt(weights_folder)
+            setup_runtime(device)
+        self.opt, nets = networks.load_weights_folder(weights_folder, ("depth",), batch_coupled_filter)
+        self.net = nets["depth"]
         self.height, self.width = int(self.opt.height), int(self.opt.width)
         self.min_depth, self.max_depth = float(self.opt.min_depth), float(self.opt.max_depth)
-        self.scale_factor = scale_factor
-        models = networks.load_models(weights_folder, ("encoder", "depth"), batch_coupled_filter)
-        self.encoder, self.depth = models["encoder"], models["depth"]
+        self.scale_factor, self.metric, self.scale_note = depth_scale(self.opt.get("use_stereo"), scale_factor)
 
     @paddle.no_grad()
     def predict_disp(self, image):
-        """Sigmoid disparity ("disp", 0), float32 H x W at the network size."""
+        """Sigmoid disparity of scale 0, float32 H x W at the network size."""
         return self.predict_disp_and_size(image)[0]
 
     @paddle.no_grad()
     def predict_disp_and_size(self, image):
         img = image_io.load_image(image)
         x = paddle.to_tensor(image_io.preprocess(img, self.height, self.width))
-        disp = self.depth(self.encoder(x))[("disp", 0)]
+        disp = self.net.disparity(x)
         return disp.numpy()[0, 0].astype(np.float32), img.size
 
     def __call__(self, image):
@@ -66,14 +70,27 @@ class Predictor:
 
 def main(argv=None):
     opt = options.parse("predict", argv)
-    select_device(opt.device)
-    if opt.num_threads:
-        set_cpu_threads(opt.num_threads)
     try:
-        predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter)
-    except networks.CheckpointError as e:
+        setup_runtime(opt.device, opt.num_threads)
+    except RuntimeSetupError as e:
         sys.exit(f"predict.py: error: {e}")
-    photo_loop.run("predict.py", opt, predictor.predict_disp, predictor.min_depth, predictor.max_depth)
+    try:
+        paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
+        predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter)
+    except (photo_loop.InputError, networks.CheckpointError) as e:
+        sys.exit(f"predict.py: error: {e}")
+    if predictor.scale_note:
+        print(predictor.scale_note)
+    # relative depth has no scale to check: the velodyne check then uses median scaling, as --eval_mono
+    velodyne = (opt.velo_filename, opt.calib_path, opt.eval_mono or not predictor.metric) if opt.velo_filename else None
+    result = photo_loop.predict_photos(
+        paths, predictor.predict_disp, opt.output_dir or photo_loop.default_output_dir(opt.color_path),
+        predictor.scale_factor, predictor.min_depth, predictor.max_depth, opt.colormap, opt.save_png16,
+        velodyne, "predict.py")
+    lines, error = photo_loop.report("predict.py", result)
+    print("\n".join(lines))
+    if error:
+        sys.exit(error)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@
 The network size and depth range come from the weights folder's opt.json (192 x 640, 0.1-100
 without one). Ground truth: splits/<split>/gt_depths.npz, computed (and saved there) from the
 velodyne scans, or for eigen_benchmark the annotated depth, when absent. Per image: the scaled
-disparity is resized to the ground truth, inverted, masked (1e-3 < gt < 80, Garg crop), scaled
-(median ratio with --eval_mono, x5.4 with --eval_stereo), clipped and scored
-(utils.metrics.evaluate_depth); the seven errors are averaged over the images.
+disparity is resized to the ground truth, inverted, masked by the split's rules as Monodepth2
+(utils.kitti_layout.eval_rules: eigen keeps 1e-3 < gt < 80 inside the Garg crop, every other split
+every gt > 0), scaled (median ratio with --eval_mono, x5.4 with --eval_stereo), clipped to
+[1e-3, 80] and scored (utils.metrics.evaluate_depth); the seven errors are averaged over the images.
+Refusals (e.g. --image_metrics on sparse ground truth) come before anything is written; the
+json and the saved disparities appear atomically.
 Saved disparities (--save_pred_disps, read by --ext_disp_to_eval) are Monodepth2's format:
 the scaled disparities, N x H x W float32.
 """
@@ -24,12 +27,14 @@ from tqdm import tqdm
 
 import networks
 import options
-from networks.layers import STEREO_SCALE_FACTOR, disp_to_depth
-from datasets.kitti import DataError, KITTIRAWDataset, read_split
+from networks.layers import disp_to_depth
+from datasets import DataError, KITTIRAWDataset, read_split
+from utils import kitti_layout
+from utils.fileio import atomic_write, atomic_write_text
+from utils.kitti_layout import STEREO_SCALE_FACTOR
 from utils.metrics import METRIC_NAMES, evaluate_depth, post_process_disparity
-from utils.system import select_device, set_cpu_threads
+from utils.system import RuntimeSetupError, setup_runtime
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
 DENSE_FRACTION = 0.5  # ground truth counts as dense when at least this share of pixels is valid
 
 
@@ -39,7 +44,7 @@ def fail(message):
 
 def resolve_split(eval_split):
     """A split name under splits/ or a folder path -> the folder holding test_files.txt."""
-    folder = eval_split if os.path.isdir(eval_split) else os.path.join(ROOT, "splits", eval_split)
+    folder = kitti_layout.split_folder(eval_split)
     if not os.path.isfile(os.path.join(folder, "test_files.txt")):
         fail(f"--eval_split {eval_split}: {os.path.join(folder, 'test_files.txt')} not found "
              "(use eigen, eigen_benchmark or a folder with test_files.txt)")
@@ -54,7 +59,7 @@ def read_lines(split_dir):
 
 
 @paddle.no_grad()
-def predict_disparities(models, loader, min_depth, max_depth, post_process=False):
+def predict_disparities(depth_net, loader, min_depth, max_depth, post_process=False):
     """Scaled scale-0 disparities (after disp_to_depth), N x H x W float32; with post_process each
     batch also holds the mirrored images and the two predictions are blended."""
     disps = []
@@ -62,7 +67,7 @@ def predict_disparities(models, loader, min_depth, max_depth, post_process=False
         images = inputs[("color", 0, 0)]
         if post_process:
             images = paddle.concat([images, images.flip([3])], axis=0)
-        disp = models["depth"](models["encoder"](images))[("disp", 0)]
+        disp = depth_net.disparity(images)
         scaled = disp_to_depth(disp, min_depth, max_depth)[0].numpy()[:, 0]
         if post_process:
             n = scaled.shape[0] // 2
@@ -85,11 +90,13 @@ def load_gt_depths(split_dir, data_path):
     return list(np.load(path, allow_pickle=True, fix_imports=True, encoding="latin1")["data"])
 
 
-def evaluate(pred_disps, gt_depths, mode="median", stereo_factor=STEREO_SCALE_FACTOR):
-    """Per-image errors (N x 7) and scale ratios (N) of scaled disparities against gt maps."""
+def evaluate(pred_disps, gt_depths, mode="median", stereo_factor=STEREO_SCALE_FACTOR, rules=None):
+    """Per-image errors (N x 7) and scale ratios (N) of scaled disparities against gt maps, masked by
+    `rules` (kitti_layout.eval_rules(split); None: eigen's)."""
+    rules = rules or kitti_layout.eval_rules("eigen")
     errors, ratios = [], []
     for disp, gt in zip(pred_disps, gt_depths):
-        e, r = evaluate_depth(gt, disp, mode=mode, stereo_factor=stereo_factor)
+        e, r = evaluate_depth(gt, disp, mode=mode, stereo_factor=stereo_factor, **rules)
         errors.append(e)
         ratios.append(r)
     return np.array(errors), np.array(ratios)
@@ -136,6 +143,14 @@ def main(argv=None):
     lines = read_lines(split_dir)
     out_dir = opt.eval_out_dir or (os.path.dirname(os.path.abspath(opt.ext_disp_to_eval)) if opt.ext_disp_to_eval
                                    else opt.load_weights_folder)
+    rules = kitti_layout.eval_rules(split_dir)
+
+    # the ground truth first: a refusal must come before anything is predicted or written
+    gt_depths = load_gt_depths(split_dir, opt.data_path)
+    if opt.image_metrics and not is_dense(gt_depths):
+        fail("--image_metrics needs dense ground truth (at least half the pixels valid in every map); "
+             f"{split_dir}'s maps are sparse (velodyne), where RMSE/PSNR/SSIM of images mean nothing; drop "
+             "--image_metrics or export dense maps first (synthetic KITTI: export_gt_depth.py --source annotated)")
 
     if opt.ext_disp_to_eval:
         print(f"-> Loading predictions from {opt.ext_disp_to_eval}")
@@ -144,12 +159,12 @@ def main(argv=None):
         except (OSError, ValueError) as e:
             fail(f"--ext_disp_to_eval {opt.ext_disp_to_eval}: not a saved disparity array ({e})")
     else:
-        select_device(opt.device)
-        if opt.num_threads:
-            set_cpu_threads(opt.num_threads)
         try:
-            wopt = networks.read_opt(opt.load_weights_folder)
-            models = networks.load_models(opt.load_weights_folder, ("encoder", "depth"), opt.batch_coupled_filter)
+            setup_runtime(opt.device, opt.num_threads)
+        except RuntimeSetupError as e:
+            fail(e)
+        try:
+            wopt, nets = networks.load_weights_folder(opt.load_weights_folder, ("depth",), opt.batch_coupled_filter)
         except networks.CheckpointError as e:
             fail(e)
         try:
@@ -160,26 +175,23 @@ def main(argv=None):
         print(f"-> Predicting {len(dataset)} images at {wopt.width} x {wopt.height} with {opt.load_weights_folder}")
         loader = paddle.io.DataLoader(dataset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_workers)
         try:
-            pred_disps = predict_disparities(models, loader, float(wopt.min_depth), float(wopt.max_depth),
+            pred_disps = predict_disparities(nets["depth"], loader, float(wopt.min_depth), float(wopt.max_depth),
                                              opt.post_process)
         except (OSError, ValueError) as e:  # an unreadable image
             fail(e)
         if opt.save_pred_disps:
             os.makedirs(out_dir, exist_ok=True)
             path = os.path.join(out_dir, f"disps_{split_name}_split.npy")
-            np.save(path, pred_disps)
+            atomic_write(path, lambda tmp: np.save(tmp, pred_disps))
             print(f"-> Saved predicted disparities to {path}")
 
-    gt_depths = load_gt_depths(split_dir, opt.data_path)
     if len(pred_disps) != len(gt_depths):
         fail(f"{len(pred_disps)} predictions for {len(gt_depths)} ground-truth maps of {split_dir}")
-    if opt.image_metrics and not is_dense(gt_depths):
-        fail("--image_metrics needs dense ground truth (at least half the pixels valid in every map); "
-             f"{split_dir}'s maps are sparse (velodyne), where RMSE/PSNR/SSIM of images mean nothing")
 
     print(f"-> Evaluating {len(gt_depths)} images, " +
-          ("median scaling" if mode == "median" else f"fixed scale factor {STEREO_SCALE_FACTOR}"))
-    errors, ratios = evaluate(pred_disps, gt_depths, mode)
+          ("median scaling" if mode == "median" else f"fixed scale factor {STEREO_SCALE_FACTOR}") + ", " +
+          ("Garg crop, 1e-3 < gt < 80" if rules["garg_crop"] else "every gt > 0 (no crop)"))
+    errors, ratios = evaluate(pred_disps, gt_depths, mode, rules=rules)
     mean_errors = errors.mean(axis=0)
     result = {"split": split_name, "num_images": len(gt_depths), "scaling": mode,
               "post_process": bool(opt.post_process), "metrics": dict(zip(METRIC_NAMES, map(float, mean_errors)))}
@@ -195,8 +207,7 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, f"eval_{split_name}_{'mono' if mode == 'median' else 'stereo'}"
                                       f"{'_pp' if opt.post_process else ''}.json")
-    with open(json_path, "w") as f:
-        json.dump(result, f, indent=2)
+    atomic_write_text(json_path, json.dumps(result, indent=2))
     print(f"\n-> Results written to {json_path}\n-> Done!")
     return result
 

@@ -38,7 +38,7 @@ def resume_options(opt, argv):
 
 def prepare_synthetic(opt):
     """Generate the synthetic KITTI under --data_path and its depth hints, unless already there."""
-    from datasets import synthetic
+    import synthetic
     synthetic.ensure(opt.data_path)
     if opt.use_depth_hints:  # the project's fused-SGM pipeline, at the dataset's native size
         import precompute_depth_hints

@@ -3,23 +3,25 @@
     trainer = Trainer(opt)        # opt: options.parse("train", ...)
     trainer.train()
 
-Reads top to bottom: set-up (device, processes, models, optimiser, data), the training loop,
-one step (forward, loss, backward, optimiser), validation, logging, checkpoints.
+Reads top to bottom: set-up (runtime, run folder, networks, optimiser, data), the training loop,
+one step (forward, loss, backward, optimiser), validation, logging, checkpoints. Sampling and the
+checkpoint format live in training/, the datasets in datasets/, the device set-up in utils/system.
 
 Layout of a run, <log_dir>/<model_name>/:
     models/weights_<epoch>/   a weights folder per epoch (encoder/depth/pose_encoder/pose.pdparams + opt.json)
     models/best/              the weights folder of the best validation score so far (+ best.json)
     checkpoint/               everything --resume needs (weights, optimiser, schedule, counters, RNG)
     train.log, vdl/           plain log and VisualDL logs (`visualdl --logdir <log_dir>/<model_name>/vdl`)
-Folders are written next to their final place and renamed into it, so a crash never leaves a
-half-written folder where a good one was.
+    train.lock                the pid of the train.py using the folder (a second one is refused)
+Epochs count from 0 everywhere, as Monodepth2's: weights_0 holds the first epoch's weights, and the
+progress bar, the log and best.json name that epoch 0; a run stopped inside epoch e by --max_steps
+saves weights_<e>_step<n>. Folders are swapped in whole (utils.fileio.atomic_folder), so a crash
+never leaves a half-written folder where a good one was.
 """
 import json
 import logging
 import os
-import pickle
 import random
-import shutil
 import time
 import warnings
 
@@ -30,76 +32,70 @@ from tqdm import tqdm
 
 import datasets
 import networks
+import training
 from losses import compute_losses, generate_images_pred
 from networks.layers import disp_to_depth, transformation_from_parameters
 from options import to_json_dict
 from utils import image_io
+from utils.fileio import atomic_folder
+from utils.kitti_layout import NATIVE_SIZE
 from utils.metrics import evaluate_depth
-from utils.system import set_cpu_threads
+from utils.system import RuntimeSetupError, setup_runtime
 
 # Options a resumed run may change; everything else comes from the checkpoint's opt.json.
 RESUME_OVERRIDABLE = ("num_epochs", "max_steps", "num_workers", "num_threads", "device", "log_frequency",
                       "save_frequency", "num_log_images", "val_max_images", "max_bad_steps", "resume")
 
 
-class SeededDataset(paddle.io.Dataset):
-    """Wraps a dataset so that sample `key = epoch * len + index` draws its augmentation from a seed
-    fixed by (seed, epoch, index): the same sample gets the same flips and jitter whatever the number
-    of workers or processes, and a resumed run sees exactly the data the interrupted one would have."""
-
-    def __init__(self, dataset, seed):
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        epoch, index = divmod(int(key), len(self.dataset))
-        s = (self.seed * 1000003 + epoch) * 1000003 + index
-        random.seed(s)
-        np.random.seed(s % 2 ** 32)
-        return self.dataset[index]
-
-
-class ResumableBatchSampler(paddle.io.DistributedBatchSampler):
-    """DistributedBatchSampler whose epoch order is a permutation seeded by (seed, epoch), that can
-    start in the middle of an epoch, and that yields SeededDataset keys. Each process takes every
-    nranks-th index of the padded permutation, so the ranks see disjoint samples."""
-
-    def __init__(self, dataset, batch_size, shuffle, seed):
-        super().__init__(dataset, batch_size, shuffle=shuffle, drop_last=True)
-        self.seed, self.start_batch = seed, 0
-
-    def set_epoch(self, epoch, start_batch=0):
-        self.epoch, self.start_batch = epoch, start_batch
-
-    def __iter__(self):
-        n = len(self.dataset)
-        order = (np.random.RandomState(self.seed + self.epoch).permutation(n) if self.shuffle
-                 else np.arange(n))
-        order = np.resize(order, self.total_size)  # pad by repeating, so every rank gets as many
-        mine = order[self.local_rank::self.nranks] + self.epoch * n
-        for b in range(self.start_batch, len(self)):
-            yield mine[b * self.batch_size:(b + 1) * self.batch_size].tolist()
-
-    def __len__(self):
-        return self.num_samples // self.batch_size
+def fail(message):
+    raise SystemExit(f"train.py: error: {message}")
 
 
 class Trainer:
     def __init__(self, opt, train_dataset=None, val_dataset=None):
+        """Datasets given by the caller (tests, benchmarks) replace the split's; val may then be None."""
         self.opt = opt
-        self.setup_runtime()
-        self.log_path = os.path.join(opt.log_dir, opt.model_name)
+        self.world_size = dist.get_world_size()
+        if self.world_size > 1:
+            dist.init_parallel_env()
+        self.rank = dist.get_rank()
         self.is_main = self.rank == 0
-        self.setup_logging()
+        try:
+            self.device = setup_runtime(opt.device, opt.num_threads, self.world_size)
+        except RuntimeSetupError as e:
+            fail(e)
+        self.amp = bool(opt.amp and self.device != "cpu")
+        if opt.amp and not self.amp and self.is_main:
+            print("note: --amp needs a GPU; training in float32 on the CPU")
+        # Every process starts from the same seed, so the replicas start identical.
+        paddle.seed(opt.seed)
+        np.random.seed(opt.seed)
+        random.seed(opt.seed)
+
+        self.log_path = os.path.join(opt.log_dir, opt.model_name)
+        self.lock = training.RunLock(self.log_path)
+        if self.is_main:
+            try:
+                self.lock.acquire()
+            except training.RunFolderBusy as e:
+                fail(e)
+        try:
+            self.setup(train_dataset, val_dataset)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, train_dataset, val_dataset):
+        opt = self.opt
+        self.log = self.make_log()
 
         # Frames: 0 is the target; -1/+1 temporal sources (need the pose network), "s" the stereo partner.
         self.frame_ids = list(opt.frame_ids) + (["s"] if opt.use_stereo else [])
         self.use_pose = len(opt.frame_ids) > 1
-        self.models = networks.build_models(num_layers=opt.num_layers, scales=opt.scales,
-                                            use_pose=self.use_pose,
-                                            batch_coupled_filter=opt.batch_coupled_filter)
+        # {"depth": DepthNet, "pose": PoseNet}; stored as the weights files encoder, depth, pose_encoder, pose
+        self.models = networks.build_nets(num_layers=opt.num_layers, scales=opt.scales, use_pose=self.use_pose,
+                                          batch_coupled_filter=opt.batch_coupled_filter)
         self.init_weights()
         self.train_models = dict(self.models)
         if self.world_size > 1:
@@ -114,15 +110,14 @@ class Trainer:
                                                use_multi_tensor=True)
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if self.amp else None
 
-        # Datasets given by the caller (tests, benchmarks) replace the split's; val may then be None.
         if train_dataset is None:
-            train_dataset, val_dataset = self.make_dataset("train"), self.make_dataset("val")
+            train_dataset, val_dataset = self.make_datasets()
         self.train_dataset, self.val_dataset = train_dataset, val_dataset
-        self.sampler = ResumableBatchSampler(SeededDataset(self.train_dataset, opt.seed), opt.batch_size,
-                                             shuffle=True, seed=opt.seed)
+        self.sampler = training.ResumableBatchSampler(training.SeededDataset(train_dataset, opt.seed),
+                                                      opt.batch_size, shuffle=True, seed=opt.seed)
         if len(self.sampler) == 0:
-            raise SystemExit(f"train.py: error: {len(self.train_dataset)} training samples make no batch of "
-                             f"{opt.batch_size} per process: lower --batch_size")
+            fail(f"{len(train_dataset)} training samples make no batch of {opt.batch_size} per process: "
+                 f"lower --batch_size")
         self.train_loader = paddle.io.DataLoader(self.sampler.dataset, batch_sampler=self.sampler,
                                                  num_workers=opt.num_workers)
 
@@ -134,45 +129,19 @@ class Trainer:
             self.load_checkpoint(opt.resume)
         self.writer = self.make_writer()
         self.log.info(f"training {self.frame_ids} at {opt.height}x{opt.width}, batch {opt.batch_size} x "
-                      f"{self.world_size} process(es) on {self.device}; {len(self.train_dataset)} train / "
-                      f"{len(self.val_dataset) if self.val_dataset is not None else 0} val samples; "
+                      f"{self.world_size} process(es) on {self.device}; {len(train_dataset)} train / "
+                      f"{len(val_dataset) if val_dataset is not None else 0} val samples; "
                       f"run folder {self.log_path}")
 
-    # ------------------------------------------------------------------ set-up
-    def setup_runtime(self):
-        opt = self.opt
-        self.world_size = dist.get_world_size()
-        if self.world_size > 1:
-            dist.init_parallel_env()
-        self.rank = dist.get_rank()
-        has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-        if opt.device == "gpu" and not has_gpu:
-            raise SystemExit("train.py: error: --device gpu but this Paddle build sees no GPU: use --device cpu "
-                             "or install paddlepaddle-gpu")
-        use_gpu = has_gpu and opt.device != "cpu"
-        self.device = f"gpu:{dist.ParallelEnv().device_id}" if use_gpu else "cpu"
-        paddle.set_device(self.device)
-        if not use_gpu:  # the cores are shared by the processes of a distributed run
-            set_cpu_threads(opt.num_threads or max(1, (os.cpu_count() or 1) // self.world_size))
-        self.amp = bool(opt.amp and use_gpu)
-        if opt.amp and not use_gpu and self.rank == 0:
-            print("note: --amp needs a GPU; training in float32 on the CPU")
-        # Every process starts from the same seed, so the replicas start identical.
-        paddle.seed(opt.seed)
-        np.random.seed(opt.seed)
-        random.seed(opt.seed)
-
-    def setup_logging(self):
-        self.log = logging.getLogger(f"mlda.train.{id(self)}")
-        self.log.setLevel(logging.INFO)
-        self.log.propagate = False
+    def make_log(self):
+        log = logging.getLogger(f"mlda.train.{id(self)}")
+        log.setLevel(logging.INFO)
+        log.propagate = False
         if self.is_main:
-            os.makedirs(self.log_path, exist_ok=True)
             handler = logging.FileHandler(os.path.join(self.log_path, "train.log"))
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-            self.log.addHandler(handler)
-        else:
-            self.log.addHandler(logging.NullHandler())
+            log.addHandler(handler)
+        return log
 
     def make_writer(self):
         if not self.is_main:
@@ -182,21 +151,17 @@ class Trainer:
 
     def init_weights(self):
         """Backbones from ImageNet (--weights_init pretrained|PATH) or random; then, for fine-tuning,
-        whole networks from --load_weights_folder (any folder networks.load_models reads)."""
+        the networks of --models_to_load from --load_weights_folder (either weights layout)."""
         opt = self.opt
         if opt.weights_init != "scratch" and not opt.resume and not opt.load_weights_folder:
             state = self.imagenet_state() if opt.weights_init == "pretrained" else paddle.load(opt.weights_init)
-            for name in ("encoder", "pose_encoder"):
-                if name in self.models:
-                    self.models[name].load_backbone_state(state)
+            for net in self.models.values():
+                net.encoder.load_backbone_state(state)
         if opt.load_weights_folder:
-            names = [n for n in opt.models_to_load if n in self.models]
-            for name in names:
-                try:
-                    networks.load_state(self.models[name], name,
-                                        os.path.join(opt.load_weights_folder, f"{name}.pdparams"))
-                except networks.CheckpointError as e:
-                    raise SystemExit(f"train.py: error: --load_weights_folder: {e}")
+            try:
+                names = networks.load_into(self.models, opt.load_weights_folder, opt.models_to_load)
+            except networks.CheckpointError as e:
+                fail(f"--load_weights_folder: {e}")
             self.log.info(f"fine-tuning from {opt.load_weights_folder}: {', '.join(names)}")
 
     def imagenet_state(self):
@@ -206,34 +171,32 @@ class Trainer:
             return getattr(resnet, f"resnet{n}")(pretrained=True).state_dict()
         except Exception as e:  # offline, proxy, checksum ...
             url = resnet.model_urls[f"resnet{n}"][0]
-            raise SystemExit(f"train.py: error: could not get ImageNet ResNet-{n} weights ({type(e).__name__}): download "
-                             f"{url} by hand and pass --weights_init /path/to/{os.path.basename(url)}, "
-                             f"or train from random weights with --weights_init scratch")
+            fail(f"could not get ImageNet ResNet-{n} weights ({type(e).__name__}): download {url} by hand and "
+                 f"pass --weights_init /path/to/{os.path.basename(url)}, or train from random weights with "
+                 f"--weights_init scratch")
 
-    def make_dataset(self, kind):
-        """The split's train or val files as a KITTIRAWDataset (val: no augmentation, capped at
-        --val_max_images; None when the split has no val files)."""
+    def make_datasets(self):
+        """The split's train and val datasets (val None without val files, capped at --val_max_images)."""
         opt = self.opt
-        split_file = os.path.join(split_folder(opt), f"{kind}_files.txt")
-        if kind == "val" and not os.path.isfile(split_file):
-            return None
         if not os.path.isdir(opt.data_path):
-            raise SystemExit(f"train.py: error: --data_path {opt.data_path}: no such folder (KITTI raw, see README; "
-                             f"or try --dataset synthetic)")
+            fail(f"--data_path {opt.data_path}: no such folder (KITTI raw, see README; or try --dataset synthetic)")
         try:
-            filenames = datasets.read_split(split_file)
-            if kind == "val" and opt.val_max_images:
-                filenames = filenames[:opt.val_max_images]
-            return datasets.KITTIRAWDataset(
-                opt.data_path, filenames, opt.height, opt.width, self.frame_ids, num_scales=4,
-                is_train=(kind == "train"), img_ext=".png" if opt.png else ".jpg",
+            return datasets.train_val_datasets(
+                opt.data_path, opt.split, opt.height, opt.width, self.frame_ids, img_ext=".png" if opt.png else ".jpg",
                 use_depth_hints=opt.use_depth_hints, depth_hint_path=opt.depth_hint_path,
-                skip_missing=opt.get("skip_missing", False) and kind == "train",
-                # KITTI's image sizes differ slightly per date: M2's fixed size lets val batches stack
-                depth_gt_size=None if opt.dataset == "synthetic" else (375, 1242))
+                skip_missing=opt.get("skip_missing", False), val_max_images=opt.val_max_images,
+                depth_gt_size=None if opt.dataset == "synthetic" else NATIVE_SIZE)
         except datasets.DataError as e:
-            hint = " (compute hints with precompute_depth_hints.py)" if opt.use_depth_hints else ""
-            raise SystemExit(f"train.py: error: {e}{hint}")
+            fail(f"{e}{' (compute hints with precompute_depth_hints.py)' if opt.use_depth_hints else ''}")
+
+    def close(self):
+        """Release the run folder (also done by train() on its way out)."""
+        if getattr(self, "writer", None) is not None:
+            self.writer.close()
+            self.writer = None
+        for handler in list(getattr(self, "log", logging.getLogger("unused")).handlers):
+            handler.close()
+        self.lock.release()
 
     # ------------------------------------------------------------------ the loop
     def train(self):
@@ -251,8 +214,10 @@ class Trainer:
                 print("\n" + msg)
             raise SystemExit(130)
         finally:
-            if self.writer is not None:
-                self.writer.close()
+            self.close()
+        if self.is_main:
+            print(f"weights: {os.path.join(self.log_path, 'models')} (weights_<epoch>, best); the run folder "
+                  f"{self.log_path} takes {training.human_size(training.disk_usage(self.log_path))} of disk")
         return self.best
 
     def steps_done(self):
@@ -265,7 +230,7 @@ class Trainer:
             m.train()
         self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
         bar = tqdm(self.train_loader, total=len(self.sampler), initial=self.batch_in_epoch,
-                   desc=f"epoch {self.epoch + 1}/{opt.num_epochs}", disable=not self.is_main,
+                   desc=f"epoch {self.epoch} (of 0-{opt.num_epochs - 1})", disable=not self.is_main,
                    dynamic_ncols=True)
         t_last = time.time()
         for inputs in bar:
@@ -288,17 +253,16 @@ class Trainer:
         """Validate, save the epoch's weights (and best), step the schedule, write the checkpoint."""
         self.average_batchnorm_statistics()
         score = self.last_score = self.validate()
-        epoch_label = self.epoch + 1 if finished else f"{self.epoch + 1}_step{self.step}"
+        label = self.epoch if finished else f"{self.epoch}_step{self.step}"
         if self.is_main:
-            if finished and (self.epoch + 1) % self.opt.save_frequency == 0 or not finished:
-                self.save_weights(os.path.join(self.log_path, "models", f"weights_{self.epoch}"
-                                               if finished else f"weights_{self.epoch}_step{self.step}"))
-            if score is not None and (self.best is None or score[0] < self.best[0]):
-                self.best = (score[0], score[1], epoch_label)
-                self.save_weights(os.path.join(self.log_path, "models", "best"),
-                                  extra={"best.json": json.dumps({"epoch": epoch_label, "step": self.step,
-                                                                  score[1]: score[0]})})
-                self.log.info(f"new best {score[1]} {score[0]:.4f} at epoch {epoch_label}")
+            if not finished or (self.epoch + 1) % self.opt.save_frequency == 0:
+                self.save_weights(os.path.join(self.log_path, "models", f"weights_{label}"))
+            # a NaN score (diverged validation) never becomes the best: nothing would replace it
+            if score is not None and np.isfinite(score[0]) and (self.best is None or score[0] < self.best[0]):
+                self.best = (score[0], score[1], label)
+                best_json = json.dumps({"epoch": label, "step": self.step, score[1]: score[0]})
+                self.save_weights(os.path.join(self.log_path, "models", "best"), extra={"best.json": best_json})
+                self.log.info(f"new best {score[1]} {score[0]:.4f} at epoch {label}")
         if finished:
             self.epoch += 1
             self.batch_in_epoch = 0
@@ -326,9 +290,9 @@ class Trainer:
                       f"({self.bad_steps}/{self.opt.max_bad_steps} in a row)")
         self.log.info(f"step {self.step}: non-finite loss/gradient, update skipped")
         if self.bad_steps >= self.opt.max_bad_steps:
-            raise SystemExit(f"train.py: error: {self.bad_steps} consecutive non-finite losses: training stopped, the "
-                             f"last good weights are in {os.path.join(self.log_path, 'checkpoint')} "
-                             f"if one was written; try a lower --learning_rate or --no-amp")
+            fail(f"{self.bad_steps} consecutive non-finite losses: training stopped, the last good weights are "
+                 f"in {os.path.join(self.log_path, 'checkpoint')} if one was written; try a lower "
+                 f"--learning_rate or --no-amp")
         return None, None
 
     def backward(self, loss):
@@ -359,8 +323,7 @@ class Trainer:
 
     def process_batch(self, inputs):
         """Depth for frame 0, poses for the temporal sources, warped images and the spec-6 losses."""
-        features = self.train_models["encoder"](inputs[("color_aug", 0, 0)])
-        outputs = self.train_models["depth"](features)
+        outputs = self.train_models["depth"](inputs[("color_aug", 0, 0)])
         if self.use_pose:
             outputs.update(self.predict_poses(inputs))
         generate_images_pred(inputs, outputs, self.frame_ids, self.opt.scales,
@@ -377,8 +340,7 @@ class Trainer:
             pair = [inputs[("color_aug", f, 0)], inputs[("color_aug", 0, 0)]]
             if f > 0:
                 pair = pair[::-1]
-            features = self.train_models["pose_encoder"](paddle.concat(pair, axis=1))
-            axisangle, translation = self.train_models["pose"](features)
+            axisangle, translation = self.train_models["pose"](*pair)
             outputs[("axisangle", 0, f)], outputs[("translation", 0, f)] = axisangle, translation
             outputs[("cam_T_cam", 0, f)] = transformation_from_parameters(
                 axisangle[:, 0], translation[:, 0], invert=(f < 0))
@@ -411,7 +373,7 @@ class Trainer:
         saved_models, self.train_models = self.train_models, self.models  # no gradient sync in eval
         try:
             with paddle.no_grad():
-                for inputs in tqdm(loader, desc="validation", disable=not self.is_main, leave=False):
+                for inputs in tqdm(loader, desc="validation", leave=False):
                     outputs, losses = self.process_batch(inputs)
                     b = inputs[("color", 0, 0)].shape[0]
                     losses_sum += float(losses["loss"]) * b
@@ -428,11 +390,9 @@ class Trainer:
         scores = {"val/loss": losses_sum / max(n, 1)}
         if abs_rels:
             scores["val/abs_rel"] = float(np.mean(abs_rels))
-        if self.is_main:
-            for k, v in scores.items():
-                self.writer.add_scalar(k, v, self.step)
-            self.log.info(f"epoch {self.epoch + 1} step {self.step}: " +
-                          ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        for k, v in scores.items():
+            self.writer.add_scalar(k, v, self.step)
+        self.log.info(f"epoch {self.epoch} step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         name = "val/abs_rel" if abs_rels else "val/loss"
         return scores[name], name.split("/")[1]
 
@@ -442,7 +402,7 @@ class Trainer:
             return
         lr = self.optimizer.get_lr()
         terms = {k: float(v) for k, v in losses.items() if isinstance(v, paddle.Tensor) and v.size == 1}
-        self.log.info(f"epoch {self.epoch + 1} step {self.step} lr {lr:.2e} {speed:.2f} samples/s " +
+        self.log.info(f"epoch {self.epoch} step {self.step} lr {lr:.2e} {speed:.2f} samples/s " +
                       " ".join(f"{k} {v:.4f}" for k, v in terms.items()))
         self.writer.add_scalar("train/lr", lr, self.step)
         self.writer.add_scalar("train/samples_per_s", speed, self.step)
@@ -459,101 +419,28 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_weights(self, folder, extra=None):
-        """A self-contained weights folder (spec section 9), written beside `folder` then swapped in."""
+        """A self-contained weights folder (spec section 9), swapped in whole; `extra`: file name -> text."""
         if not all(bool(paddle.isfinite(p).all()) for m in self.models.values() for p in m.parameters()):
             self.log.info(f"not saving {folder}: non-finite weights")
             return
         with atomic_folder(folder) as tmp:
-            networks.save_models(tmp, self.models, to_json_dict(self.opt))
+            networks.save_weights_folder(tmp, self.models, to_json_dict(self.opt))
             for name, text in (extra or {}).items():
                 with open(os.path.join(tmp, name), "w") as f:
                     f.write(text)
 
     def save_checkpoint(self):
         """Weights plus optimiser, schedule, counters and RNG states: what --resume restores."""
-        folder = os.path.join(self.log_path, "checkpoint")
-        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "step": self.step,
-                 "best": self.best, "lr_scheduler": self.lr_scheduler.state_dict(),
-                 "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                         "paddle": [s for s in paddle.get_rng_state()]},
-                 "scaler": self.scaler.state_dict() if self.scaler else None}
-        with atomic_folder(folder) as tmp:
-            networks.save_models(tmp, self.models, to_json_dict(self.opt))
-            paddle.save(self.optimizer_state(), os.path.join(tmp, "optimizer.pdopt"))
-            with open(os.path.join(tmp, "trainer_state.pkl"), "wb") as f:
-                pickle.dump(state, f)
-        return folder
-
-    def optimizer_state(self, state=None):
-        """Get (or set, given `state`) Adam's state keyed by '<model>/<parameter path>' instead of
-        Paddle's process-global parameter names, which differ between runs that build models
-        in another order or number."""
-        names = {p.name: f"{m}/{k}" for m, model in self.models.items() for k, p in model.named_parameters()}
-        if state is None:
-            return rename_prefixes(self.optimizer.state_dict(), names)
-        self.optimizer.set_state_dict(rename_prefixes(state, {v: k for k, v in names.items()}))
+        state = training.trainer_state(self.epoch, self.batch_in_epoch, self.step, self.best,
+                                       self.lr_scheduler, self.scaler)
+        return training.save_checkpoint(os.path.join(self.log_path, "checkpoint"), self.models,
+                                        to_json_dict(self.opt), self.optimizer, state)
 
     def load_checkpoint(self, folder):
-        for name in ("optimizer.pdopt", "trainer_state.pkl", "opt.json"):
-            if not os.path.isfile(os.path.join(folder, name)):
-                raise SystemExit(f"train.py: error: --resume {folder}: no {name}; pass the run's checkpoint folder "
-                                 f"(<log_dir>/<model_name>/checkpoint)")
-        for name, model in self.models.items():
-            networks.load_state(model, name, os.path.join(folder, f"{name}.pdparams"))
-        self.optimizer_state(paddle.load(os.path.join(folder, "optimizer.pdopt")))
-        with open(os.path.join(folder, "trainer_state.pkl"), "rb") as f:
-            state = pickle.load(f)
-        self.lr_scheduler.set_state_dict(state["lr_scheduler"])
+        try:
+            state = training.load_checkpoint(folder, self.models, self.optimizer, self.lr_scheduler, self.scaler)
+        except (training.ResumeError, networks.CheckpointError) as e:
+            fail(e)
         self.epoch, self.batch_in_epoch, self.step = state["epoch"], state["batch_in_epoch"], state["step"]
         self.best = state["best"]
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        paddle.set_rng_state(state["rng"]["paddle"])
-        if self.scaler and state["scaler"]:
-            self.scaler.load_state_dict(state["scaler"])
-        self.log.info(f"resumed from {folder}: epoch {self.epoch + 1}, batch {self.batch_in_epoch}, step {self.step}")
-
-
-def rename_prefixes(state, names):
-    """Keys '<old><suffix>' of `state` -> '<names[old]><suffix>' (accumulators are named
-    '<parameter name>_moment1_0' and so on); other keys unchanged."""
-    by_length = sorted(names, key=len, reverse=True)
-    out = {}
-    for key, value in state.items():
-        old = next((n for n in by_length if key.startswith(n + "_")), None)
-        out[names[old] + key[len(old):] if old else key] = value
-    return out
-
-
-def split_folder(opt):
-    """Folder of the split's train/val files: splits/<split> of the project, or the synthetic
-    dataset's own splits folder for --split synthetic."""
-    if opt.split == "synthetic":
-        from datasets.synthetic import split_dir
-        return split_dir(opt.data_path)
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "splits", opt.split)
-
-
-class atomic_folder:
-    """Context manager: yields `<folder>.tmp`; on success swaps it in for `folder` by renames
-    (old -> .old, tmp -> folder, remove .old); on error removes the temporary folder."""
-
-    def __init__(self, folder):
-        self.folder = os.path.normpath(folder)
-        self.tmp, self.old = self.folder + ".tmp", self.folder + ".old"
-
-    def __enter__(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        os.makedirs(self.tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
-        shutil.rmtree(self.old, ignore_errors=True)
-        if os.path.exists(self.folder):
-            os.replace(self.folder, self.old)
-        os.replace(self.tmp, self.folder)
-        shutil.rmtree(self.old, ignore_errors=True)
-        return False
+        self.log.info(f"resumed from {folder}: epoch {self.epoch}, batch {self.batch_in_epoch}, step {self.step}")

@@ -34,8 +34,8 @@ def main():
     import paddle
     import networks
     import predict
-    from datasets import synthetic
-    from networks import lsuv
+    import synthetic
+    from tests.support.lsuv import tame_weights
     from utils import image_io
     from utils.system import select_device
 
@@ -57,17 +57,17 @@ def main():
 
         sample = paddle.to_tensor(image_io.preprocess(image_io.load_image(paths[0]), args.height, args.width))
         paddle.seed(0)
-        models = networks.build_models(scales=(0, 1, 2, 3), use_pose=False)
-        lsuv.tame_weights(models, sample)
+        nets = networks.build_nets(scales=(0, 1, 2, 3), use_pose=False)
+        tame_weights(nets, sample)
         weights = os.path.join(tmp, "weights")
-        networks.save_models(weights, models, {"height": args.height, "width": args.width})
+        networks.save_weights_folder(weights, nets, {"height": args.height, "width": args.width})
 
         with paddle.no_grad():
             for _ in range(2):
-                models["depth"](models["encoder"](sample))
+                nets["depth"](sample)
             t = time.perf_counter()
             for _ in range(5):
-                models["depth"](models["encoder"](sample))
+                nets["depth"](sample)
             forward = (time.perf_counter() - t) / 5
 
         rows = []

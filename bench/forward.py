@@ -15,7 +15,7 @@ import utils  # noqa: E402,F401
 import paddle  # noqa: E402
 
 import networks  # noqa: E402
-from utils.flops import count_flops, median_time, sgemm_rate  # noqa: E402
+from bench.flops import count_flops, median_time, sgemm_rate  # noqa: E402
 from utils.system import set_cpu_threads  # noqa: E402
 
 
@@ -30,15 +30,14 @@ def main():
     paddle.set_device("cpu")
     threads = set_cpu_threads(args.threads)
     paddle.seed(0)
-    models = networks.build_models(use_pose=False)
-    for m in models.values():
-        m.eval()
+    net = networks.DepthNet()
+    net.eval()
     image = paddle.rand([1, 3, args.height, args.width])
-    run = lambda: models["depth"](models["encoder"](image))  # noqa: E731
-    flops = count_flops(run, models.values())
+    run = lambda: net(image)  # noqa: E731
+    flops = count_flops(run, [net])
     with paddle.no_grad():
         eager = median_time(run, args.repeats)
-        enc = median_time(lambda: models["encoder"](image), args.repeats)
+        enc = median_time(lambda: net.encoder(image), args.repeats)
     rate = sgemm_rate()
     floor = flops / rate
     print(f"| {args.height} x {args.width} | {threads} | {flops / 1e9:.1f} | {rate / 1e9:.0f} | {floor:.3f} | "

@@ -4,7 +4,7 @@
     python bench/inference.py --device gpu [--use_trt --trt_precision fp16]
 
 Rows: median wall time of one B=1 frame after warm-up, next to the floor = the network's FLOPs (counted
-by utils.flops in this run) over numpy's float32 matmul rate (the best of a measurement before and after the
+by bench/flops.py in this run) over numpy's float32 matmul rate (the best of a measurement before and after the
 rest, so a busy machine does not flatter the ratio). Weights are fresh, tamed as in the tests (spec
 section 10) so that the last column, the largest disparity difference from the eager model on a natural
 photo, means something (timing does not depend on the values). Prints a markdown table for bench/RESULTS.md.
@@ -36,34 +36,34 @@ def main():
 
     import paddle
     import networks
-    from utils.deploy import DepthPredictor, export_models
-    from utils.flops import count_flops, median_time, sgemm_rate
+    from deployment import DepthPredictor
+    from deployment.export import export_models
+    from bench.flops import count_flops, median_time, sgemm_rate
 
     paddle.set_device("gpu" if args.device == "gpu" else "cpu")
     paddle.base.core.set_num_threads(threads)
     rate = sgemm_rate() if args.device == "cpu" else None
     from skimage import data
 
-    from networks import lsuv
+    from tests.support.lsuv import tame_weights
     from utils import image_io
 
     paddle.seed(0)
-    models = networks.build_models(use_pose=False)
+    net = networks.build_nets(use_pose=False)["depth"]
     x = image_io.preprocess(image_io.load_image(data.astronaut()), args.height, args.width)
     image = paddle.to_tensor(x)
-    lsuv.tame_weights(models, image)
-    flops = count_flops(lambda: models["depth"](models["encoder"](image)), models.values())
+    tame_weights(net, image)
+    flops = count_flops(lambda: net.disparity(image), [net])
     with paddle.no_grad():
-        reference = models["depth"](models["encoder"](image))[("disp", 0)].numpy()
+        reference = net.disparity(image).numpy()
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        export_models(models["encoder"], models["depth"], tmp, args.height, args.width, "combined",
-                      ("paddle", "onnx"))
+        export_models(net, tmp, args.height, args.width, "combined", ("paddle", "onnx"))
 
         def eager():
             with paddle.no_grad():
-                out = models["depth"](models["encoder"](image))[("disp", 0)]
+                out = net.disparity(image)
                 out.numpy()  # wait for the device
 
         rows.append(("eager (paddle dygraph)", median_time(eager, args.repeats), 0.0))

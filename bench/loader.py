@@ -10,7 +10,6 @@ process, where the time of a sample goes.
 """
 import argparse
 import os
-import random
 import sys
 import time
 
@@ -21,8 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import utils  # noqa: E402,F401
 import paddle  # noqa: E402
 
-from datasets import KITTIRAWDataset, read_split, synthetic  # noqa: E402
+import synthetic  # noqa: E402
+from datasets import KITTIRAWDataset, read_split  # noqa: E402
 from datasets import kitti as kitti_module  # noqa: E402
+from utils.kitti_layout import default_hint_root  # noqa: E402
 
 FRAMES = [0, -1, 1, "s"]
 
@@ -30,7 +31,7 @@ FRAMES = [0, -1, 1, "s"]
 def bench_data(root):
     info = synthetic.ensure(root, num_drives=2, frames_per_drive=14, width=1242, height=375)
     lines = read_split(os.path.join(synthetic.split_dir(root), "train_files.txt"))
-    ds = KITTIRAWDataset(root, lines, 32, 32, [0], load_depth=False, depth_hint_path=os.path.join(root, "depth_hints"))
+    ds = KITTIRAWDataset(root, lines, 32, 32, [0], load_depth=False, depth_hint_path=default_hint_root(root))
     for folder, frame, side in ds.lines:
         path = ds.hint_path(folder, frame, side)
         if not os.path.isfile(path):
@@ -83,8 +84,7 @@ def profile(ds, samples):
     try:
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(samples):
-            random.seed(i)
-            ds[i % len(ds)]
+            ds.get_item(i % len(ds), np.random.RandomState(i))
         total = time.perf_counter() - start
         cpu = time.process_time() - cpu
     finally:

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import paddle  # noqa: E402
 
 import options  # noqa: E402
-from utils.flops import count_flops, sgemm_rate  # noqa: E402
+from bench.flops import count_flops, sgemm_rate  # noqa: E402
 
 
 def _median(fn, repeats=3):
@@ -52,7 +52,7 @@ def main():
             "--log_dir", os.path.join(args.data_path, "logs"), "--weights_init", "scratch",
             "--device", args.device] + mode + (["--amp"] if args.amp else [])
     opt = options.parse("train", argv)
-    from datasets import synthetic
+    import synthetic
     synthetic.ensure(args.data_path, num_drives=3, frames_per_drive=6)  # small: 16 train lines
     import train
     train.prepare_synthetic(opt)
@@ -90,6 +90,7 @@ def main():
             loader = iter(tr.train_loader)
             one_step(times)
     t = np.array(times).mean(axis=0)
+    tr.close()  # releases the run folder's lock; the networks stay usable
 
     # the loader's prefetch thread hides most of the data time above; its cost on one core:
     from paddle.io.dataloader.collate import default_collate_fn

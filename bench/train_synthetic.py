@@ -56,6 +56,7 @@ def main():
         score, name = tr.validate()
         rows.append((tr.step, score, time.time() - start))
         print(f"step {tr.step}: val {name} {score:.4f} (constant {baseline:.4f}), {rows[-1][2]:.0f} s", flush=True)
+    tr.close()  # releases the run folder's lock
     print(f"\n{opt.height}x{opt.width}, batch {opt.batch_size}, lr {opt.learning_rate}, "
           f"{len(tr.train_dataset)} train / {len(tr.val_dataset)} val images; constant baseline abs_rel {baseline:.4f}")
     print("| steps | val abs_rel | / constant | wall s |\n|---|---|---|---|")

@@ -6,55 +6,30 @@
     "depth_hint", "depth_hint_mask"         1 x H x W (use_depth_hints)
     "depth_gt"                              1 x h x w velodyne depth (camera z), h x w = depth_gt_size
 
-A split line is "<date>/<drive> <frame> <l|r>". Training augmentation (probability 0.5 each, one draw
-per sample from Python's `random`): horizontal flip of every image, hint, depth_gt and the stereo
-sign; colour jitter (brightness, contrast, saturation 0.2, hue 0.1, in random order, the same draw for
-every frame and scale; see ColorJitter), applied to the network inputs ("color_aug") only.
+A split line is "<date>/<drive> <frame> <l|r>"; the folder layout, the camera and the split files
+are utils/kitti_layout.py's (Paddle-free). Training augmentation (probability 0.5 each, drawn per
+sample from the `rng` given to get_item): horizontal flip of every image, hint, depth_gt and the
+stereo sign; colour jitter (brightness, contrast, saturation 0.2, hue 0.1, in random order, the same
+draw for every frame and scale; see ColorJitter), applied to the network inputs ("color_aug") only.
 """
 import os
-import random
 
 import cv2
 import numpy as np
 import paddle
 from PIL import Image
 
-from networks.layers import kitti_intrinsics
+from utils import image_io
+from utils import kitti_layout as layout
+from utils.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
 from utils.kitti_utils import load_velodyne_points, read_calib_dir, velo_to_depth_map
 
 LANCZOS = Image.Resampling.LANCZOS
-SIDE_TO_CAM = {"l": 2, "r": 3}
-OTHER_SIDE = {"l": "r", "r": "l"}
-STEREO_BASELINE = 0.1   # training units; KITTI's 0.54 m = 5.4 x this
-SPLIT_LINE_FORMAT = "'<date>/<date>_drive_<nnnn>_sync <frame> <l|r>'"
 
-
-class DataError(ValueError):
-    """A problem with the data on disk or a split file; the message says which file and how to fix it."""
-
-
-class MissingFileError(DataError, FileNotFoundError):
-    pass
-
-
-def parse_split_line(line, where="split line"):
-    """'<folder> <frame> <l|r>' -> (folder, frame index, side); DataError naming `where` otherwise."""
-    parts = line.split()
-    if len(parts) != 3 or parts[2] not in SIDE_TO_CAM or not parts[1].isdigit():
-        raise DataError(f"{where}: {line.strip()!r} is not a split line {SPLIT_LINE_FORMAT}")
-    return parts[0], int(parts[1]), parts[2]
-
-
-def read_split(path):
-    """Non-empty lines of a split file, each checked (DataError naming the file and line number)."""
-    if not os.path.isfile(path):
-        raise MissingFileError(f"missing split file: {path}")
-    with open(path) as f:
-        lines = [line.strip() for line in f]
-    for number, line in enumerate(lines, 1):
-        if line:
-            parse_split_line(line, f"{path}:{number}")
-    return [line for line in lines if line]
+# The layout's errors are the data errors: a caller catching DataError also catches a bad split line
+# or a missing split file raised by the Paddle-free layout module (and vice versa).
+DataError = layout.LayoutError
+MissingFileError = layout.MissingFileError
 
 
 class _FileIndex:
@@ -96,13 +71,14 @@ class ColorJitter:
         hue h:         rotation by 2 pi h of the YIQ chroma plane (grey preserved)
     """
 
-    def __init__(self, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1):
-        self.factors = {"brightness": random.uniform(1 - brightness, 1 + brightness),
-                        "contrast": random.uniform(1 - contrast, 1 + contrast),
-                        "saturation": random.uniform(1 - saturation, 1 + saturation),
-                        "hue": random.uniform(-hue, hue)}
-        self.order = list(self.factors)
-        random.shuffle(self.order)
+    def __init__(self, rng, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1):
+        """Draws the four factors, then the order, from `rng` (np.random.RandomState or Generator)."""
+        self.factors = {"brightness": rng.uniform(1 - brightness, 1 + brightness),
+                        "contrast": rng.uniform(1 - contrast, 1 + contrast),
+                        "saturation": rng.uniform(1 - saturation, 1 + saturation),
+                        "hue": rng.uniform(-hue, hue)}
+        names = list(self.factors)
+        self.order = [names[i] for i in rng.permutation(len(names))]
 
     def affine(self, channel_mean):
         """(M, b) with jitter(x) = M x + b for an image whose per-channel mean is channel_mean."""
@@ -129,15 +105,12 @@ class ColorJitter:
         return np.clip(out, 0, 1, out=out)
 
 
-def draw_color_jitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1):
-    """One random colour jitter (drawn now from `random`), a function of a 3 x H x W float image."""
-    return ColorJitter(brightness, contrast, saturation, hue)
+def draw_color_jitter(rng, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1):
+    """One random colour jitter (drawn now from `rng`), a function of a 3 x H x W float image."""
+    return ColorJitter(rng, brightness, contrast, saturation, hue)
 
 
-def _to_chw(img):
-    """PIL RGB image -> C-contiguous 3 x H x W float32 in [0, 1]."""
-    chw = np.asarray(img).transpose(2, 0, 1).astype(np.float32, order="C")
-    return np.multiply(chw, np.float32(1 / 255), out=chw)
+_to_chw = image_io.to_chw  # PIL RGB image -> C-contiguous 3 x H x W float32 in [0, 1], as prediction's
 
 
 class KITTIRAWDataset(paddle.io.Dataset):
@@ -149,7 +122,11 @@ class KITTIRAWDataset(paddle.io.Dataset):
     load_depth: velodyne depth_gt (None: when the first line's scan exists, as Monodepth2);
     depth_gt_size: (h, w) depth_gt is resized to with nearest neighbour (None: the calibration's size);
     skip_missing: drop lines whose files are missing (reported once with a count) instead of failing.
+    Every path, the split-line format and the camera come from `layout` (a module with
+    utils/kitti_layout.py's functions), so another folder layout is a subclass setting `layout`.
     """
+
+    layout = layout
 
     def __init__(self, data_path, filenames, height, width, frame_idxs, num_scales=4, is_train=False,
                  img_ext=".jpg", use_depth_hints=False, depth_hint_path=None, skip_missing=False,
@@ -166,13 +143,13 @@ class KITTIRAWDataset(paddle.io.Dataset):
         self.frame_idxs = list(frame_idxs)
         self.is_train, self.img_ext = is_train, img_ext
         self.use_depth_hints = use_depth_hints
-        self.depth_hint_path = depth_hint_path or os.path.join(data_path, "depth_hints")
+        self.depth_hint_path = depth_hint_path or self.layout.default_hint_root(data_path)
         self.depth_gt_size = tuple(depth_gt_size) if depth_gt_size is not None else None
         self.files = _FileIndex()
         self._calib = {}
-        lines = [parse_split_line(line, f"split line {i + 1}") for i, line in enumerate(filenames)]
+        lines = [self.layout.parse_split_line(line, f"split line {i + 1}") for i, line in enumerate(filenames)]
         if load_depth is None:
-            load_depth = bool(lines) and self.files.exists(self.velodyne_path(*lines[0][:2]))
+            load_depth = bool(lines) and self.files.exists(self.layout.velodyne_path(data_path, *lines[0][:2]))
         self.load_depth = load_depth
         self.lines, missing = [], []
         for i, line in enumerate(lines):
@@ -191,35 +168,31 @@ class KITTIRAWDataset(paddle.io.Dataset):
         self.num_skipped = len(missing)
         self.K = {}
         for s in range(num_scales):
-            k = kitti_intrinsics(width // 2 ** s, height // 2 ** s)
+            k = self.layout.intrinsics(width // 2 ** s, height // 2 ** s)
             self.K[s] = (k, np.linalg.pinv(k).astype(np.float32))
 
-    # ---------------------------------------------------------------- paths
+    # ---------------------------------------------------------------- paths (self.layout)
     def image_path(self, folder, frame, side, ext=None):
-        return os.path.join(self.data_path, folder, f"image_0{SIDE_TO_CAM[side]}", "data",
-                            f"{frame:010d}{ext or self.img_ext}")
+        return self.layout.image_path(self.data_path, folder, frame, side, ext or self.img_ext)
 
     def velodyne_path(self, folder, frame):
-        return os.path.join(self.data_path, folder, "velodyne_points", "data", f"{frame:010d}.bin")
+        return self.layout.velodyne_path(self.data_path, folder, frame)
 
     def hint_path(self, folder, frame, side):
-        return os.path.join(self.depth_hint_path, folder, f"image_0{SIDE_TO_CAM[side]}", f"{frame:010d}.npy")
+        return self.layout.hint_path(self.depth_hint_path, folder, frame, side)
 
     def calib_dir(self, folder):
-        return os.path.join(self.data_path, folder.split("/")[0])
+        return self.layout.calib_dir(self.data_path, folder)
 
-    def _find_image(self, folder, frame, side):
-        for ext in (self.img_ext, ".png" if self.img_ext == ".jpg" else ".jpg"):
-            path = self.image_path(folder, frame, side, ext)
-            if self.files.exists(path):
-                return path
-        return None
+    def find_image(self, folder, frame, side):
+        """The frame's image in img_ext, else in the other format; None if neither exists."""
+        return self.layout.find_image(self.data_path, folder, frame, side, self.img_ext, exists=self.files.exists)
 
     def _first_missing(self, folder, frame, side):
         """(what, path, hint) of the first file this line needs that does not exist, or None."""
         for f in self.frame_idxs:
-            fr, sd = (frame, OTHER_SIDE[side]) if f == "s" else (frame + f, side)
-            if fr < 0 or self._find_image(folder, fr, sd) is None:
+            fr, sd = (frame, self.layout.OTHER_SIDE[side]) if f == "s" else (frame + f, side)
+            if fr < 0 or self.find_image(folder, fr, sd) is None:
                 what = "stereo partner" if f == "s" else f"frame {f:+d}" if f else "frame"
                 return (what, self.image_path(folder, max(fr, 0), sd),
                         "check --data_path and the split, or skip such lines with --skip_missing (train.py)")
@@ -229,7 +202,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
         if self.load_depth:
             if not self.files.exists(self.velodyne_path(folder, frame)):
                 return ("velodyne scan", self.velodyne_path(folder, frame), "download the velodyne_points too")
-            for name in ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt"):
+            for name in self.layout.CALIB_FILES:
                 path = os.path.join(self.calib_dir(folder), name)
                 if not self.files.exists(path):
                     return ("calibration file", path, "unpack the date's <date>_calib.zip into --data_path")
@@ -237,7 +210,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
 
     # ---------------------------------------------------------------- loading
     def get_color(self, folder, frame, side, do_flip):
-        path = self._find_image(folder, frame, side) or self.image_path(folder, frame, side)
+        path = self.find_image(folder, frame, side) or self.image_path(folder, frame, side)
         try:
             with Image.open(path) as img:
                 img.load()
@@ -252,7 +225,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
         if date not in self._calib:
             self._calib[date] = read_calib_dir(date)
         velo = load_velodyne_points(self.velodyne_path(folder, frame))
-        depth = velo_to_depth_map(velo, self._calib[date], SIDE_TO_CAM[side])
+        depth = velo_to_depth_map(velo, self._calib[date], self.layout.SIDE_TO_CAM[side])
         if self.depth_gt_size is not None and depth.shape != self.depth_gt_size:
             depth = cv2.resize(depth, self.depth_gt_size[::-1], interpolation=cv2.INTER_NEAREST)
         return np.fliplr(depth) if do_flip else depth
@@ -274,14 +247,23 @@ class KITTIRAWDataset(paddle.io.Dataset):
         return len(self.lines)
 
     def __getitem__(self, index):
+        """get_item with a fresh generator seeded from the OS's entropy (np.random.default_rng()):
+        no global random state is read or changed, and forked loader workers never repeat each
+        other's draws. For reproducible samples call get_item with a seeded generator."""
+        return self.get_item(index, np.random.default_rng())
+
+    def get_item(self, index, rng):
+        """Sample `index` with every augmentation decision and parameter drawn from `rng` (a
+        np.random.RandomState or Generator), in this order: colour-jitter decision, flip decision,
+        then (if jittering) the jitter's four factors and its order. Eval datasets draw nothing."""
         folder, frame, side = self.lines[index]
-        do_color_aug = self.is_train and random.random() > 0.5
-        do_flip = self.is_train and random.random() > 0.5
-        jitter = draw_color_jitter() if do_color_aug else None
+        do_color_aug = self.is_train and rng.uniform() > 0.5
+        do_flip = self.is_train and rng.uniform() > 0.5
+        jitter = draw_color_jitter(rng) if do_color_aug else None
         inputs = {}
         for f in self.frame_idxs:
             if f == "s":
-                img = self.get_color(folder, frame, OTHER_SIDE[side], do_flip)
+                img = self.get_color(folder, frame, self.layout.OTHER_SIDE[side], do_flip)
             else:
                 img = self.get_color(folder, frame + f, side, do_flip)
             for s in range(self.num_scales):
@@ -293,9 +275,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
         for s in range(self.num_scales):
             inputs[("K", s)], inputs[("inv_K", s)] = self.K[s]
         if "s" in self.frame_idxs:
-            stereo_t = np.eye(4, dtype=np.float32)
-            stereo_t[0, 3] = (-1 if side == "l" else 1) * (-1 if do_flip else 1) * STEREO_BASELINE
-            inputs["stereo_T"] = stereo_t
+            inputs["stereo_T"] = self.layout.stereo_T(side, do_flip)
         if self.use_depth_hints:
             hint = self.get_hint(folder, frame, side, do_flip)[None]
             inputs["depth_hint"] = hint

@@ -3,8 +3,7 @@ import paddle
 
 from losses.reprojection import reprojection_loss
 from networks.layers import get_smooth_loss
-
-HINT_INVALID_PENALTY = 1000.0
+from utils.kitti_layout import HINT_INVALID_PENALTY
 
 
 def select_masks(reproj, identity, hint_reproj=None):

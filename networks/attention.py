@@ -24,8 +24,10 @@ class GlobalAttention(nn.Layer):
 
     def forward(self, x):
         c, h, w = x.shape[1:]
-        # One convolution with the three kernels stacked: the same numbers as K(x), Q(x), V(x),
-        # about 1.5x faster on the CPU at the largest level (bench/RESULTS.md).
+        # One convolution with the three kernels stacked: bit for bit the numbers of K(x), Q(x),
+        # V(x), about 1.5x faster on the CPU at the largest level (bench/RESULTS.md). The logits
+        # q v^T reach |1e4| with random weights, so any float32 summation order moves the softmax
+        # (and the feature) by ~1e-5; the golden test allows for that.
         kqv = F.conv2d(x, paddle.concat([self.K.weight, self.Q.weight, self.V.weight]), padding=1)
         k, q, v = (t.flatten(2) for t in paddle.split(kqv, 3, axis=1))
         attention = F.softmax(paddle.matmul(q, v, transpose_y=True), axis=-1)
@@ -62,14 +64,26 @@ def box_mean(t, r):
 
 
 def attention_guided_filter(lr_x, lr_y, hr_x, attention, r=2, eps=1e-2, batch_coupled=False):
-    """Attention-weighted fast guided filter (spec section 3), float32.
+    """Attention-weighted fast guided filter (spec section 3), always computed in float32.
 
     With l_a = |a| + 1e-12 and l_t = l_a / sum(l_a) (sum per sample, or over the whole batch when
     `batch_coupled`, as the original), mean_* = box(.)/Nb:
         A = (mean(l_a^2 x y) - Nb mean(l_t l_a x) mean(l_a y)) / (|mean(l_a^2 x^2) - Nb mean(l_t l_a x) mean(l_a x)| + eps)
         b = (mean(l_a y) - A mean(l_a x)) / mean(l_a)
         out = up2(mean(A)) * hr_x + up2(mean(b))
+    The result has hr_x's dtype.
     """
+    # Under --amp the inputs may be float16 (or autocast would make the products float16): there
+    # the +1e-12 vanishes, l_t (~3e-5) underflows and a batch-coupled sum can pass 65504.
+    dtype = hr_x.dtype
+    with paddle.amp.auto_cast(enable=False):
+        lr_x, lr_y, hr_x, attention = (t if t.dtype == paddle.float32 else t.astype("float32")
+                                       for t in (lr_x, lr_y, hr_x, attention))
+        out = _guided_filter_float32(lr_x, lr_y, hr_x, attention, r, eps, batch_coupled)
+    return out if dtype == paddle.float32 else out.astype(dtype)
+
+
+def _guided_filter_float32(lr_x, lr_y, hr_x, attention, r, eps, batch_coupled):
     l_a = paddle.abs(attention) + 1e-12
     total = l_a.sum() if batch_coupled else l_a.sum(axis=[1, 2, 3], keepdim=True)
     l_t = l_a / total

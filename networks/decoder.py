@@ -42,7 +42,8 @@ class DepthDecoder(nn.Layer):
     """U-Net decoder whose every level refines its upsampled output with an attention-weighted
     guided filter, guided by the level's low-resolution feature and a grid-attention map.
 
-    features: the encoder's 5 maps -> {("disp", s): sigmoid disparity B x 1 x H/2^s x W/2^s}.
+    features: the encoder's 5 maps -> {("disp", s): sigmoid disparity B x 1 x H/2^s x W/2^s}
+    for s in `scales` (default: the scales it was built with).
     """
 
     def __init__(self, num_ch_enc, scales=(0, 1, 2, 3), batch_coupled_filter=False):
@@ -58,7 +59,8 @@ class DepthDecoder(nn.Layer):
         self.dispconvs = nn.LayerDict({str(s): Conv3x3(ch[s], 1) for s in self.scales})
         self.guided_filter = AttentionGuidedFilter(r=2, eps=1e-2, batch_coupled=batch_coupled_filter)
 
-    def forward(self, features):
+    def forward(self, features, scales=None):
+        scales = self.scales if scales is None else scales
         outputs = {}
         x = features[-1]
         for i in range(4, -1, -1):
@@ -71,7 +73,7 @@ class DepthDecoder(nn.Layer):
             lr = downsample2_bilinear(x)
             attention = self.grid_attentions[i](lr, g)
             x = self.guided_filter(lr, g, x, attention)
-            if i in self.scales:
+            if i in scales:
                 outputs[("disp", i)] = F.sigmoid(self.dispconvs[str(i)](x))
         return outputs
 

@@ -8,19 +8,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from utils.depth import STEREO_SCALE_FACTOR, disp_to_depth  # noqa: F401  (Monodepth2's home for them)
-
-
-def kitti_intrinsics(width, height):
-    """KITTI's normalised intrinsics scaled to a width x height image (4 x 4, float32):
-    fx = 0.58 W, fy = 1.92 H, principal point at the centre."""
-    k = np.array([[0.58, 0, 0.5, 0],
-                  [0, 1.92, 0.5, 0],
-                  [0, 0, 1, 0],
-                  [0, 0, 0, 1]], dtype=np.float32)
-    k[0, :] *= width
-    k[1, :] *= height
-    return k
+from utils.depth import disp_to_depth  # noqa: F401  (Monodepth2's home for it)
 
 
 def rot_from_axisangle(vec):
@@ -72,7 +60,7 @@ class BackprojectDepth(nn.Layer):
         self.register_buffer("pix_coords", paddle.to_tensor(pix[None]), persistable=False)
 
     def forward(self, depth, inv_K):
-        rays = paddle.matmul(inv_K[:, :3, :3], self.pix_coords)  # B x 3 x HW
+        rays = paddle.matmul(inv_K[:, :3, :3], self.pix_coords.astype(inv_K.dtype))  # B x 3 x HW
         points = depth.reshape([-1, 1, self.height * self.width]) * rays
         return paddle.concat([points, paddle.ones_like(points[:, :1])], axis=1)
 

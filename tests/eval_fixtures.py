@@ -1,5 +1,5 @@
 """Session fixtures of the evaluation/prediction tests: the data tests' synthetic KITTI (test split: one
-drive, 6 left frames) and a weights folder with tamed (trained-like, O(1) activations) weights at
+drive, 7 left frames) and a weights folder with tamed (trained-like, O(1) activations) weights at
 64 x 128. Import the fixtures by name; both are built once per session even when several modules import
 them (fixed folders under pytest's base temp, reused when present)."""
 import os
@@ -9,7 +9,7 @@ import paddle
 import pytest
 
 import networks
-from networks import lsuv
+from tests.support.lsuv import tame_weights
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401  (the data tests' dataset, shared)
 from utils import image_io
 
@@ -41,17 +41,16 @@ def split_image_paths(info):
 @pytest.fixture(scope="session")
 def tamed_weights(tmp_path_factory, synthetic_kitti):
     """Weights folder (encoder, depth, pose_encoder, pose + opt.json at 64 x 128) whose convolutions
-    were rescaled on a synthetic frame (networks.lsuv.tame_weights)."""
+    were rescaled on a synthetic frame (tests/support/lsuv.py)."""
     folder = str(tmp_path_factory.getbasetemp() / "eval_tamed_weights")
     if os.path.isfile(os.path.join(folder, "opt.json")):  # built by another module of this session
         return folder
     _, paths = split_image_paths(synthetic_kitti)
     sample = paddle.to_tensor(image_io.preprocess(image_io.load_image(paths[0]), NET_H, NET_W))
     paddle.seed(0)
-    models = networks.build_models(num_layers=18, scales=(0, 1, 2, 3))
-    lsuv.tame_weights(models, sample)
-    networks.save_models(folder, models, {"height": NET_H, "width": NET_W, "num_layers": 18,
-                                          "scales": [0, 1, 2, 3], "min_depth": 0.1, "max_depth": 100.0})
+    nets = tame_weights(networks.build_nets(num_layers=18, scales=(0, 1, 2, 3)), sample)
+    networks.save_weights_folder(folder, nets, {"height": NET_H, "width": NET_W, "num_layers": 18,
+                                                 "scales": [0, 1, 2, 3], "min_depth": 0.1, "max_depth": 100.0})
     return folder
 
 

@@ -2,9 +2,10 @@
 
     from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
 
-synthetic_kitti: datasets.synthetic.generate's info dict (info["data_path"] is the root; splits in
-datasets.synthetic.split_dir(root)) for 2 drives x 6 frames at 416 x 128: train = drive 1, frames 1-4,
-both sides (8 lines); test = drive 2, left, frames 0-5.
+synthetic_kitti: synthetic.generate's info dict (info["data_path"] is the root; splits in
+synthetic.split_dir(root)) for 2 drives x 7 frames at 416 x 128: train = drive 1, frames 1-4,
+both sides (8 lines); val = drive 1, frame 5, both sides (2 lines, so that Trainer.validate and the
+best folder run); test = drive 2, left, frames 0-6.
 synthetic_kitti_hints: the same, plus fused depth hints of every train/val line at 128 x 416 in
 <root>/depth_hints (info["depth_hint_path"]).
 """
@@ -12,12 +13,12 @@ import os
 
 import pytest
 
-SETTINGS = dict(seed=0, num_drives=2, frames_per_drive=6, width=416, height=128)
+SETTINGS = dict(seed=0, num_drives=2, frames_per_drive=7, width=416, height=128)   # 7 frames: val = frame 5
 
 
 @pytest.fixture(scope="session")
 def synthetic_kitti(tmp_path_factory):
-    from datasets import synthetic
+    import synthetic
     # generate() reuses a folder made with the same settings, so several importers share one dataset
     return synthetic.generate(str(tmp_path_factory.getbasetemp() / "synthetic_kitti_data"), progress=False, **SETTINGS)
 

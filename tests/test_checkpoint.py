@@ -1,7 +1,9 @@
-"""Weights folders: the original layout of docs/checkpoint_keys loads, keys go where the
-spec says, the converter round-trips, and bad files are refused with the file and keys named."""
-import csv
+"""Weights folders: files built straight from the spec's key tables (docs/checkpoint_keys, not the
+project's key mapping) load, keys act where the spec says, the converter writes exactly the tables
+and round-trips, and bad files are refused with the file and keys named. test_golden.py pins what
+the loaded networks compute."""
 import os
+import re
 import subprocess
 import sys
 
@@ -10,49 +12,26 @@ import paddle
 import pytest
 
 import networks
-from convert_checkpoint import convert
-from networks import CheckpointError, load_models, save_models
-from networks.checkpoint import to_original_keys
+from networks import CheckpointError, convert_folder, load_weights_folder, save_weights_folder
+from tests.support.key_tables import FILE_ORDER, ROOT, key_table, write_original_folder
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KEYS_DIR = os.path.join(ROOT, "docs", "checkpoint_keys")  # the spec's key tables, copied
 H, W = 64, 128
-
-
-def key_table(name):
-    with open(os.path.join(KEYS_DIR, f"{name}.tsv")) as f:
-        return {row["key"]: eval(row["shape"]) for row in csv.DictReader(f, delimiter="\t")}
-
-
-@pytest.fixture(scope="module")
-def models():
-    paddle.seed(3)
-    m = networks.build_models()
-    image = paddle.to_tensor(np.random.RandomState(0).rand(1, 3, H, W).astype(np.float32))
-    return networks.lsuv.tame_weights(m, image)
+# Spec section 9: original-layout keys the forward pass never reads (written out here, independently
+# of networks/weights.py); the converter fills them with fresh values.
+UNUSED = {
+    "encoder": r"encoder\.fc\.",
+    "depth": r"decoder\.(7|10|13|16|19)\.",
+    "pose_encoder": r"encoder\.fc\.|convs[1-4][01]\.|bn[1-4][01]\.|convs(64|128|256)_|bn(64|128|256)_|"
+                    r"anet_(64|128|256)",
+    "pose": r"$^",
+}
 
 
 @pytest.fixture(scope="module")
-def original_folder(models, tmp_path_factory):
-    """A folder with exactly the keys and shapes of the key tables; unused keys hold random values."""
+def original_folder(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("original"))
-    rng = np.random.RandomState(1)
-    for name, model in models.items():
-        ours = to_original_keys(name, model.state_dict())
-        state = {k: (ours[k].numpy() if k in ours else rng.randn(*shape).astype(np.float32))
-                 for k, shape in key_table(name).items()}
-        paddle.save(state, os.path.join(folder, f"{name}.pdparams"))
+    write_original_folder(folder, seed=5)
     return folder
-
-
-def run(models, image):
-    with paddle.no_grad():
-        features = models["encoder"](image)
-        disps = models["depth"](features)
-        pose = []
-        if "pose" in models:
-            pose = models["pose"](models["pose_encoder"](paddle.concat([image, image.flip([3])], axis=1)))
-    return [f.numpy() for f in features], {s: disps[("disp", s)].numpy() for s in range(4)}, [p.numpy() for p in pose]
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +39,62 @@ def image():
     return paddle.to_tensor(np.random.RandomState(2).rand(1, 3, H, W).astype(np.float32))
 
 
+def run(nets, image):
+    """Features, disparities and pose of `nets` as numpy arrays."""
+    with paddle.no_grad():
+        features = nets["depth"].encoder(image)
+        disps = nets["depth"].decoder(features)
+        pose = list(nets["pose"](image, image.flip([3]))) if "pose" in nets else []
+    return [f.numpy() for f in features], {s: disps[("disp", s)].numpy() for s in range(4)}, [p.numpy() for p in pose]
+
+
 def assert_same(a, b):
     for x, y in zip(a[0] + list(a[1].values()) + a[2], b[0] + list(b[1].values()) + b[2]):
         np.testing.assert_array_equal(x, y)
 
 
-def test_original_layout_loads_and_matches(models, original_folder, image):
-    loaded = load_models(original_folder, networks.MODEL_NAMES)
-    assert all(not m.training for m in loaded.values())
-    assert_same(run(loaded, image), run(models, image))
+@pytest.fixture(scope="module")
+def loaded(original_folder, image):
+    opt, nets = load_weights_folder(original_folder, parts=("depth", "pose"))
+    return opt, nets, run(nets, image)
+
+
+@pytest.fixture(scope="module")
+def ours(loaded, tmp_path_factory):
+    """The loaded networks saved in this project's layout."""
+    folder = str(tmp_path_factory.mktemp("ours"))
+    save_weights_folder(folder, loaded[1], opt={"height": H, "width": W, "scales": [0, 1, 2, 3]})
+    return folder
+
+
+def test_both_layouts_load_and_agree(loaded, ours, image):
+    opt, nets, out = loaded
+    assert all(not n.training for n in nets.values())
+    assert isinstance(nets["depth"], networks.DepthNet) and isinstance(nets["pose"], networks.PoseNet)
+    assert (opt.height, opt.width, opt.num_layers, list(opt.scales)) == (192, 640, 18, [0, 1, 2, 3])  # no opt.json
+    assert sorted(os.listdir(ours)) == sorted([f"{n}.pdparams" for n in FILE_ORDER] + ["opt.json"])
+    for name in FILE_ORDER:  # our layout shares no key with the original
+        assert not set(paddle.load(os.path.join(ours, f"{name}.pdparams"))) & {k for k, _ in key_table(name)}
+    opt2, nets2 = load_weights_folder(ours, parts=("depth", "pose"))
+    assert (opt2.height, opt2.width) == (H, W)
+    assert_same(run(nets2, image), out)
+
+
+def test_converter_writes_the_tables_and_round_trips(original_folder, loaded, ours, image, tmp_path):
+    out = loaded[2]
+    converted = str(tmp_path / "converted")
+    assert convert_folder(ours, converted) == list(FILE_ORDER)
+    for name in FILE_ORDER:
+        state = {k: v.numpy() for k, v in paddle.load(os.path.join(converted, f"{name}.pdparams")).items()}
+        table = key_table(name)
+        assert set(state) == {k for k, _ in table}
+        assert all(state[k].shape == shape for k, shape in table)
+        source = paddle.load(os.path.join(original_folder, f"{name}.pdparams"))
+        for key, _ in table:  # every key the forward pass reads comes back with the original's value
+            if not re.match(UNUSED[name], key):
+                np.testing.assert_array_equal(state[key], source[key].numpy(), err_msg=f"{name}: {key}")
+    assert load_weights_folder(converted)[0].height == H
+    assert_same(run(load_weights_folder(converted, parts=("depth", "pose"))[1], image), out)
 
 
 @pytest.mark.parametrize("key,changed_features,changed_disps", [
@@ -82,40 +108,25 @@ def test_original_layout_loads_and_matches(models, original_folder, image):
     ("decoder.7.conv.conv.weight", set(), set()),          # upconv(4, 1): stored, never run
     ("encoder.fc.weight", set(), set()),
 ])
-def test_original_keys_act_where_the_spec_says(models, original_folder, image, tmp_path, key, changed_features,
+def test_original_keys_act_where_the_spec_says(original_folder, loaded, image, tmp_path, key, changed_features,
                                                changed_disps):
-    base = run(models, image)
+    base = loaded[2]
     name = "depth" if key.startswith("decoder") else "encoder"
     state = paddle.load(os.path.join(original_folder, f"{name}.pdparams"))
     state[key] = state[key] * 1.5 + 0.01
     for n in ("encoder", "depth"):
-        src = os.path.join(original_folder, f"{n}.pdparams")
         if n == name:
             paddle.save(state, str(tmp_path / f"{n}.pdparams"))
         else:
-            os.symlink(src, tmp_path / f"{n}.pdparams")
-    features, disps, _ = run(load_models(str(tmp_path)), image)
+            os.symlink(os.path.join(original_folder, f"{n}.pdparams"), tmp_path / f"{n}.pdparams")
+    features, disps, _ = run(load_weights_folder(str(tmp_path))[1], image)
     assert {k for k in range(5) if not np.array_equal(features[k], base[0][k])} == changed_features
     assert {s for s in range(4) if not np.array_equal(disps[s], base[1][s])} == changed_disps
 
 
-def test_converter_round_trip(models, image, tmp_path):
-    ours = str(tmp_path / "ours")
-    save_models(ours, models, opt={"height": H, "width": W})
-    converted = str(tmp_path / "converted")
-    assert convert(ours, converted) == list(networks.MODEL_NAMES)
-    for name in networks.MODEL_NAMES:
-        state = paddle.load(os.path.join(converted, f"{name}.pdparams"))
-        table = key_table(name)
-        assert set(state) == set(table)
-        assert all(list(state[k].shape) == table[k] for k in table)
-    assert networks.read_opt(converted).height == H
-    assert_same(run(load_models(converted, networks.MODEL_NAMES), image), run(models, image))
-    assert_same(run(load_models(ours, networks.MODEL_NAMES), image), run(models, image))
-
-
 def test_bad_checkpoints_are_refused_naming_file_and_keys(original_folder, tmp_path):
     state = paddle.load(os.path.join(original_folder, "depth.pdparams"))
+    nets = {"depth": networks.DepthNet()}
     cases = {
         "missing": ({k: v for k, v in state.items() if k != "decoder.21.conv.bias"}, "decoder.21.conv.bias"),
         "shape": ({**state, "decoder.22.conv.weight": np.zeros((1, 16, 3, 3), np.float32)}, "decoder.22.conv.weight"),
@@ -125,16 +136,23 @@ def test_bad_checkpoints_are_refused_naming_file_and_keys(original_folder, tmp_p
         folder = tmp_path / case
         folder.mkdir()
         paddle.save(bad, str(folder / "depth.pdparams"))
-        model = networks.build_model("depth")
         with pytest.raises(CheckpointError) as err:
-            networks.load_state(model, "depth", str(folder / "depth.pdparams"))
-        assert str(folder / "depth.pdparams") in str(err.value) and named_key in str(err.value)
+            networks.load_into(nets, str(folder), files=["depth"])
+        message = str(err.value)
+        assert str(folder / "depth.pdparams") in message and named_key in message and "\n" not in message
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "encoder.pdparams").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="could not be read"):
-        load_models(str(tmp_path / "corrupt"), ["encoder"])
+    with pytest.raises(CheckpointError, match="encoder.pdparams could not be read"):
+        load_weights_folder(str(tmp_path / "corrupt"))
+    os.remove(tmp_path / "corrupt" / "encoder.pdparams")
+    os.symlink(os.path.join(original_folder, "encoder.pdparams"), tmp_path / "corrupt" / "encoder.pdparams")
     with pytest.raises(CheckpointError, match="depth.pdparams not found"):
-        load_models(str(tmp_path / "corrupt"), ["depth"])
+        load_weights_folder(str(tmp_path / "corrupt"))
+    (tmp_path / "corrupt" / "opt.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="opt.json is not valid JSON"):
+        load_weights_folder(str(tmp_path / "corrupt"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_weights_folder(str(tmp_path / "nowhere"))
 
 
 def test_converter_cli_error_is_one_line(tmp_path):

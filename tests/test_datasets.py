@@ -7,7 +7,8 @@ import paddle
 import pytest
 from PIL import Image
 
-from datasets import DataError, KITTIRAWDataset, MissingFileError, draw_color_jitter, read_split, synthetic
+import synthetic
+from datasets import DataError, KITTIRAWDataset, MissingFileError, draw_color_jitter, read_split
 from datasets.kitti import LANCZOS, _to_chw
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
 
@@ -24,17 +25,17 @@ def _dataset(info, h, w, lines=None, **kw):
     return KITTIRAWDataset(info["data_path"], lines or _train_lines(info), h, w, FRAMES, **kw)
 
 
+def _seed_for(flip, jitter):
+    """A seed whose RandomState's first two draws (jitter, then flip decision) are as asked."""
+    for seed in range(100):
+        rng = np.random.RandomState(seed)
+        if (rng.uniform() > 0.5) == jitter and (rng.uniform() > 0.5) == flip:
+            return seed
+
+
 def _sample(ds, index, flip, jitter):
-    """ds[index] with the flip and jitter decisions forced (the dataset draws them from `random`)."""
-    draws = iter([0.9 if jitter else 0.1, 0.9 if flip else 0.1])
-    state = random.getstate()
-    orig = random.random
-    random.random = lambda: next(draws, None) or orig()
-    try:
-        return ds[index]
-    finally:
-        random.random = orig
-        random.setstate(state)
+    """ds.get_item(index, rng) with an rng whose flip and jitter decisions are the ones asked."""
+    return ds.get_item(index, np.random.RandomState(_seed_for(flip, jitter)))
 
 
 @pytest.mark.parametrize("h,w", [(64, 192), (96, 320), (128, 416)])
@@ -108,17 +109,11 @@ def test_stereo_sign_warps_the_partner_onto_the_image(synthetic_kitti_hints):
 
 def test_colour_jitter_one_draw_for_every_frame_and_scale(synthetic_kitti):
     ds = _dataset(synthetic_kitti, 64, 192, is_train=True, use_depth_hints=False)
-    random.seed(3)
-    while True:   # find a seed state whose sample is jittered and not flipped
-        state = random.getstate()
-        a, b = random.random(), random.random()
-        if a > 0.5 and b <= 0.5:
-            break
-    random.setstate(state)
-    inputs = ds[1]
-    random.setstate(state)
-    random.random(), random.random()
-    jitter = draw_color_jitter()
+    seed = _seed_for(flip=False, jitter=True)
+    inputs = ds.get_item(1, np.random.RandomState(seed))
+    rng = np.random.RandomState(seed)
+    rng.uniform(), rng.uniform()                 # the two decisions, then the jitter's parameters
+    jitter = draw_color_jitter(rng)
     folder, frame, side = ds.lines[1]
     for f in (0, -1, "s"):
         s_side = {"l": "r", "r": "l"}[side] if f == "s" else side
@@ -129,6 +124,29 @@ def test_colour_jitter_one_draw_for_every_frame_and_scale(synthetic_kitti):
             np.testing.assert_array_equal(inputs[("color_aug", f, s)], jitter(_to_chw(img)))
             np.testing.assert_array_equal(inputs[("color", f, s)], _to_chw(img))
     assert np.abs(inputs[("color_aug", 0, 0)] - inputs[("color", 0, 0)]).mean() > 1e-3
+
+
+def test_augmentation_comes_from_the_given_rng_only(synthetic_kitti):
+    """get_item(i, rng) is a function of rng's state; ds[i] neither reads nor changes global state."""
+    ds = _dataset(synthetic_kitti, 64, 192, is_train=True, use_depth_hints=False)
+    a = ds.get_item(0, np.random.RandomState(7))
+    random.seed(1)
+    np.random.seed(1)
+    b = ds.get_item(0, np.random.RandomState(7))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    flips = {}
+    for seed in range(12):                       # decisions follow the seed, both ways happen
+        rng = np.random.RandomState(seed)
+        jittered, flipped = rng.uniform() > 0.5, rng.uniform() > 0.5
+        x = ds.get_item(0, np.random.RandomState(seed))
+        assert (np.abs(x[("color_aug", 0, 0)] - x[("color", 0, 0)]).max() > 0) == jittered
+        flips[seed] = flipped
+        assert x["stereo_T"][0, 3] == pytest.approx((-1 if ds.lines[0][2] == "l" else 1) * (-1 if flipped else 1) * 0.1)
+    assert len(set(flips.values())) == 2
+    state, np_state = random.getstate(), np.random.get_state()
+    ds[0]
+    assert random.getstate() == state and np.array_equal(np.random.get_state()[1], np_state[1])
 
 
 def _jitter_step_by_step(jitter, x):
@@ -154,10 +172,10 @@ def _jitter_step_by_step(jitter, x):
 
 def test_jitter_is_the_composition_of_its_steps():
     x = np.random.default_rng(0).uniform(0, 1, (3, 8, 10)).astype(np.float32)
-    random.seed(0)
+    rng = np.random.RandomState(0)
     orders = set()
     for _ in range(12):
-        jitter = draw_color_jitter()
+        jitter = draw_color_jitter(rng)
         orders.add(tuple(jitter.order))
         f = jitter.factors
         assert 0.8 <= f["brightness"] <= 1.2 and 0.8 <= f["contrast"] <= 1.2 and 0.8 <= f["saturation"] <= 1.2
@@ -166,9 +184,9 @@ def test_jitter_is_the_composition_of_its_steps():
     assert len(orders) > 1
     # grey pixels stay grey under hue and saturation; hue keeps the luma
     grey = np.full((3, 2, 2), 0.4, np.float32)
-    jitter = draw_color_jitter(0, 0, 0.2, 0.1)
+    jitter = draw_color_jitter(rng, 0, 0, 0.2, 0.1)
     np.testing.assert_allclose(jitter(grey), grey, atol=1e-6)
-    jitter = draw_color_jitter(0, 0, 0, 0.1)
+    jitter = draw_color_jitter(rng, 0, 0, 0, 0.1)
     luma = np.array([0.299, 0.587, 0.114])
     inner = np.full((3, 4, 4), 0.5, np.float32) + 0.1 * x[:, :4, :4]
     np.testing.assert_allclose(np.einsum("c,chw->hw", luma, jitter(inner)), np.einsum("c,chw->hw", luma, inner), atol=1e-5)
@@ -196,7 +214,7 @@ def test_errors_name_the_file(synthetic_kitti, tmp_path, capsys):
     bad.write_text(f"{drive} 1 l\n{drive} x l\n")
     with pytest.raises(DataError, match=r"train_files.txt:2"):
         read_split(str(bad))
-    lines = [f"{drive} 0 l", f"{drive} 1 l", f"{drive} 5 r"]     # frames 0 and 5 lack a neighbour
+    lines = [f"{drive} 0 l", f"{drive} 1 l", f"{drive} 6 r"]     # frames 0 and 6 (the last) lack a neighbour
     with pytest.raises(MissingFileError, match=r"frame -1: .*image_02.data.0000000000.jpg.*split line 1"):
         _dataset(info, 64, 192, lines=lines, use_depth_hints=False)
     ds = _dataset(info, 64, 192, lines=lines, use_depth_hints=False, skip_missing=True)

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import precompute_depth_hints as hints
-from datasets import DataError, read_split, synthetic
+import synthetic
+from datasets import DataError, read_split
+from utils.kitti_layout import HINT_INVALID_PENALTY, STEREO_BASELINE
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
 
 
@@ -22,7 +24,7 @@ def test_fused_hints_on_middlebury_motorcycle():
     assert singles.shape == (12,) + left.shape[:2]
 
     def within_3px(depth):
-        d = np.where(depth > 0, fx * hints.BASELINE / np.maximum(depth, 1e-9), np.inf)
+        d = np.where(depth > 0, fx * STEREO_BASELINE / np.maximum(depth, 1e-9), np.inf)
         return (np.abs(d - np.where(gt, disp, 0)) <= 3)[gt].mean()
 
     best_single = max(within_3px(d) for d in singles)
@@ -34,7 +36,7 @@ def test_fused_hints_on_middlebury_motorcycle():
 
 def test_fusion_picks_the_lowest_error_and_penalises_invalid():
     depths = np.array([[[0.0, 2.0]], [[5.0, 3.0]]], np.float32)      # 2 candidates x 1 x 2 pixels
-    errors = np.array([[[0.1, 0.4]], [[0.2, 0.3]]]) + hints.INVALID_PENALTY * (depths <= 0)
+    errors = np.array([[[0.1, 0.4]], [[0.2, 0.3]]]) + HINT_INVALID_PENALTY * (depths <= 0)
     np.testing.assert_array_equal(hints.fuse(depths, errors), [[5.0, 3.0]])
 
 
@@ -85,10 +87,17 @@ def test_resumable_cli(synthetic_kitti_hints, tmp_path, capsys):
     assert "0 computed now, 2 already there" in capsys.readouterr().out
     hints.main(args + ["--overwrite"])
     assert "2 computed now" in capsys.readouterr().out
-    assert not [p for p in out.rglob("*.tmp")]
+    assert not [p for p in out.rglob("*.tmp*")]
 
 
-def test_parallel_workers_give_the_same_hints(synthetic_kitti_hints, tmp_path):
+def test_parallel_workers_give_the_same_hints(synthetic_kitti_hints, tmp_path, monkeypatch):
+    """Two spawned workers: the same hints as one process, and the workers exit on their own (code 0).
+    A pool ended by terminate() SIGTERMs them (exit code -15), and each worker's Paddle then printed
+    a 'FatalError: Termination signal' block at the end of a successful run."""
+    import multiprocessing
+    ctx, pools = multiprocessing.get_context("spawn"), []
+    make_pool = ctx.Pool
+    monkeypatch.setattr(ctx, "Pool", lambda *a, **k: pools.append(make_pool(*a, **k)) or pools[-1])
     info = synthetic_kitti_hints
     lines = sorted(read_split(os.path.join(synthetic.split_dir(info["data_path"]), "train_files.txt")))[2:4]
     needed, done = hints.compute_hints(info["data_path"], lines, str(tmp_path), 128, 416, num_workers=2,
@@ -98,6 +107,7 @@ def test_parallel_workers_give_the_same_hints(synthetic_kitti_hints, tmp_path):
         folder, frame, side = line.split()
         rel = os.path.join(folder, "image_02" if side == "l" else "image_03", f"{int(frame):010d}.npy")
         np.testing.assert_array_equal(np.load(tmp_path / rel), np.load(os.path.join(info["depth_hint_path"], rel)))
+    assert len(pools) == 1 and [w.exitcode for w in pools[0]._pool] == [0, 0]
 
 
 def test_missing_image_and_bad_split_are_one_line_errors(synthetic_kitti, tmp_path):

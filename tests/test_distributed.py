@@ -52,7 +52,7 @@ def test_two_cpu_processes_end_with_identical_weights(synthetic_kitti_hints, tmp
     # training changed the weights (same seed, same build order as the Trainer: the initial ones)
     import networks
     paddle.seed(0)
-    initial = networks.build_models()
+    initial = networks.build_nets()
     moved = [k for k, v in initial["depth"].state_dict().items()
              if not np.array_equal(v.numpy(), rank0[f"depth/{k}"].numpy())]
     assert moved

@@ -1,7 +1,7 @@
-"""export.py / utils/deploy.py: static and ONNX models compute the eager network's function, with a
+"""export.py / deployment: static and ONNX models compute the eager network's function, with a
 dynamic batch, and broken or contradicting deployment folders are refused with a one-line message.
 
-Weights are tamed (networks.lsuv, spec section 10) so activations stay O(1) as in a trained network;
+Weights are tamed (tests/support/lsuv.py, spec section 10) so activations stay O(1) as in a trained network;
 with raw random weights the guided filter amplifies float noise and no parity test is meaningful.
 """
 import functools
@@ -16,9 +16,10 @@ import paddle
 import pytest
 from skimage import data
 
+import deployment
 import networks
-from networks import lsuv
-from utils import deploy, image_io
+from tests.support.lsuv import tame_weights
+from utils import image_io
 
 H, W = 64, 128
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,18 +32,18 @@ def photos():
             for a in (data.astronaut(), data.chelsea(), data.coffee()))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def weights(tmp_path_factory):
     """A weights folder at 64 x 128 with tamed weights and a depth range other than the default."""
     paddle.seed(0)
-    models = networks.build_models(use_pose=False)
-    lsuv.tame_weights(models, paddle.to_tensor(photos()[0]))
+    nets = networks.build_nets(use_pose=False)
+    tame_weights(nets, paddle.to_tensor(photos()[0]))
     folder = str(tmp_path_factory.mktemp("deploy") / "weights")
-    networks.save_models(folder, models, {"height": H, "width": W, "min_depth": 0.2, "max_depth": 80.0})
+    networks.save_weights_folder(folder, nets, {"height": H, "width": W, "min_depth": 0.2, "max_depth": 80.0})
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def exported(weights, tmp_path_factory):
     """{"split", "combined"}: folders exported with ONNX, the split one through export.py's command line."""
     root = tmp_path_factory.mktemp("exported")
@@ -62,7 +63,7 @@ def predictor(exported):
     def get(layout, backend="paddle", **options):
         key = (layout, backend, tuple(sorted(options.items())))
         if key not in cache:
-            cache[key] = deploy.DepthPredictor(exported[layout], backend=backend, **options)
+            cache[key] = deployment.DepthPredictor(exported[layout], backend=backend, **options)
         return cache[key]
 
     return get
@@ -71,17 +72,18 @@ def predictor(exported):
 @pytest.fixture(scope="module")
 def eager(weights):
     """The eager network's scale-0 disparity of each photo."""
-    models = networks.load_models(weights)
-    with paddle.no_grad():
-        return [models["depth"](models["encoder"](paddle.to_tensor(x)))[("disp", 0)].numpy() for x in photos()]
+    _, nets = networks.load_weights_folder(weights)
+    with paddle.no_grad():  # the training forward (every scale), of which the deployed programs keep scale 0
+        return [nets["depth"](paddle.to_tensor(x))[("disp", 0)].numpy() for x in photos()]
 
 
 def test_deploy_config_records_what_inference_needs(exported):
-    with open(os.path.join(exported["split"], deploy.CONFIG_NAME)) as f:
+    with open(os.path.join(exported["split"], deployment.CONFIG_NAME)) as f:
         config = json.load(f)
     assert (config["height"], config["width"]) == (H, W)
     assert (config["min_depth"], config["max_depth"]) == (0.2, 80.0)  # from the weights' opt.json
-    assert config["stereo_scale_factor"] == 5.4
+    # no use_stereo in opt.json: the original layout, trained mono+stereo -> metres, and the note says so
+    assert config["metric"] is True and config["depth_scale_factor"] == 5.4 and "mono+stereo" in config["depth_note"]
     assert config["layout"] == "split" and config["formats"] == ["paddle", "onnx"]
     assert config["parts"]["encoder"]["outputs"] == [f"feature{k}" for k in range(5)]
     assert config["shapes"]["feature4"] == [-1, 512, H // 32, W // 32]
@@ -123,7 +125,7 @@ def test_onnx_route_runs_without_paddle(exported, eager):
     """DepthPredictor with onnxruntime in a process where `import paddle` fails."""
     ref = os.path.join(os.path.dirname(exported["split"]), "x.npy")
     np.save(ref, photos()[0])
-    code = ("import sys; sys.modules['paddle'] = None; import numpy as np; from utils.deploy import DepthPredictor; "
+    code = ("import sys; sys.modules['paddle'] = None; import numpy as np; from deployment import DepthPredictor; "
             f"p = DepthPredictor({exported['split']!r}, backend='onnxruntime'); "
             f"np.save({ref!r}, p(np.load({ref!r})))")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, timeout=120)
@@ -137,7 +139,7 @@ def copy_folder(src, tmp_path):
 
 
 def edit_config(folder, **changes):
-    path = os.path.join(folder, deploy.CONFIG_NAME)
+    path = os.path.join(folder, deployment.CONFIG_NAME)
     with open(path) as f:
         config = json.load(f)
     config.update(changes)
@@ -146,8 +148,8 @@ def edit_config(folder, **changes):
 
 
 def refusal(folder, backend="paddle"):
-    with pytest.raises(deploy.DeployError) as exc:
-        deploy.DepthPredictor(folder, backend=backend)
+    with pytest.raises(deployment.DeployError) as exc:
+        deployment.DepthPredictor(folder, backend=backend)
     message = str(exc.value)
     assert "\n" not in message
     return message
@@ -162,7 +164,7 @@ def test_missing_and_incomplete_folders_are_refused(exported, tmp_path):
     os.remove(os.path.join(folder, "model_depth.pdiparams"))
     message = refusal(folder)
     assert "incomplete" in message and "model_depth.pdiparams" in message
-    deploy.DepthPredictor(folder, backend="onnxruntime")  # its ONNX files are all there
+    deployment.DepthPredictor(folder, backend="onnxruntime")  # its ONNX files are all there
     os.remove(os.path.join(folder, "model_encoder.onnx"))
     assert "model_encoder.onnx" in refusal(folder, "onnxruntime")
 
@@ -183,28 +185,69 @@ def test_contradicting_configs_are_refused(exported, tmp_path):
 
 def test_gpu_requests_on_a_cpu_build_are_refused_with_the_fix(exported):
     assert not paddle.is_compiled_with_cuda()  # the project's CI runs the CPU wheel
-    with pytest.raises(deploy.DeployError, match="no CUDA support; install paddlepaddle-gpu or use --device cpu"):
-        deploy.DepthPredictor(exported["split"], device="gpu")
-    with pytest.raises(deploy.DeployError, match="--use_trt needs --backend paddle and --device gpu"):
-        deploy.DepthPredictor(exported["split"], use_trt=True)
+    with pytest.raises(deployment.DeployError, match="no CUDA support; install paddlepaddle-gpu or use --device cpu"):
+        deployment.DepthPredictor(exported["split"], device="gpu")
+    with pytest.raises(deployment.DeployError, match="--use_trt needs --backend paddle and --device gpu"):
+        deployment.DepthPredictor(exported["split"], use_trt=True)
 
 
 def test_predictor_refuses_a_wrong_input_size(predictor):
-    with pytest.raises(deploy.DeployError, match="B x 3 x 64 x 128"):
+    with pytest.raises(deployment.DeployError, match="B x 3 x 64 x 128"):
         predictor("combined", "onnxruntime")(np.zeros((1, 3, 96, 320), np.float32))
 
 
-def test_failed_export_leaves_nothing_behind(weights, tmp_path, monkeypatch):
+class TinyDepthNet(paddle.nn.Layer):
+    """The DepthNet interface (.encoder -> features, .decoder(features, scales), .disparity) with two
+    features of 4 and 6 channels: export must find their count and shapes itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = TinyEncoder()
+        self.head = paddle.nn.Conv2D(10, 1, 1)
+
+    def decoder(self, features, scales=None):
+        f0, f1 = features
+        up = paddle.nn.functional.interpolate(f1, scale_factor=2, mode="nearest")
+        x = paddle.nn.functional.interpolate(paddle.concat([f0, up], 1), scale_factor=2, mode="nearest")
+        return {("disp", 0): paddle.nn.functional.sigmoid(self.head(x))}
+
+    def disparity(self, image):
+        return self.decoder(self.encoder(image), (0,))[("disp", 0)]
+
+
+class TinyEncoder(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.conv0, self.conv1 = paddle.nn.Conv2D(3, 4, 3, 2, 1), paddle.nn.Conv2D(4, 6, 3, 2, 1)
+
+    def forward(self, image):
+        f0 = self.conv0(image)
+        return [f0, self.conv1(f0)]
+
+
+def test_export_derives_the_features_and_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
+    from deployment.export import export_models
+
+    paddle.seed(0)
+    net = TinyDepthNet()
+    config = export_models(net, str(tmp_path / "tiny"), 64, 96, "split")
+    assert config["parts"]["encoder"]["outputs"] == config["parts"]["depth"]["inputs"] == ["feature0", "feature1"]
+    assert (config["shapes"]["feature0"], config["shapes"]["feature1"]) == ([-1, 4, 32, 48], [-1, 6, 16, 24])
+    x = np.random.default_rng(0).random((2, 3, 64, 96), dtype=np.float32)
+    with paddle.no_grad():
+        eager = net.disparity(paddle.to_tensor(x)).numpy()
+    out = deployment.DepthPredictor(str(tmp_path / "tiny"), onednn=False)(x)
+    np.testing.assert_allclose(out, eager, rtol=0, atol=1e-6)
+    shutil.rmtree(tmp_path / "tiny")
+
     import paddle2onnx
 
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported op")
 
     monkeypatch.setattr(paddle2onnx, "export", broken)
-    models = networks.load_models(weights)
-    target = tmp_path / "out"
-    with pytest.raises(deploy.DeployError, match="paddle2onnx could not convert model"):
-        deploy.export_models(models["encoder"], models["depth"], str(target), H, W, "combined", ("onnx",))
+    with pytest.raises(deployment.DeployError, match="paddle2onnx could not convert model"):
+        export_models(net, str(tmp_path / "out"), 64, 96, "combined", ("onnx",))
     assert os.listdir(tmp_path) == []  # neither the target nor a temporary folder
 
 

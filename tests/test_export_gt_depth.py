@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import export_gt_depth
-from datasets import read_split, synthetic
+import synthetic
+from datasets import read_split
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
 from utils.kitti_utils import generate_depth_map
 

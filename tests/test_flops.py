@@ -3,7 +3,7 @@ import paddle
 import paddle.nn as nn
 
 from networks import GlobalAttention
-from utils.flops import count_flops
+from bench.flops import count_flops
 
 
 def test_conv_flops_hand_count():

@@ -101,6 +101,17 @@ def test_preprocess_shape_range_and_channel_order():
     assert 0.0 <= y.min() and y.max() <= 1.0 and (np.diff(y[4, 2:-2]) > 0).all()
 
 
+def test_to_chw_is_every_pixel_over_255_in_channel_order():
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    x = image_io.to_chw(Image.fromarray(rgb))
+    assert x.shape == (3, 5, 7) and x.dtype == np.float32 and x.flags["C_CONTIGUOUS"]
+    # float32 v x float32(1 / 255), element by element (the loader's bits); within an ulp of v / 255
+    np.testing.assert_array_equal(x, np.float32(1 / 255) * rgb.transpose(2, 0, 1).astype(np.float32))
+    np.testing.assert_allclose(x, rgb.transpose(2, 0, 1) / 255.0, rtol=1e-7, atol=0)
+    np.testing.assert_array_equal(image_io.to_chw(rgb), x)
+    np.testing.assert_array_equal(image_io.preprocess(Image.fromarray(rgb), 5, 7)[0], x)  # same size: no resampling
+
+
 def test_colorize_endpoints_and_percentile_clip():
     d = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10)
     grey = image_io.colorize(d, "gray")

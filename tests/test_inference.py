@@ -1,7 +1,9 @@
 """inference.py writes the files predict.py writes (same names, values to 1e-4, same skipping of
 unreadable images and exit status), on Paddle Inference and ONNX Runtime, and refuses bad folders
 with one line."""
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +16,7 @@ from skimage import data
 import inference
 import predict
 from utils import photo_loop
-from test_export import exported, weights  # noqa: F401  (module fixtures: tamed weights, exported folders)
+from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,10 +84,21 @@ def test_depth_range_comes_from_deploy_json(exported, photo_folder, tmp_path):  
     np.testing.assert_allclose(np.load(os.path.join(out, "astronaut_depth.npy")), expected, rtol=1e-5)
 
 
-def test_default_output_folder(photo_folder):
+def test_default_output_folders_of_predict_and_inference_differ(exported, photo_folder, tmp_path, capsys):  # noqa: F811
     photo = os.path.join(photo_folder, "astronaut.jpg")
     assert photo_loop.default_output_dir(photo) == os.path.join(photo_folder, "predictions")
     assert photo_loop.default_output_dir(photo_folder) == os.path.join(photo_folder, "predictions")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(photo, folder / "a.jpg")
+    argv = ["--infer_files_dir", exported["combined"], "--backend", "onnxruntime", "--color_path", str(folder)]
+    inference.main(argv)
+    assert sorted(os.listdir(folder)) == ["a.jpg", "predictions_inference"]  # predict.py's 'predictions' untouched
+    assert sorted(os.listdir(folder / "predictions_inference")) == ["a_depth.npy", "a_disp.jpeg", "a_disp.npy"]
+    assert "replaced" not in capsys.readouterr().out
+    inference.main(argv)  # a second run says, once, that it replaced the first one's files
+    out = capsys.readouterr().out
+    assert out.count("replaced") == 1 and "replaced the earlier files of 1 image(s)" in out
 
 
 def test_onnx_route_of_inference_py_runs_without_paddle(exported, photo_folder, tmp_path):  # noqa: F811
@@ -126,7 +139,7 @@ def test_bad_folders_end_with_one_line(exported, photo_folder, tmp_path, capsys)
 
 
 def test_velodyne_check_prints_what_predict_prints(weights, exported, tmp_path, capsys):  # noqa: F811
-    from datasets import synthetic
+    import synthetic
 
     synthetic.generate(str(tmp_path / "kitti"), num_drives=2, frames_per_drive=3, width=256, height=80,
                        progress=False)
@@ -139,5 +152,76 @@ def test_velodyne_check_prints_what_predict_prints(weights, exported, tmp_path, 
     inference.main(["--infer_files_dir", exported["combined"], "--backend", "onnxruntime",
                     "--output_dir", str(tmp_path / "i")] + args)
     printed = capsys.readouterr().out.splitlines()
-    assert "abs_rel" in expected[0] and len(printed) == len(expected) == 4
-    assert printed[:3] == expected[:3]  # the metrics, to the 3 printed decimals
+    # the same note (these weights record no training options: taken as stereo, metres), then the metrics
+    assert "mono+stereo" in expected[0] and "abs_rel" in expected[1] and len(printed) == len(expected) == 5
+    assert printed[:4] == expected[:4]  # the metrics, to the 3 printed decimals
+
+
+RELATIVE_NOTE = "relative depth: these weights were trained without stereo; pass --pred_depth_scale_factor F for metres"
+
+
+def test_export_records_metric_or_relative_depth_from_the_weights(weights, tmp_path, monkeypatch):  # noqa: F811
+    """export.py writes metric/depth_scale_factor/depth_note from opt.json's use_stereo (tracing stubbed)."""
+    import deployment.export
+    import export as export_script
+
+    recorded = {}
+    monkeypatch.setattr(deployment.export, "export_models",
+                        lambda net, save_dir, h, w, layout, formats, extra: recorded.update(extra) or {"parts": {}})
+    for use_stereo, metric, factor in [(False, False, 1.0)]:  # stereo: the same rule (predict's tests)
+        folder = tmp_path / f"stereo_{use_stereo}"
+        shutil.copytree(weights, folder)
+        opt = json.loads((folder / "opt.json").read_text())
+        (folder / "opt.json").write_text(json.dumps(dict(opt, use_stereo=use_stereo)))
+        export_script.main(["--load_weights_folder", str(folder), "--save_dir", str(tmp_path / "d")])
+        assert (recorded["metric"], recorded["depth_scale_factor"]) == (metric, factor)
+        assert recorded["depth_note"] == (None if use_stereo else RELATIVE_NOTE)
+
+
+def test_inference_follows_the_metric_flag_of_deploy_json(exported, photo_folder, tmp_path, capsys):  # noqa: F811
+    """A folder exported from monocular-only weights: relative depth (factor 1) and the note once;
+    an explicit --pred_depth_scale_factor wins."""
+    folder = str(tmp_path / "mono")
+    shutil.copytree(exported["combined"], folder)
+    path = os.path.join(folder, "deploy.json")
+    config = json.load(open(path))
+    config.update(metric=False, depth_scale_factor=1.0, depth_note=RELATIVE_NOTE)
+    json.dump(config, open(path, "w"))
+    photo = os.path.join(photo_folder, "astronaut.jpg")
+    for factor, argv in [(1.0, []), (3.0, ["--pred_depth_scale_factor", "3"])]:
+        out = str(tmp_path / f"out{factor}")
+        inference.main(["--infer_files_dir", folder, "--backend", "onnxruntime", "--color_path", photo,
+                        "--output_dir", out] + argv)
+        printed = capsys.readouterr().out
+        assert printed.count(RELATIVE_NOTE) == (1 if factor == 1.0 else 0)
+        disp = cv2.resize(np.load(os.path.join(out, "astronaut_disp.npy")), (512, 512),
+                          interpolation=cv2.INTER_LINEAR).astype(np.float64)
+        expected = factor / (1 / 80 + (1 / 0.2 - 1 / 80) * disp)  # the weights' depth range 0.2 .. 80
+        np.testing.assert_allclose(np.load(os.path.join(out, "astronaut_depth.npy")), expected, rtol=1e-5)
+
+
+README_SNIPPET = """
+from deployment import DepthPredictor
+predictor = DepthPredictor("inference_model", backend="onnxruntime")
+depth = predictor.depth("photo.jpg")  # H x W float32 at the photo's size; metres if predictor.metric
+disp = predictor("photo.jpg")         # 1 x 1 x h x w sigmoid disparity at the network size
+"""
+
+
+def test_readme_snippet_runs_on_a_path_a_pil_image_of_any_mode_and_an_array(exported, photo_folder):  # noqa: F811
+    photo = os.path.join(photo_folder, "chelsea.png")
+    code = README_SNIPPET.replace("inference_model", exported["combined"]).replace("photo.jpg", photo)
+    scope = {}
+    exec(code, scope)  # noqa: S102  (the README's lines, as a user pastes them)
+    depth, disp, predictor = scope["depth"], scope["disp"], scope["predictor"]
+    image = Image.open(photo)
+    assert depth.shape == (image.height, image.width) and disp.shape == (1, 1, 64, 128)
+    resized = cv2.resize(disp[0, 0], image.size, interpolation=cv2.INTER_LINEAR).astype(np.float64)
+    np.testing.assert_allclose(depth, 5.4 / (1 / 80 + (1 / 0.2 - 1 / 80) * resized), rtol=1e-5)
+    assert predictor.metric and predictor.scale_factor == 5.4
+    np.testing.assert_array_equal(predictor(image.convert("RGB")), disp)
+    np.testing.assert_array_equal(predictor(np.asarray(image.convert("RGB"))), disp)
+    rgba = image.convert("RGBA")  # opaque: the same pixels after compositing onto white
+    np.testing.assert_array_equal(predictor(rgba), disp)
+    grey = image.convert("L")  # any mode is converted to RGB first
+    np.testing.assert_array_equal(predictor(grey), predictor(np.asarray(grey.convert("RGB"))))

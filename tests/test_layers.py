@@ -4,8 +4,9 @@ import paddle
 import pytest
 
 from networks.layers import (SSIM, BackprojectDepth, Project3D, disp_to_depth, get_smooth_loss,
-                             kitti_intrinsics, rot_from_axisangle, transformation_from_parameters)
+                             rot_from_axisangle, transformation_from_parameters)
 from losses import warp_image
+from utils.kitti_layout import intrinsics as kitti_intrinsics
 
 
 def textured(b, c, h, w, seed=0):

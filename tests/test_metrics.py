@@ -58,6 +58,50 @@ def test_evaluate_depth_on_constructed_image():
     assert evaluation_mask(gt).sum() == (55 - 30) * (190 - 10) - 2  # minus the 100 m and the 0 m points
 
 
+def _monodepth2_errors(gt, disp, eigen):
+    """Monodepth2's evaluate_depth for one image, in plain numpy: eigen masks 1e-3 < gt < 80 inside
+    the Garg crop, every other split gt > 0; median scaling; predictions clipped to [1e-3, 80]."""
+    import cv2
+    h, w = gt.shape
+    pred = 1 / cv2.resize(disp, (w, h))
+    if eigen:
+        mask = (gt > 1e-3) & (gt < 80)
+        crop = np.zeros_like(mask)
+        crop[int(0.40810811 * h):int(0.99189189 * h), int(0.03594771 * w):int(0.96405229 * w)] = True
+        mask &= crop
+    else:
+        mask = gt > 0
+    g, p = gt[mask].astype(np.float64), pred[mask].astype(np.float64)
+    p = np.clip(p * np.median(g) / np.median(p), 1e-3, 80)
+    t = np.maximum(g / p, p / g)
+    return [np.mean(np.abs(g - p) / g), np.mean((g - p) ** 2 / g), np.sqrt(np.mean((g - p) ** 2)),
+            np.sqrt(np.mean((np.log(g) - np.log(p)) ** 2))] + [np.mean(t < 1.25 ** k) for k in (1, 2, 3)], mask.sum()
+
+
+def test_eigen_and_eigen_benchmark_masks_follow_monodepth2():
+    """eigen: Garg crop and 1e-3 < gt < 80; eigen_benchmark (and any other split): gt > 0, so ground
+    truth beyond 80 m and pixels outside the crop count. Predictions are clipped to [1e-3, 80] in both."""
+    from utils.kitti_layout import eval_rules
+    rng = np.random.RandomState(0)
+    h, w = 60, 200
+    gt = np.where(rng.uniform(size=(h, w)) < 0.3, rng.uniform(2, 120, (h, w)), 0).astype(np.float32)
+    disp = rng.uniform(0.02, 0.5, (12, 40)).astype(np.float32)
+    crop = garg_crop_mask(h, w)
+    assert ((gt > 80) & crop).sum() > 50 and ((gt > 0) & ~crop).sum() > 500   # the case tests both rules
+    assert eval_rules("eigen") == dict(garg_crop=True, cap_gt=True, min_depth=1e-3, max_depth=80.0)
+    for split in ("eigen_benchmark", "/data/my_split/", "eigen_zhou"):
+        assert eval_rules(split) == dict(garg_crop=False, cap_gt=False, min_depth=1e-3, max_depth=80.0)
+    results = {}
+    for split in ("eigen", "eigen_benchmark"):
+        rules = eval_rules(split)
+        expected, count = _monodepth2_errors(gt, disp, eigen=split == "eigen")
+        assert evaluation_mask(gt, **rules).sum() == count
+        results[split], _ = evaluate_depth(gt, disp, "median", **rules)
+        np.testing.assert_allclose(results[split], expected, rtol=1e-6)
+    assert evaluation_mask(gt, **eval_rules("eigen_benchmark")).sum() == (gt > 0).sum()
+    assert abs(results["eigen"][2] - results["eigen_benchmark"][2]) > 1.0   # rmse: the > 80 m points count
+
+
 def test_post_process_blend():
     l = np.full((2, 4, 100), 1.0)
     r = np.full((2, 4, 100), 3.0)

@@ -1,4 +1,5 @@
-"""Networks: fixed resizes, attention blocks, guided filter against numpy, shapes, batch independence."""
+"""Networks: fixed resizes, attention blocks, guided filter against numpy (and in float32 under AMP),
+shapes at small sizes, batch independence. tests/test_golden.py pins the values at 192 x 640."""
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -10,6 +11,7 @@ import networks
 from networks import GlobalAttention, MultiLevelEncoder, attention_guided_filter
 from networks.decoder import reflection_pad1
 from networks.resize import bilinear_align_corners, downsample2_bilinear, upsample2_bilinear, upsample2_nearest
+from tests.support.lsuv import tame_weights
 
 
 def photo(h, w, flip=False):
@@ -89,34 +91,67 @@ def test_guided_filter_float32_matches_float64_formula(batch_coupled, h, w):
     np.testing.assert_allclose(out.numpy(), guided_filter_64(x, y, hr, a, batch_coupled=batch_coupled), atol=1e-5)
 
 
+def test_guided_filter_runs_in_float32_for_float16_inputs():
+    """Under --amp the filter may get float16 tensors; it must compute in float32 (in float16 its
+    +1e-12 vanishes, l_t underflows, a batch-coupled sum can pass 65504) and hand back float16:
+    the result is the float64 formula on the same inputs, to float16's rounding. (Paddle's CPU has
+    no float16 kernels for abs or pooling, so a float16 computation would not run here at all.)"""
+    rng = np.random.RandomState(3)
+    h, w = 40, 64
+    x, y = rng.rand(2, 4, h, w) * 30, rng.rand(2, 4, h, w) * 30
+    hr, a = rng.rand(2, 4, 2 * h, 2 * w), rng.rand(2, 1, h, w) * 1e-2
+    half = [paddle.to_tensor(t.astype(np.float16)) for t in (x, y, hr, a)]
+    out = attention_guided_filter(*half, batch_coupled=True)
+    assert out.dtype == paddle.float16
+    expected = guided_filter_64(*(t.numpy().astype(np.float64) for t in half), batch_coupled=True)
+    np.testing.assert_allclose(out.numpy().astype(np.float64), expected, rtol=2e-3, atol=2e-3)
+
+
 @pytest.fixture(scope="module")
-def tamed_models():
+def tamed_nets():
     paddle.seed(0)
-    models = networks.build_models()
-    return networks.lsuv.tame_weights(models, photo(64, 128))
+    return tame_weights(networks.build_nets(), photo(64, 128))
 
 
-@pytest.mark.parametrize("h,w", [(64, 64), (192, 640), pytest.param(320, 1024, marks=pytest.mark.slow)])
-def test_every_network_runs_at_any_size(tamed_models, h, w):
-    m = tamed_models
+@pytest.mark.parametrize("h,w", [(64, 64), (64, 96), pytest.param(320, 1024, marks=pytest.mark.slow)])
+def test_every_network_runs_at_any_size(tamed_nets, h, w):
+    depth_net, pose_net = tamed_nets["depth"], tamed_nets["pose"]
     image = paddle.rand([1, 3, h, w])
     with paddle.no_grad():
-        features = m["encoder"](image)
+        features = depth_net.encoder(image)
         assert [tuple(f.shape) for f in features] == [
             (1, c, h // 2 ** (k + 1), w // 2 ** (k + 1)) for k, c in enumerate(networks.NUM_CH_ENC)]
-        disps = m["depth"](features)
+        disps = depth_net.decoder(features)
         for s in range(4):
             d = disps[("disp", s)]
             assert tuple(d.shape) == (1, 1, h // 2 ** s, w // 2 ** s)
             assert float(d.min()) >= 0 and float(d.max()) <= 1
-        pose_features = m["pose_encoder"](paddle.concat([image, image], axis=1))
-        assert tuple(pose_features[-1].shape) == (1, 512, h // 32, w // 32)
-        axisangle, translation = m["pose"](pose_features)
+        assert tuple(pose_net.encoder(paddle.concat([image, image], axis=1))[-1].shape) == (1, 512, h // 32, w // 32)
+        axisangle, translation = pose_net(image, image)
         assert tuple(axisangle.shape) == (1, 2, 1, 3) and tuple(translation.shape) == (1, 2, 1, 3)
 
 
-def test_prediction_does_not_depend_on_the_batch(tamed_models):
-    enc, dec = tamed_models["encoder"], tamed_models["depth"]
+def test_one_model_object_per_network(tamed_nets):
+    """DepthNet(image) is decoder(encoder(image)); disparity() is its scale 0 alone; PoseNet stacks
+    frame_a then frame_b along the channels."""
+    depth_net, pose_net = tamed_nets["depth"], tamed_nets["pose"]
+    a, b = photo(64, 96), photo(64, 96, flip=True)
+    with paddle.no_grad():
+        whole = depth_net(a)
+        assert sorted(whole) == [("disp", s) for s in range(4)]
+        assert list(depth_net(a, scales=(0,))) == [("disp", 0)]
+        np.testing.assert_array_equal(depth_net.disparity(a).numpy(), whole[("disp", 0)].numpy())
+        np.testing.assert_array_equal(whole[("disp", 2)].numpy(), depth_net.decoder(depth_net.encoder(a))[("disp", 2)].numpy())
+        ab = pose_net.decoder(pose_net.encoder(paddle.concat([a, b], axis=1)))
+        for got, want in zip(pose_net(a, b), ab):
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+        assert np.abs(pose_net(b, a)[1].numpy() - ab[1].numpy()).max() > 0  # the order matters
+    assert list(networks.weight_files(tamed_nets)) == ["encoder", "depth", "pose_encoder", "pose"]
+    assert networks.weight_files(tamed_nets)["pose_encoder"] is pose_net.encoder
+
+
+def test_prediction_does_not_depend_on_the_batch(tamed_nets):
+    enc, dec = tamed_nets["depth"].encoder, tamed_nets["depth"].decoder
     a, b = photo(64, 128), photo(64, 128, flip=True)
     with paddle.no_grad():
         alone = dec(enc(a))[("disp", 0)].numpy()

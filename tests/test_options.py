@@ -65,3 +65,89 @@ def test_bad_options_refused_with_one_line(argv, expected, capsys):
 def test_resume_excludes_fine_tuning(tmp_path, capsys):
     err = parse_error(["--resume", str(tmp_path), "--load_weights_folder", str(tmp_path)], capsys)
     assert "exclude each other" in err
+
+
+# The command-line surface of every script before the options were restructured (issue 9): the same
+# flags must still be accepted, no more, no fewer.
+FLAGS = {
+    "convert_checkpoint": "--batch_coupled_filter --load_weights_folder --models_to_convert --no-batch_coupled_filter "
+                          "--output_folder",
+    "evaluate_pose": "--batch_coupled_filter --batch_size --data_path --device --eval_split --load_weights_folder "
+                     "--no-batch_coupled_filter --no-png --num_threads --num_workers --png --save_pred_poses --seed",
+    "export": "--batch_coupled_filter --combined --format --height --load_weights_folder --no-batch_coupled_filter "
+              "--save_dir --width",
+    "export_gt_depth": "--data_path --output --source --split",
+    "inference": "--backend --calib_path --color_path --colormap --cpu_threads --device --eval_mono --infer_files_dir "
+                 "--no-onednn --onednn --output_dir --pred_depth_scale_factor --save_png16 --trt_precision --use_trt "
+                 "--velo_filename",
+    "precompute_depth_hints": "--data_path --filenames --height --img_ext --num_workers --overwrite --save_path --split "
+                              "--width",
+    "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
+               "--no-batch_coupled_filter --num_threads --num_workers --output_dir --pred_depth_scale_factor "
+               "--save_png16 --seed --velo_filename",
+    "synthetic": "--azimuth_step --drives --frames --height --img_ext --out --overwrite --seed --width",
+    "test": "--batch_coupled_filter --batch_size --data_path --device --eval_mono --eval_out_dir --eval_split "
+            "--eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "
+            "--num_threads --num_workers --png --post_process --save_pred_disps --seed",
+    "train": "--amp --batch_coupled_filter --batch_size --data_path --dataset --depth_hint_path --device "
+             "--disparity_smoothness --frame_ids --height --learning_rate --load_weights_folder --log_dir "
+             "--log_frequency --lr_decay --max_bad_steps --max_depth --max_steps --min_depth --model_name "
+             "--models_to_load --no-amp --no-batch_coupled_filter --no-png --no-use_depth_hints --no-use_stereo "
+             "--num_epochs --num_layers --num_log_images --num_threads --num_workers --png --resume --save_frequency "
+             "--scales --scheduler_step_size --seed --skip_missing --split --use_depth_hints --use_stereo "
+             "--val_max_images --weights_init --width",
+}
+
+
+def test_every_option_is_defined_once():
+    names = [name for _, table in options.GROUPS.values() for name in table]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    assert not twice, f"defined in more than one group: {twice}"
+    # a script's replacement keywords only name options the script has
+    for script, overrides in options.SCRIPT_DEFAULTS.items():
+        used = {n for _, group_names in options._selected(options.SCRIPT_GROUPS[script]) for n in group_names}
+        assert set(overrides) <= used, (script, set(overrides) - used)
+
+
+@pytest.mark.parametrize("script", sorted(FLAGS))
+def test_each_script_keeps_its_flags(script):
+    parser = options.build_parser(script)
+    flags = sorted(f for action in parser._actions for f in action.option_strings if f not in ("-h", "--help"))
+    assert flags == sorted(FLAGS[script].split())
+    usage = parser.format_help()   # --help works and shows every flag
+    assert all(flag in usage for flag in FLAGS[script].split())
+
+
+def test_shared_options_take_each_script_s_defaults():
+    defaults = {script: {a.dest: a.default for a in options.build_parser(script)._actions} for script in FLAGS}
+    assert (defaults["train"]["data_path"], defaults["evaluate_pose"]["data_path"]) == ("kitti_data", "kitti_odom")
+    assert (defaults["train"]["png"], defaults["test"]["png"], defaults["evaluate_pose"]["png"]) == (False, False, True)
+    assert (defaults["train"]["batch_size"], defaults["test"]["batch_size"], defaults["evaluate_pose"]["batch_size"]) \
+        == (12, 16, 16)
+    assert (defaults["train"]["height"], defaults["export"]["height"], defaults["precompute_depth_hints"]["height"],
+            defaults["synthetic"]["height"]) == (192, None, 320, 188)
+    assert (defaults["train"]["device"], defaults["inference"]["device"]) == ("auto", "cpu")
+    assert (defaults["train"]["split"], defaults["export_gt_depth"]["split"]) == ("eigen_zhou", "eigen")
+    assert (defaults["test"]["eval_split"], defaults["evaluate_pose"]["eval_split"]) == ("eigen", "odom_9")
+    help_text = options.build_parser("export_gt_depth").format_help()
+    assert "--data_path DATA_PATH" in help_text and "KITTI raw root" in help_text
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("train", ["--height", "96", "--width", "48"]),
+    ("export", ["--load_weights_folder", ".", "--save_dir", "x", "--width", "48"]),
+])
+def test_one_network_size_rule_for_train_and_export(script, argv, capsys):
+    with pytest.raises(SystemExit):
+        options.parse(script, argv)
+    err = capsys.readouterr().err
+    assert err.startswith(f"{script}.py: error: --width 48: must be a multiple of 32 and at least 64")
+    assert options.network_size_error("width", 96) is None and options.network_size_error("width", 100)
+
+
+def test_mono_and_stereo_scaling_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        options.parse("test", ["--ext_disp_to_eval", __file__, "--eval_mono", "--eval_stereo"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    # sizes that are not network inputs (the synthetic images) need not be multiples of 32
+    assert options.parse("synthetic", ["--width", "100", "--height", "50"]).width == 100

@@ -1,9 +1,11 @@
 """predict.py: the Python API, the files written for every kind of photo, bad input, and the
 velodyne check agreeing with test.py."""
+import json
 import os
 import re
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -91,8 +93,9 @@ def test_velodyne_metrics_match_test_py(synthetic_kitti, tamed_weights, tmp_path
                   str(tmp_path / "p"), "--calib_path", calib, "--velo_filename", velo])
     printed = capsys.readouterr().out
     values = [float(v) for v in re.findall(r"-?\d+\.\d{3}", printed.split("a3")[1].splitlines()[1])]
-    # test.py on a one-line split of the same frame, without gt_depths.npz
-    split = tmp_path / "one"
+    # test.py on a one-line split of the same frame, without gt_depths.npz; named eigen so that test.py
+    # applies eigen's rules (Garg crop, 80 m cap), those of predict.py's check against a raw scan
+    split = tmp_path / "eigen"
     split.mkdir()
     (split / "test_files.txt").write_text(" ".join(lines[1]) + "\n")
     result = load_script("test").main(["--load_weights_folder", tamed_weights, "--data_path", root,
@@ -103,3 +106,55 @@ def test_velodyne_metrics_match_test_py(synthetic_kitti, tamed_weights, tmp_path
     expect = [round(result["metrics"][k], 3) for k in ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")]
     assert values == pytest.approx(expect, abs=1.5e-3)
     assert (gt[0] > 0).mean() < 0.5  # really the sparse scan, not the dense map
+
+
+RELATIVE_NOTE = "relative depth: these weights were trained without stereo; pass --pred_depth_scale_factor F for metres"
+
+
+def weights_with(folder, tmp_path, **opt):
+    """A copy of a weights folder (weights hard-linked) whose opt.json has `opt` on top."""
+    copy = tmp_path / "_".join(f"{k}{v}" for k, v in opt.items())
+    copy.mkdir()
+    for name in os.listdir(folder):
+        if name.endswith(".pdparams"):
+            os.link(os.path.join(folder, name), copy / name)
+    with open(os.path.join(folder, "opt.json")) as f:
+        (copy / "opt.json").write_text(json.dumps(dict(json.load(f), **opt)))
+    return str(copy)
+
+
+def test_metric_depth_only_for_stereo_weights_and_explicit_factor_wins(synthetic_kitti, tamed_weights,  # noqa: F811
+                                                                      tmp_path, capsys):
+    """depth = F / (1/100 + (1/0.1 - 1/100) disp) with F = 1 for monocular-only weights (and the note
+    once per run), 5.4 for stereo-trained ones, and F = --pred_depth_scale_factor whenever given."""
+    _, paths = split_image_paths(synthetic_kitti)
+    photos = tmp_path / "photos"  # two photos: the note is said once per run, not per image
+    photos.mkdir()
+    shutil.copy(paths[0], photos / "photo.jpg")
+    shutil.copy(paths[1], photos / "other.jpg")
+    mono = weights_with(tamed_weights, tmp_path, use_stereo=False, frame_ids=[0, -1, 1])
+    w, h = Image.open(paths[0]).size
+
+    def relative_depth(out):  # independent: disp resized bilinearly, then 1 / (1/max + (1/min - 1/max) disp)
+        disp = cv2.resize(np.load(out / "photo_disp.npy"), (w, h), interpolation=cv2.INTER_LINEAR)
+        return 1 / (1 / 100 + (1 / 0.1 - 1 / 100) * disp.astype(np.float64))
+
+    for argv, factor, notes in [([], 1.0, 1), (["--pred_depth_scale_factor", "2.5"], 2.5, 0)]:
+        out = tmp_path / f"out_{factor}"
+        predict.main(["--load_weights_folder", mono, "--color_path", str(photos), "--output_dir", str(out)] + argv)
+        assert capsys.readouterr().out.count(RELATIVE_NOTE) == notes
+        np.testing.assert_allclose(np.load(out / "photo_depth.npy"), factor * relative_depth(out), rtol=1e-5)
+    stereo = predict.Predictor(weights_with(tamed_weights, tmp_path, use_stereo=True, frame_ids=[0]))
+    assert (stereo.metric, stereo.scale_factor, stereo.scale_note) == (True, 5.4, None)
+    np.testing.assert_allclose(stereo(paths[0]), 5.4 * relative_depth(tmp_path / "out_1.0"), rtol=1e-5)
+
+
+def test_output_dir_naming_a_file_is_one_line_exit_2(synthetic_kitti, tamed_weights, tmp_path, capsys):  # noqa: F811
+    _, paths = split_image_paths(synthetic_kitti)
+    taken = tmp_path / "results.txt"
+    taken.write_text("mine")
+    with pytest.raises(SystemExit) as e:
+        predict.main(["--load_weights_folder", tamed_weights, "--color_path", paths[0], "--output_dir", str(taken)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("predict.py: error: --output_dir") and err.count("\n") == 1
+    assert "is a file" in err and taken.read_text() == "mine" and os.listdir(tmp_path) == ["results.txt"]

@@ -1,4 +1,4 @@
-"""datasets/synthetic.py: KITTI layout, calibration, stereo/pose geometry, determinism, splits."""
+"""The synthetic package: KITTI layout, calibration, stereo/pose geometry, determinism, splits, command line."""
 import hashlib
 import os
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets import read_split, synthetic
+import synthetic
+from datasets import read_split
+from synthetic.__main__ import main as synthetic_main
 from tests.synthetic_fixture import SETTINGS, synthetic_kitti  # noqa: F401
 from utils.kitti_utils import read_calib_file
 
@@ -97,9 +99,14 @@ def test_poses_match_the_rendered_motion(synthetic_kitti):
 def test_splits(synthetic_kitti):
     folder = synthetic.split_dir(synthetic_kitti["data_path"])
     train = read_split(os.path.join(folder, "train_files.txt"))
+    val = read_split(os.path.join(folder, "val_files.txt"))
     test = read_split(os.path.join(folder, "test_files.txt"))
     n = SETTINGS["frames_per_drive"]
-    assert sorted(train) == sorted(f"{synthetic_kitti['drives'][0]} {i} {s}" for i in range(1, n - 1) for s in "lr")
+    # every frame with both neighbours, both sides; every 5th such frame is val instead of train
+    drive = synthetic_kitti["drives"][0]
+    assert sorted(train) == sorted(f"{drive} {i} {s}" for i in range(1, n - 1) if i % 5 for s in "lr")
+    assert sorted(val) == sorted(f"{drive} {i} {s}" for i in range(1, n - 1) if i % 5 == 0 for s in "lr")
+    assert len(val) >= 2, "the fixture needs val lines (Trainer.validate and the best folder)"
     assert test == [f"{synthetic_kitti['drives'][1]} {i:010d} l" for i in range(n)]
 
 
@@ -129,6 +136,6 @@ def test_deterministic_for_a_seed_and_atomic(tmp_path):
 
 def test_cli_bad_arguments_exit_with_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
-        synthetic.main(["--out", str(tmp_path / "x"), "--drives", "1"])
+        synthetic_main(["--out", str(tmp_path / "x"), "--drives", "1"])
     assert "at least 2 drives" in str(e.value.code)
     assert not os.path.exists(tmp_path / "x")

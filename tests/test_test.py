@@ -14,15 +14,16 @@ test_script = load_script("test")  # by path: "test" is also the name of Python'
 from eval_fixtures import NET_H, NET_W, dense_gt, split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
 
 
-def numpy_protocol(disps, gts, mode, factor=5.4):
-    """Spec section 8 written out independently: resize, invert, mask + Garg crop, scale, clip."""
+def numpy_protocol(disps, gts, mode, factor=5.4, eigen=True):
+    """Spec section 8 written out independently: resize, invert, mask (eigen: 1e-3 < gt < 80 and the
+    Garg crop; any other split: gt > 0, as Monodepth2), scale, clip."""
     rows = []
     for disp, gt in zip(disps, gts):
         h, w = gt.shape
         depth = 1.0 / cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR)
         crop = np.zeros_like(gt, dtype=bool)
         crop[int(0.40810811 * h):int(0.99189189 * h), int(0.03594771 * w):int(0.96405229 * w)] = True
-        m = (gt > 1e-3) & (gt < 80) & crop
+        m = (gt > 1e-3) & (gt < 80) & crop if eigen else gt > 0
         g, p = gt[m].astype(np.float64), depth[m].astype(np.float64)
         p = p * (np.median(g) / np.median(p) if mode == "mono" else factor)
         p = np.clip(p, 1e-3, 80)
@@ -64,7 +65,8 @@ def test_synthetic_kitti_matches_independent_numpy(synthetic_kitti, tamed_weight
     predictor = Predictor(tamed_weights)
     one = 1 / 100 + (1 / 0.1 - 1 / 100) * predictor.predict_disp(paths[1])
     np.testing.assert_allclose(disps[1], one, rtol=1e-4)
-    expect = numpy_protocol(disps, gts, "mono")
+    assert (np.concatenate([g.ravel() for g in gts]) > 80).any()          # beyond the cap: counted here
+    expect = numpy_protocol(disps, gts, "mono", eigen=False)              # a split folder not named eigen
     np.testing.assert_allclose(metrics_of(result), expect, rtol=1e-5, atol=1e-7)
     assert json.loads((out / "eval_split_mono.json").read_text())["metrics"]["rmse"] == pytest.approx(expect[2])
     assert f"{expect[0]:8.3f}" in printed and "LaTeX:" in printed and "Scaling ratios" in printed
@@ -73,7 +75,13 @@ def test_synthetic_kitti_matches_independent_numpy(synthetic_kitti, tamed_weight
     # the same saved predictions evaluated without a network, stereo factor this time
     res2 = test_script.main(["--ext_disp_to_eval", str(out / "disps_split_split.npy"), "--eval_split", split,
                              "--eval_stereo"])
-    np.testing.assert_allclose(metrics_of(res2), numpy_protocol(disps, gts, "stereo"), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(metrics_of(res2), numpy_protocol(disps, gts, "stereo", eigen=False), rtol=1e-5, atol=1e-7)
+    # the same maps as the eigen split: Garg crop and the 80 m cap
+    eigen = make_split(tmp_path / "eigen", lines, gts)
+    res3 = test_script.main(["--ext_disp_to_eval", str(out / "disps_split_split.npy"), "--eval_split", eigen,
+                             "--eval_mono"])
+    np.testing.assert_allclose(metrics_of(res3), numpy_protocol(disps, gts, "mono"), rtol=1e-5, atol=1e-7)
+    assert abs(res3["metrics"]["rmse"] - result["metrics"]["rmse"]) > 1e-3
     assert os.path.isfile(out / "eval_split_stereo.json")
 
 
@@ -98,7 +106,7 @@ def constructed_case(tmp_path, factor):
     """Dense ramps 5..50 m; disparities such that stereo scaling gives factor x gt exactly."""
     gts = [np.tile(np.linspace(5, 50, 60, dtype=np.float32), (40, 1)) * s for s in (1.0, 1.5)]
     disps = np.stack([5.4 / (factor * g) for g in gts]).astype(np.float32)  # at gt size: resize is identity
-    split = make_split(tmp_path / "c", [["d", str(i), "l"] for i in range(2)], gts)
+    split = make_split(tmp_path / "eigen", [["d", str(i), "l"] for i in range(2)], gts)   # eigen: Garg crop
     np.save(tmp_path / "disps.npy", disps)
     return split, str(tmp_path / "disps.npy"), gts
 
@@ -131,9 +139,20 @@ def test_refusals_are_one_line(tmp_path, capsys):
     split, disps, gts = constructed_case(tmp_path, 1.0)
     sparse = [np.where(np.random.RandomState(0).rand(*g.shape) < 0.05, g, 0).astype(np.float32) for g in gts]
     sparse_split = make_split(tmp_path / "sparse", [["d", str(i), "l"] for i in range(2)], sparse)
+    first = test_script.main(["--ext_disp_to_eval", disps, "--eval_split", sparse_split])
+    json_path = tmp_path / "eval_sparse_mono.json"
+    before = json_path.read_text()
+    assert json.loads(before)["metrics"]["abs_rel"] == pytest.approx(first["metrics"]["abs_rel"])
     with pytest.raises(SystemExit) as e:
         test_script.main(["--ext_disp_to_eval", disps, "--eval_split", sparse_split, "--image_metrics"])
     assert "needs dense ground truth" in str(e.value.code) and "\n" not in str(e.value.code)
+    assert json_path.read_text() == before                    # a refused run leaves the earlier result
+    assert sorted(os.listdir(tmp_path)) == ["disps.npy", "eigen", "eval_sparse_mono.json", "sparse"]
+    (tmp_path / "no_weights").mkdir()
+    with pytest.raises(SystemExit) as e:                       # refused before any weights are read
+        test_script.main(["--load_weights_folder", str(tmp_path / "no_weights"), "--eval_split", sparse_split,
+                          "--image_metrics", "--save_pred_disps", "--eval_out_dir", str(tmp_path / "out")])
+    assert "needs dense ground truth" in str(e.value.code) and not os.path.exists(tmp_path / "out")
     with pytest.raises(SystemExit) as e:
         test_script.main(["--ext_disp_to_eval", disps, "--eval_split", str(tmp_path / "nowhere")])
     assert "test_files.txt not found" in str(e.value.code)

@@ -1,5 +1,9 @@
-"""Shared helpers. Importing this package first (before paddle) silences the warning Paddle 3.3
-prints at import on machines without ccache, which would otherwise precede every one-line error."""
+"""Shared helpers. Every script imports this package first (before paddle), so the filters below are
+in place before Paddle prints anything and before any one-line error."""
 import warnings
 
+# Paddle 3.3 at import, on machines without ccache (it only matters for compiling C++ extensions).
 warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+# paddle.nn.BatchNorm2D.forward in train mode, every call: a note on Paddle's behaviour, which is ours too.
+warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance",
+                        category=UserWarning)

@@ -6,7 +6,8 @@ Reading
     load_image(path_or_array) -> PIL RGB  any common format; greyscale, 16-bit, CMYK, palette and
                                           RGBA/LA (composited onto white) converted; EXIF orientation
                                           honoured; an unreadable file raises ImageLoadError
-    preprocess(image, height, width)     PIL Lanczos resize, scaled to [0, 1]: float32 1 x 3 x H x W
+    to_chw(image)                        RGB PIL image / H x W x 3 uint8 -> float32 3 x H x W in [0, 1]
+    preprocess(image, height, width)     PIL Lanczos resize, then to_chw: float32 1 x 3 x H x W
     output_stems(paths)                  file stems, made unique when two inputs share one
 
 Writing, for one image with network output `disp` (the scale-0 sigmoid disparity, H x W):
@@ -17,10 +18,12 @@ Writing, for one image with network output `disp` (the scale-0 sigmoid disparity
                          from the minimum to the 95th percentile, colormap magma by default)
       <stem>_depth.npy   float32 at the photo's size: `disp` resized bilinearly (cv2 INTER_LINEAR),
                          then depth = scale_factor / (1/max_depth + (1/min_depth - 1/max_depth) disp)
-                         (disp_to_depth), in metres with the stereo factor 5.4
+                         (disp_to_depth): metres with the stereo factor 5.4 for stereo-trained
+                         weights, relative depth with 1 (the callers decide: utils.depth.depth_scale)
       <stem>_depth.png   (save_png16) KITTI-style uint16 PNG of depth x 256, clipped to 1..65535
                          (so depths above 255.99 m saturate)
-    Files are written to temporary names and renamed only once all of them are written.
+    Files are written to temporary names (utils.fileio.atomic_write) and renamed only once all of
+    them are written.
 
 `original_size` is (width, height), as PIL's `Image.size`.
 """
@@ -30,6 +33,9 @@ import cv2
 import numpy as np
 from natsort import natsorted, ns
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from utils.fileio import atomic_write
+from utils.kitti_layout import STEREO_SCALE_FACTOR
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                     ".pbm", ".gif", ".jfif")
@@ -137,12 +143,18 @@ def load_image(source):
         raise ImageLoadError(f"{path}: cannot read image ({reason})") from None
 
 
+def to_chw(image):
+    """RGB PIL image or H x W x 3 uint8 array -> C-contiguous float32 3 x H x W in [0, 1]
+    (pixel x float32(1/255), in place: the training loader's hot path). The one conversion of the
+    training loader, evaluation, prediction and deployment."""
+    chw = np.asarray(image).transpose(2, 0, 1).astype(np.float32, order="C")
+    return np.multiply(chw, np.float32(1 / 255), out=chw)
+
+
 def preprocess(image, height, width):
     """RGB PIL image -> float32 array 1 x 3 x height x width in [0, 1] (PIL Lanczos resize,
     as the training loader and the evaluation protocol do)."""
-    resized = image.resize((width, height), Image.LANCZOS)
-    array = np.asarray(resized, dtype=np.float32) / 255.0
-    return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
+    return to_chw(image.resize((width, height), Image.LANCZOS))[None]
 
 
 def _as_map(disp):
@@ -159,7 +171,7 @@ def resize_map(values, original_size):
     return cv2.resize(_as_map(values), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def disparity_to_depth(disp, original_size, scale_factor=5.4, min_depth=0.1, max_depth=100.0):
+def disparity_to_depth(disp, original_size, scale_factor=STEREO_SCALE_FACTOR, min_depth=0.1, max_depth=100.0):
     """Sigmoid disparity (network resolution) -> depth at the photo's size: bilinear resize, then
     disp_to_depth, times scale_factor (5.4 = metres for stereo-trained weights). float32."""
     from utils.depth import disp_to_depth
@@ -188,34 +200,43 @@ def depth_to_png16(depth):
     return np.clip(np.round(np.asarray(depth, np.float64) * KITTI_PNG_SCALE), 1, 65535).astype(np.uint16)
 
 
-def write_prediction(output_dir, stem, disp, original_size, scale_factor=5.4, colormap="magma",
+def prediction_paths(output_dir, stem, save_png16=False):
+    """{kind: path} of the files write_prediction writes for `stem` (see the module docstring)."""
+    base = os.path.join(output_dir, stem)
+    paths = {"disp_npy": base + "_disp.npy", "disp_jpeg": base + "_disp.jpeg", "depth_npy": base + "_depth.npy"}
+    if save_png16:
+        paths["depth_png"] = base + "_depth.png"
+    return paths
+
+
+def _write_all(items):
+    """atomic_write of each (path, write(tmp)) nested in the previous one's: every temporary file
+    is written before the first rename, so an error leaves all earlier files as they were."""
+    if items:
+        (path, write), rest = items[0], items[1:]
+        atomic_write(path, lambda tmp: (write(tmp), _write_all(rest)))
+
+
+def write_prediction(output_dir, stem, disp, original_size, scale_factor=STEREO_SCALE_FACTOR, colormap="magma",
                      save_png16=False, min_depth=0.1, max_depth=100.0):
     """Write the per-image outputs (see the module docstring) and return {kind: path} with kinds
     "disp_npy", "disp_jpeg", "depth_npy" and, with save_png16, "depth_png"."""
     disp = _as_map(disp)
     disp_full = resize_map(disp, original_size)
     depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
+    colored = colorize(disp_full, colormap)
     os.makedirs(output_dir, exist_ok=True)
-    base = os.path.join(output_dir, stem)
-    payloads = {
-        "disp_npy": (base + "_disp.npy", lambda f: np.save(f, disp.astype(np.float32))),
-        "disp_jpeg": (base + "_disp.jpeg",
-                      lambda f: Image.fromarray(colorize(disp_full, colormap)).save(f, format="JPEG", quality=95)),
-        "depth_npy": (base + "_depth.npy", lambda f: np.save(f, depth)),
+    paths = prediction_paths(output_dir, stem, save_png16)
+    writers = {
+        "disp_npy": lambda f: np.save(f, disp.astype(np.float32)),
+        "disp_jpeg": lambda f: Image.fromarray(colored).save(f, format="JPEG", quality=95),
+        "depth_npy": lambda f: np.save(f, depth),
+        "depth_png": lambda f: _write_png16(f, depth),
     }
-    if save_png16:
-        payloads["depth_png"] = (base + "_depth.png",
-                                 lambda f: f.write(cv2.imencode(".png", depth_to_png16(depth))[1].tobytes()))
-    written = []
-    try:
-        for path, write in payloads.values():
-            written.append(path)
-            with open(path + ".tmp", "wb") as f:
-                write(f)
-        for path in written:
-            os.replace(path + ".tmp", path)
-    finally:
-        for path in written:
-            if os.path.exists(path + ".tmp"):
-                os.remove(path + ".tmp")
-    return {kind: path for kind, (path, _) in payloads.items()}
+    _write_all([(path, writers[kind]) for kind, path in paths.items()])
+    return paths
+
+
+def _write_png16(path, depth):
+    if not cv2.imwrite(path, depth_to_png16(depth)):
+        raise OSError(f"{path}: cv2 could not write the PNG")

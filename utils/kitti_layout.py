@@ -7,7 +7,12 @@
     <hint_path>/<date>/<date>_drive_<nnnn>_sync/image_0{2,3}/<frame:010d>.npy     (Depth Hints)
 
 A split line is '<date>/<date>_drive_<nnnn>_sync <frame> <l|r>'. Another dataset layout (one's own
-camera) sits beside this module with the same kind of functions.
+camera) sits beside this module as a module with the same names: the dataset reads every path, the
+split-line format and the camera through its `layout` attribute (datasets.kitti.KITTIRAWDataset.layout),
+and the scripts through the module they import. Paddle-free: precompute_depth_hints.py,
+export_gt_depth.py and deployment use it without loading the network's framework.
+
+Evaluation (eval_rules, gt_source) follows Monodepth2's evaluate_depth.py per split name.
 """
 import os
 
@@ -19,6 +24,7 @@ SPLITS_ROOT = os.path.join(PROJECT_ROOT, "splits")
 SIDE_TO_CAM = {"l": 2, "r": 3}
 OTHER_SIDE = {"l": "r", "r": "l"}
 IMAGE_EXTS = (".jpg", ".png")
+CALIB_FILES = ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt")
 SPLIT_LINE_FORMAT = "'<date>/<date>_drive_<nnnn>_sync <frame> <l|r>'"
 
 # The camera, normalised by image size: fx = 0.58 W, fy = 1.92 H, principal point at the centre.
@@ -30,7 +36,12 @@ NATIVE_SIZE = (375, 1242)   # (h, w) of most KITTI raw images; ground truth is s
 
 
 class LayoutError(ValueError):
-    """A split file or folder that does not follow the layout; the message says what and where."""
+    """A split file or folder that does not follow the layout; the message says what and where.
+    (datasets.DataError is this class: one error type for every data layout.)"""
+
+
+class MissingFileError(LayoutError, FileNotFoundError):
+    """A file the layout needs is not there; the message names it."""
 
 
 # ------------------------------------------------------------------------------------ the camera
@@ -63,7 +74,7 @@ def parse_split_line(line, where="split line"):
 def read_split(path):
     """Non-empty lines of a split file, each checked (LayoutError naming the file and line number)."""
     if not os.path.isfile(path):
-        raise LayoutError(f"missing split file: {path}")
+        raise MissingFileError(f"missing split file: {path}")
     with open(path) as f:
         lines = [line.strip() for line in f]
     for number, line in enumerate(lines, 1):
@@ -86,6 +97,12 @@ def eval_rules(split):
     return {"garg_crop": name == "eigen", "cap_gt": name == "eigen", "min_depth": 1e-3, "max_depth": 80.0}
 
 
+def gt_source(split):
+    """Where a split's evaluation ground truth comes from by default: KITTI's annotated depth maps
+    for eigen_benchmark (Uhrig et al.'s improved ground truth), the velodyne scans otherwise."""
+    return "annotated" if os.path.basename(os.path.normpath(split)) == "eigen_benchmark" else "velodyne"
+
+
 # ------------------------------------------------------------------------------------ file paths
 def image_path(data_path, folder, frame, side, ext=".jpg"):
     return os.path.join(data_path, folder, f"image_0{SIDE_TO_CAM[side]}", "data", f"{frame:010d}{ext}")
@@ -102,6 +119,11 @@ def annotated_depth_path(data_path, folder, frame, side):
 
 def hint_path(hint_root, folder, frame, side):
     return os.path.join(hint_root, folder, f"image_0{SIDE_TO_CAM[side]}", f"{frame:010d}.npy")
+
+
+def default_hint_root(data_path):
+    """Where precompute_depth_hints.py writes and the loader reads hints unless told otherwise."""
+    return os.path.join(data_path, "depth_hints")
 
 
 def calib_dir(data_path, folder):

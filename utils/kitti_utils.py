@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from utils.kitti_layout import CALIB_FILES
+
 _FLOAT_CHARS = set("0123456789.e+- \t")
 
 
@@ -64,8 +66,7 @@ def read_calib_dir(calib_dir):
     Returns dict with "velo_to_cam" (4x4), "R_rect_00" (4x4), "P_rect_02"/"P_rect_03" (3x4),
     "im_shape" (H, W) from S_rect_02.
     """
-    c2c_path = os.path.join(calib_dir, "calib_cam_to_cam.txt")
-    v2c_path = os.path.join(calib_dir, "calib_velo_to_cam.txt")
+    c2c_path, v2c_path = (os.path.join(calib_dir, name) for name in CALIB_FILES)
     cam2cam = read_calib_file(c2c_path)
     velo2cam = read_calib_file(v2c_path)
     velo_to_cam = np.eye(4)

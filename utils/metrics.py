@@ -1,9 +1,11 @@
 """The evaluation protocol of spec section 8, in one place: errors, Garg crop, scaling,
-per-image evaluation and Monodepth's post-processing."""
+per-image evaluation and Monodepth's post-processing. Which mask a split uses (Garg crop and
+1e-3 < gt < 80 for eigen, gt > 0 for every other split) is utils.kitti_layout.eval_rules(split),
+passed here as keyword arguments: evaluate_depth(gt, disp, mode, **eval_rules(split))."""
 import cv2
 import numpy as np
 
-from utils.depth import STEREO_SCALE_FACTOR
+from utils.kitti_layout import STEREO_SCALE_FACTOR
 
 MIN_EVAL_DEPTH, MAX_EVAL_DEPTH = 1e-3, 80.0
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
@@ -31,10 +33,11 @@ def garg_crop_mask(h, w):
     return mask
 
 
-def evaluation_mask(gt, min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH, crop=True):
-    """Pixels that count: min_depth < gt < max_depth, inside the Garg crop when `crop`."""
-    mask = (gt > min_depth) & (gt < max_depth)
-    return mask & garg_crop_mask(*gt.shape) if crop else mask
+def evaluation_mask(gt, min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH, garg_crop=True, cap_gt=True):
+    """Pixels that count: min_depth < gt < max_depth when `cap_gt`, else every gt > 0 (Monodepth2's
+    rule for the splits other than eigen); and inside the Garg crop when `garg_crop`."""
+    mask = (gt > min_depth) & (gt < max_depth) if cap_gt else gt > 0
+    return mask & garg_crop_mask(*gt.shape) if garg_crop else mask
 
 
 def scale_prediction(pred, gt, mode="median", stereo_factor=STEREO_SCALE_FACTOR):
@@ -52,14 +55,15 @@ def scale_prediction(pred, gt, mode="median", stereo_factor=STEREO_SCALE_FACTOR)
 
 
 def evaluate_depth(gt_depth, pred_disp, mode="median", min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH,
-                   stereo_factor=STEREO_SCALE_FACTOR, crop=True):
+                   stereo_factor=STEREO_SCALE_FACTOR, garg_crop=True, cap_gt=True):
     """Evaluate one image: the scaled disparity (after disp_to_depth) at network resolution is
-    resized to the ground truth's size (cv2 INTER_LINEAR, half-pixel), inverted to depth, masked,
-    scaled, clipped to [min_depth, max_depth]. Returns (errors tuple, scale ratio)."""
+    resized to the ground truth's size (cv2 INTER_LINEAR, half-pixel), inverted to depth, masked
+    (evaluation_mask; the defaults are eigen's rules), scaled, clipped to [min_depth, max_depth].
+    Returns (errors tuple, scale ratio)."""
     h, w = gt_depth.shape
     disp = cv2.resize(np.asarray(pred_disp, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     pred_depth = 1.0 / disp
-    mask = evaluation_mask(gt_depth, min_depth, max_depth, crop)
+    mask = evaluation_mask(gt_depth, min_depth, max_depth, garg_crop, cap_gt)
     if not mask.any():
         raise ValueError("no ground-truth pixel inside the evaluation range and crop")
     pred, ratio = scale_prediction(pred_depth[mask], gt_depth[mask], mode, stereo_factor)

@@ -1,6 +1,7 @@
-"""Weights folders: one loader for the original layout (the earlier Paddle reproduction and
-PaddleMono, spec section 9) and for this project's own, an atomic writer, and the converter
-back to the original layout."""
+"""Weights folders (spec section 9): one loader for the original layout (the earlier Paddle
+reproduction and PaddleMono) and for this project's own, the writer, and the key mapping between
+the two. A folder holds encoder.pdparams + depth.pdparams (DepthNet), pose_encoder.pdparams +
+pose.pdparams (PoseNet) and opt.json (the training options)."""
 import json
 import os
 
@@ -9,10 +10,12 @@ import paddle.nn as nn
 from munch import Munch
 
 from networks.attention import GlobalAttention
-from networks.decoder import NUM_CH_DEC, Conv3x3, DepthDecoder, PoseDecoder
-from networks.encoder import NUM_CH_ENC, MultiLevelEncoder
+from networks.decoder import NUM_CH_DEC, Conv3x3
+from networks.encoder import MultiLevelEncoder
+from networks.model import WEIGHT_FILES, build_net, weight_files
+from utils.fileio import atomic_write, atomic_write_text
 
-MODEL_NAMES = ("encoder", "depth", "pose_encoder", "pose")
+FILE_NAMES = tuple(WEIGHT_FILES)  # encoder, depth, pose_encoder, pose
 DEFAULT_OPT = {"height": 192, "width": 640, "num_layers": 18, "scales": [0, 1, 2, 3],
                "min_depth": 0.1, "max_depth": 100.0}
 
@@ -75,45 +78,15 @@ def from_original_keys(name, state):
     return {(_rename(k, back) or k): v for k, v in state.items()}
 
 
-def build_model(name, num_layers=18, scales=(0, 1, 2, 3), batch_coupled_filter=False):
-    if name == "encoder":
-        return MultiLevelEncoder(num_layers, num_input_images=1)
-    if name == "pose_encoder":
-        return MultiLevelEncoder(num_layers, num_input_images=2, last_only=True)
-    if name == "depth":
-        return DepthDecoder(NUM_CH_ENC, scales, batch_coupled_filter)
-    if name == "pose":
-        return PoseDecoder(NUM_CH_ENC)
-    raise ValueError(f"unknown model name {name!r}; expected one of {MODEL_NAMES}")
-
-
-def build_models(num_layers=18, scales=(0, 1, 2, 3), use_pose=True, batch_coupled_filter=False):
-    """Fresh models {"encoder", "depth"[, "pose_encoder", "pose"]}, in train mode."""
-    names = MODEL_NAMES if use_pose else MODEL_NAMES[:2]
-    return {n: build_model(n, num_layers, scales, batch_coupled_filter) for n in names}
-
-
-def read_opt(folder):
-    """The options saved with a weights folder (opt.json) over the defaults, as a Munch."""
-    opt = Munch(DEFAULT_OPT)
-    path = os.path.join(folder, "opt.json")
-    if os.path.isfile(path):
-        try:
-            with open(path) as f:
-                opt.update(json.load(f))
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"{path} is not valid JSON ({e}); fix or delete it") from None
-    return opt
-
-
 def _short(keys, n=4):
     keys = sorted(keys)
     return ", ".join(keys[:n]) + (f" and {len(keys) - n} more" if len(keys) > n else "")
 
 
-def load_state(model, name, path):
-    """Load a .pdparams file of either layout into `model`; anything missing, mismatched or
-    unrecognised raises CheckpointError naming the file and the keys."""
+def load_file(model, name, path):
+    """Load weights file `path`, `name` being encoder, depth, pose_encoder or pose, of either layout
+    into `model` (the matching sub-layer, see networks.weight_files); anything missing, mismatched
+    or unrecognised raises CheckpointError naming the file and the keys."""
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} not found: a weights folder needs {name}.pdparams")
     try:
@@ -145,45 +118,73 @@ def load_state(model, name, path):
     model.set_state_dict(state)
 
 
-def load_models(folder, names=("encoder", "depth"), batch_coupled_filter=False):
-    """Build the named networks from a weights folder (either layout) in eval mode."""
+def _read_opt(folder):
+    """The options saved with a weights folder (opt.json) over the defaults, as a Munch."""
+    opt = Munch(DEFAULT_OPT)
+    path = os.path.join(folder, "opt.json")
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                opt.update(json.load(f))
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{path} is not valid JSON ({e}); fix or delete it") from None
+    return opt
+
+
+def load_weights_folder(folder, parts=("depth",), batch_coupled_filter=False):
+    """(opt, nets): the folder's options (opt.json over DEFAULT_OPT, read once) and the networks
+    named in `parts` ("depth" -> DepthNet, "pose" -> PoseNet) with its weights, in eval mode.
+    Either layout loads; anything missing or not fitting raises CheckpointError."""
     if not os.path.isdir(folder):
         raise CheckpointError(f"weights folder {folder} does not exist")
-    opt = read_opt(folder)
-    models = {}
-    for name in names:
-        model = build_model(name, opt.num_layers, opt.scales, batch_coupled_filter)
-        load_state(model, name, os.path.join(folder, f"{name}.pdparams"))
-        model.eval()
-        models[name] = model
-    return models
+    opt = _read_opt(folder)
+    nets = {p: build_net(p, opt.num_layers, opt.scales, batch_coupled_filter) for p in parts}
+    load_into(nets, folder)
+    for net in nets.values():
+        net.eval()
+    return opt, nets
 
 
-def _atomic_write(path, write):
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def load_into(nets, folder, files=None):
+    """Load the weights files `files` (default: all of `nets`) of `folder` into `nets` in place,
+    e.g. to fine-tune or resume; returns the file names loaded."""
+    layers = weight_files(nets)
+    files = list(layers) if files is None else [f for f in files if f in layers]
+    for name in files:
+        load_file(layers[name], name, os.path.join(folder, f"{name}.pdparams"))
+    return files
 
 
-def save_opt(folder, opt):
+def save_weights_folder(folder, nets, opt=None, original_layout=False, files=None):
+    """Write `<file>.pdparams` for every sub-layer of `nets` (or only `files`), and opt.json when
+    `opt` is given, each file atomically: a crash leaves the old file or the new one, never half
+    of one. `original_layout` writes the key names of the original code (spec section 9)."""
     os.makedirs(folder, exist_ok=True)
-    data = json.dumps(dict(opt), indent=2, sort_keys=True, default=str)
-    _atomic_write(os.path.join(folder, "opt.json"), lambda p: open(p, "w").write(data))
-
-
-def save_models(folder, models, opt=None, original_layout=False):
-    """Write `<name>.pdparams` for each model (and opt.json) atomically: a crash leaves either
-    the old file or the new one, never half of one."""
-    os.makedirs(folder, exist_ok=True)
-    for name, model in models.items():
-        state = original_state_dict(name, model) if original_layout else model.state_dict()
-        _atomic_write(os.path.join(folder, f"{name}.pdparams"), lambda p, s=state: paddle.save(s, p))
+    for name, layer in weight_files(nets).items():
+        if files is not None and name not in files:
+            continue
+        state = original_state_dict(name, layer) if original_layout else layer.state_dict()
+        atomic_write(os.path.join(folder, f"{name}.pdparams"), lambda p, s=state: paddle.save(s, p))
     if opt is not None:
-        save_opt(folder, opt)
+        atomic_write_text(os.path.join(folder, "opt.json"),
+                          json.dumps(dict(opt), indent=2, sort_keys=True, default=str))
+
+
+def convert_folder(src, dst, files=None):
+    """Copy the weights files `files` (default: those present) of folder `src`, either layout, to
+    `dst` in the original layout, with opt.json; everything is read and checked before anything
+    is written. Returns the file names written."""
+    if not os.path.isdir(src):
+        raise CheckpointError(f"weights folder {src} does not exist")
+    files = files or [n for n in FILE_NAMES if os.path.isfile(os.path.join(src, f"{n}.pdparams"))]
+    if not files:
+        raise CheckpointError(f"{src} holds none of {', '.join(n + '.pdparams' for n in FILE_NAMES)}")
+    opt = _read_opt(src)
+    parts = [p for p in ("depth", "pose") if any(WEIGHT_FILES[f][0] == p for f in files)]
+    nets = {p: build_net(p, opt.num_layers, opt.scales) for p in parts}
+    load_into(nets, src, files)
+    save_weights_folder(dst, nets, opt, original_layout=True, files=files)
+    return list(files)
 
 
 class _UnusedUpconv(nn.Layer):

@@ -17,31 +17,24 @@ def _rescale_hook(layer, inputs, output):
     return output * scale
 
 
-def _run(models, sample):
-    if isinstance(models, dict):
-        if "encoder" in models and "depth" in models:
-            models["depth"](models["encoder"](sample))
-        if "pose_encoder" in models and "pose" in models:
-            models["pose"](models["pose_encoder"](paddle.concat([sample, sample.flip([3])], axis=1)))
-    else:
-        models(sample)
-
-
 @paddle.no_grad()
-def tame_weights(models, sample):
-    """Rescale every Conv2D of `models` (a layer, or a dict with "encoder"/"depth" and optionally
-    "pose_encoder"/"pose") so that its output has unit std on `sample` (B x 3 x H x W in [0, 1]).
-    Layers are put in eval mode (batch norm with its running statistics)."""
-    layers = list(models.values()) if isinstance(models, dict) else [models]
+def tame_weights(nets, sample):
+    """Rescale every Conv2D of `nets` ({"depth": DepthNet[, "pose": PoseNet]}, or one DepthNet)
+    so that its output has unit std on `sample` (B x 3 x H x W in [0, 1]); the pose net sees
+    (sample, sample mirrored). Nets are put in eval mode (batch norm with its running statistics)."""
+    nets_dict = nets if isinstance(nets, dict) else {"depth": nets}
     hooks = []
-    for layer in layers:
-        layer.eval()
-        for sub in layer.sublayers(include_self=True):
+    for net in nets_dict.values():
+        net.eval()
+        for sub in net.sublayers(include_self=True):
             if isinstance(sub, nn.Conv2D):
                 hooks.append(sub.register_forward_post_hook(_rescale_hook))
     try:
-        _run(models, sample)
+        if "depth" in nets_dict:
+            nets_dict["depth"](sample)
+        if "pose" in nets_dict:
+            nets_dict["pose"](sample, sample.flip([3]))
     finally:
         for h in hooks:
             h.remove()
-    return models
+    return nets

@@ -1,0 +1,70 @@
+"""The two networks of MLDA-Net as single objects, and the factory the trainer uses.
+
+DepthNet = multi-level encoder + dual-attention depth decoder (image -> disparities);
+PoseNet = pose encoder (two stacked frames) + pose decoder (-> axis-angle, translation).
+Each is stored as two files of a weights folder (see `WEIGHT_FILES`).
+"""
+import paddle
+import paddle.nn as nn
+
+from networks.decoder import DepthDecoder, PoseDecoder
+from networks.encoder import NUM_CH_ENC, MultiLevelEncoder
+
+# weights-folder file name -> (net, sub-layer): DepthNet and PoseNet keep the file layout of
+# Monodepth2 and the original MLDA-Net (spec section 9).
+WEIGHT_FILES = {"encoder": ("depth", "encoder"), "depth": ("depth", "decoder"),
+                "pose_encoder": ("pose", "encoder"), "pose": ("pose", "decoder")}
+
+
+class DepthNet(nn.Layer):
+    """image B x 3 x H x W in [0, 1] (H, W multiples of 32) -> {("disp", s): B x 1 x H/2^s x W/2^s}.
+
+    `batch_coupled_filter` normalises the guided filter's attention over the whole batch, as the
+    original code does (then a sample's output depends on the rest of its batch)."""
+
+    def __init__(self, num_layers=18, scales=(0, 1, 2, 3), batch_coupled_filter=False):
+        super().__init__()
+        self.encoder = MultiLevelEncoder(num_layers, num_input_images=1)
+        self.decoder = DepthDecoder(NUM_CH_ENC, scales, batch_coupled_filter)
+
+    def forward(self, image, scales=None):
+        """Disparities at `scales` (default: every scale the net was built with)."""
+        return self.decoder(self.encoder(image), scales)
+
+    def disparity(self, image):
+        """The scale-0 disparity B x 1 x H x W alone, the deployed output (only that head runs)."""
+        return self.decoder(self.encoder(image), scales=(0,))[("disp", 0)]
+
+
+class PoseNet(nn.Layer):
+    """Two frames B x 3 x H x W -> (axisangle, translation), each B x 2 x 1 x 3. The frames are
+    stacked along the channels in the order given, so call it in temporal order (as Monodepth2)."""
+
+    def __init__(self, num_layers=18):
+        super().__init__()
+        self.encoder = MultiLevelEncoder(num_layers, num_input_images=2, last_only=True)
+        self.decoder = PoseDecoder(NUM_CH_ENC)
+
+    def forward(self, frame_a, frame_b):
+        return self.decoder(self.encoder(paddle.concat([frame_a, frame_b], axis=1)))
+
+
+def build_net(part, num_layers=18, scales=(0, 1, 2, 3), batch_coupled_filter=False):
+    """A fresh "depth" (DepthNet) or "pose" (PoseNet) network, in train mode."""
+    if part == "depth":
+        return DepthNet(num_layers, scales, batch_coupled_filter)
+    if part == "pose":
+        return PoseNet(num_layers)
+    raise ValueError(f"unknown network {part!r}; expected 'depth' or 'pose'")
+
+
+def build_nets(num_layers=18, scales=(0, 1, 2, 3), use_pose=True, batch_coupled_filter=False):
+    """Fresh networks for training: {"depth": DepthNet[, "pose": PoseNet]}, in train mode."""
+    parts = ("depth", "pose") if use_pose else ("depth",)
+    return {p: build_net(p, num_layers, scales, batch_coupled_filter) for p in parts}
+
+
+def weight_files(nets):
+    """The sub-layers of `nets` ({"depth": DepthNet, "pose": PoseNet}, either optional) by the
+    weights-folder file that stores them: {"encoder": ..., "depth": ..., "pose_encoder": ..., "pose": ...}."""
+    return {name: getattr(nets[part], sub) for name, (part, sub) in WEIGHT_FILES.items() if part in nets}

@@ -1,0 +1,184 @@
+"""Writes the rendered drives in exactly KITTI raw's layout, plus split files; generate() / ensure()."""
+import json
+import os
+
+import numpy as np
+from PIL import Image
+
+from synthetic.raycast import render_camera, render_velodyne
+from synthetic.scene import (BASELINE, CAM2_OFFSET, CAM3_OFFSET, CAM_OFFSETS, intrinsics, make_calib, make_scene,
+                             textures as load_textures, trajectory)
+from utils.fileio import atomic_folder
+
+FORMAT_VERSION = 1
+SPLIT_DIR = "splits"
+INFO_FILE = "synthetic_info.json"
+
+
+def drive_name(date, drive):
+    return f"{date}_drive_{drive:04d}_sync"
+
+
+def split_dir(out_dir):
+    """Folder holding train_files.txt / val_files.txt / test_files.txt of a generated dataset."""
+    return os.path.join(out_dir, SPLIT_DIR)
+
+
+def fmt(values):
+    return " ".join(f"{v:.12e}" for v in np.ravel(values))
+
+
+def _write_calib(date_dir, calib):
+    w, h = calib["width"], calib["height"]
+    lines = ["calib_time: 01-Jan-2000 00:00:00", "corner_dist: 9.950000e-02"]
+    for cam in range(4):
+        p = calib["P_rect"][cam]
+        r = calib["R_rect"] if cam == 0 else np.eye(3)
+        lines += [f"S_0{cam}: {fmt([w, h])}", f"K_0{cam}: {fmt(p[:, :3])}", f"D_0{cam}: {fmt(np.zeros(5))}",
+                  f"R_0{cam}: {fmt(np.eye(3))}", f"T_0{cam}: {fmt([-CAM_OFFSETS[cam], 0, 0])}",
+                  f"S_rect_0{cam}: {fmt([w, h])}", f"R_rect_0{cam}: {fmt(r)}", f"P_rect_0{cam}: {fmt(p)}"]
+    with open(os.path.join(date_dir, "calib_cam_to_cam.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(date_dir, "calib_velo_to_cam.txt"), "w") as f:
+        f.write(f"calib_time: 01-Jan-2000 00:00:00\nR: {fmt(calib['R_velo'])}\nT: {fmt(calib['T_velo'])}\n"
+                f"delta_f: {fmt([0, 0])}\ndelta_c: {fmt([0, 0])}\n")
+    with open(os.path.join(date_dir, "calib_imu_to_velo.txt"), "w") as f:
+        f.write(f"calib_time: 01-Jan-2000 00:00:00\nR: {fmt(np.eye(3))}\nT: {fmt([-0.81, 0.32, -0.80])}\n")
+
+
+def _save_image(path, image, img_ext):
+    img = Image.fromarray(image)
+    if img_ext == ".png":
+        img.save(path, compress_level=1)
+    else:
+        img.save(path, quality=92)
+
+
+def _write_drive(root, date, drive, calib, rotations, centres, boxes, textures, args, progress):
+    name = drive_name(date, drive)
+    ddir = os.path.join(root, date, name)
+    folders = {key: os.path.join(ddir, *sub) for key, sub in {
+        "img2": ("image_02", "data"), "img3": ("image_03", "data"), "velo": ("velodyne_points", "data"),
+        "d2": ("depth", "image_02"), "d3": ("depth", "image_03"),
+        "png": ("proj_depth", "groundtruth", "image_02")}.items()}
+    for folder in folders.values():
+        os.makedirs(folder, exist_ok=True)
+    w, h = calib["width"], calib["height"]
+    k = intrinsics(w, h)
+    # camera 0 rectified -> velodyne: X_rect = R_rect (R_velo X_velo + T_velo)
+    rect_from_velo = np.eye(4)
+    rect_from_velo[:3, :3] = calib["R_rect"] @ calib["R_velo"]
+    rect_from_velo[:3, 3] = calib["R_rect"] @ calib["T_velo"]
+    poses = []
+    for i, (rot, centre) in enumerate(zip(rotations, centres)):
+        world_from_rect = np.eye(4)
+        world_from_rect[:3, :3], world_from_rect[:3, 3] = rot, centre
+        frame = f"{i:010d}"
+        for cam, offset, img_key, depth_key in ((2, CAM2_OFFSET, "img2", "d2"), (3, CAM3_OFFSET, "img3", "d3")):
+            cam_centre = centre + rot @ np.array([offset, 0, 0])
+            image, depth = render_camera(rot, cam_centre, k, w, h, boxes, textures, args["max_depth"])
+            _save_image(os.path.join(folders[img_key], frame + args["img_ext"]), image, args["img_ext"])
+            np.save(os.path.join(folders[depth_key], frame + ".npy"), depth)
+            if cam == 2:
+                png = np.where(depth * 256 < 65535, np.round(depth * 256), 0).astype(np.uint16)
+                Image.fromarray(png).save(os.path.join(folders["png"], frame + ".png"))
+                pose = np.eye(4)
+                pose[:3, :3], pose[:3, 3] = rot, cam_centre
+                poses.append(pose)
+        scan = render_velodyne(world_from_rect @ rect_from_velo, boxes, args["azimuth_step"])
+        scan.tofile(os.path.join(folders["velo"], frame + ".bin"))
+        progress.update(1)
+    first_inv = np.linalg.inv(poses[0])
+    os.makedirs(os.path.join(root, "poses"), exist_ok=True)
+    with open(os.path.join(root, "poses", name + ".txt"), "w") as f:
+        for pose in poses:
+            f.write(fmt((first_inv @ pose)[:3]) + "\n")
+    return name
+
+
+def _write_splits(root, drives, frames):
+    """Standard split files; which frames go where: see the package docstring (synthetic/__init__.py)."""
+    train, val = [], []
+    for folder in drives[:-1]:
+        for i in range(1, frames - 1):
+            for side in "lr":
+                (val if i % 5 == 0 else train).append(f"{folder} {i} {side}")
+    test = [f"{drives[-1]} {i:010d} l" for i in range(frames)]
+    order = np.random.default_rng(0).permutation(len(train))   # Monodepth2's splits are shuffled
+    os.makedirs(split_dir(root), exist_ok=True)
+    for name, lines in (("train_files.txt", [train[i] for i in order]), ("val_files.txt", val), ("test_files.txt", test)):
+        if not lines:   # e.g. val with fewer than 6 frames per drive: no file rather than an empty one
+            continue
+        with open(os.path.join(split_dir(root), name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def generate(out_dir, seed=0, num_drives=3, frames_per_drive=24, width=621, height=188, img_ext=".jpg",
+             azimuth_step=0.4, max_depth=100.0, overwrite=False, progress=True):
+    """Write a synthetic KITTI raw dataset to out_dir and return its description (dict).
+
+    Deterministic for a seed. num_drives >= 2 (the last drive is the test drive), frames_per_drive >= 3.
+    If out_dir already holds a dataset generated with the same settings it is reused as is; other
+    contents make it an error unless overwrite=True. The folder appears atomically (built beside it,
+    then renamed), so an interrupted run leaves nothing half-written.
+    """
+    from tqdm import tqdm
+    if num_drives < 2 or frames_per_drive < 3:
+        raise ValueError("need at least 2 drives (the last one is the test drive) and 3 frames per drive")
+    if img_ext not in (".jpg", ".png"):
+        raise ValueError(f"img_ext must be .jpg or .png, not {img_ext!r}")
+    if width < 16 or height < 16:
+        raise ValueError(f"image size {width} x {height} is too small (16 x 16 at least)")
+    settings = {"format_version": FORMAT_VERSION, "seed": int(seed), "num_drives": int(num_drives),
+                "frames_per_drive": int(frames_per_drive), "width": int(width), "height": int(height),
+                "img_ext": img_ext, "azimuth_step": float(azimuth_step), "max_depth": float(max_depth)}
+    out_dir = os.path.abspath(out_dir)
+    info_path = os.path.join(out_dir, INFO_FILE)
+    if os.path.exists(out_dir) and os.listdir(out_dir):
+        if os.path.isfile(info_path) and not overwrite:
+            with open(info_path) as f:
+                info = json.load(f)
+            if all(info.get(key) == value for key, value in settings.items()):
+                info["data_path"] = out_dir
+                return info
+        if not overwrite:
+            raise FileExistsError(f"{out_dir} already exists and was not generated with these settings; "
+                                  "choose another folder or pass overwrite=True (--overwrite)")
+    with atomic_folder(out_dir) as tmp:   # built beside out_dir, renamed onto it when complete
+        rng = np.random.default_rng(seed)
+        textures = load_textures()
+        dates = ["2000_01_01", "2000_01_02"]
+        calibs = {date: make_calib(rng, width, height) for date in dates}
+        for date in dates:
+            os.makedirs(os.path.join(tmp, date))
+            _write_calib(os.path.join(tmp, date), calibs[date])
+        drives = []
+        bar = tqdm(total=num_drives * frames_per_drive, desc="synthetic KITTI", unit="frame", disable=not progress)
+        for d in range(num_drives):
+            date = dates[d % 2]
+            rotations, centres = trajectory(rng, frames_per_drive)
+            boxes = make_scene(rng, centres[-1, 2] + max_depth, len(textures))
+            name = _write_drive(tmp, date, d + 1, calibs[date], rotations, centres, boxes, textures, settings, bar)
+            drives.append(f"{date}/{name}")
+        bar.close()
+        _write_splits(tmp, drives, frames_per_drive)
+        k = intrinsics(width, height)
+        info = dict(settings, drives=drives, split_dir=SPLIT_DIR, fx=float(k[0, 0]), fy=float(k[1, 1]),
+                    baseline=BASELINE)
+        with open(os.path.join(tmp, INFO_FILE), "w") as f:
+            json.dump(info, f, indent=1)
+    info["data_path"] = out_dir
+    return info
+
+
+def ensure(out_dir, progress=True, **settings):
+    """The synthetic dataset in out_dir: reused if one is there (whatever its settings), else generated
+    with `settings` (generate's keywords; defaults = the quick-start subset). Returns its info dict."""
+    info_path = os.path.join(out_dir, INFO_FILE)
+    if os.path.isfile(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+        info["data_path"] = os.path.abspath(out_dir)
+        return info
+    return generate(out_dir, progress=progress, **settings)
+
