@@ -399,11 +399,11 @@ def build_parser(script="train", groups=None, description=None):
 # ---------------------------------------------------------------------------------------------
 
 def network_size_error(name, value):
-    """The one rule of a network input size: a multiple of 32 (the encoder halves it five times), >= 64.
-    Returns the one-line complaint, or None when `value` is fine."""
-    if value < 64 or value % 32:
-        return f"--{name} {value}: must be a multiple of 32 and at least 64 (e.g. 192 x 640)"
-    return None
+    """The one-line complaint about --<name> `value` as a network input size (the rule:
+    utils.image_io.network_size_problem), or None when it is fine."""
+    from utils.image_io import network_size_problem
+    problem = network_size_problem(value)
+    return f"--{name} {value}: {problem}" if problem else None
 
 
 def check_size(opt, error, script):

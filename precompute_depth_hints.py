@@ -21,6 +21,7 @@ import numpy as np
 
 from utils import kitti_layout as layout
 from utils.fileio import atomic_write
+from utils.image_io import to_chw
 
 SGBM_BLOCK_SIZES = (1, 2, 3)
 SGBM_NUM_DISPARITIES = (64, 96, 128, 160)
@@ -59,8 +60,8 @@ def photometric_errors(target, partner, depths, side):
     n, h, w = depths.shape
     k = layout.intrinsics(w, h)
     as_batch = lambda a: paddle.to_tensor(np.repeat(a[None], n, 0))
-    tgt = paddle.to_tensor(np.repeat((target.astype(np.float32) / 255).transpose(2, 0, 1)[None], n, 0))
-    src = paddle.to_tensor(np.repeat((partner.astype(np.float32) / 255).transpose(2, 0, 1)[None], n, 0))
+    tgt = paddle.to_tensor(np.repeat(to_chw(target)[None], n, 0))
+    src = paddle.to_tensor(np.repeat(to_chw(partner)[None], n, 0))
     with paddle.no_grad():
         warped = warp_image(src, paddle.to_tensor(depths[:, None]), as_batch(k), as_batch(np.linalg.pinv(k)),
                             as_batch(layout.stereo_T(side)))

@@ -37,9 +37,9 @@ def main():
     import synthetic
     from tests.support.lsuv import tame_weights
     from utils import image_io
-    from utils.system import select_device
+    from utils.system import setup_runtime
 
-    device = select_device(args.device)
+    device = setup_runtime(args.device)
     spec = importlib.util.spec_from_file_location("_test_script", os.path.join(ROOT, "test.py"))
     test_script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(test_script)

@@ -21,6 +21,7 @@ from PIL import Image
 
 from utils import image_io
 from utils import kitti_layout as layout
+from utils.image_io import network_size_problem
 from utils.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
 from utils.kitti_utils import load_velodyne_points, read_calib_dir, velo_to_depth_map
 
@@ -132,8 +133,9 @@ class KITTIRAWDataset(paddle.io.Dataset):
                  img_ext=".jpg", use_depth_hints=False, depth_hint_path=None, skip_missing=False,
                  load_depth=None, depth_gt_size=(375, 1242), verbose=True):
         super().__init__()
-        if height % 32 or width % 32:
-            raise DataError(f"height and width must be multiples of 32, got {height} x {width}")
+        for name, value in (("height", height), ("width", width)):
+            if network_size_problem(value):
+                raise DataError(f"{name} {value}: {network_size_problem(value)}")
         if img_ext not in (".jpg", ".png"):
             raise DataError(f"img_ext must be .jpg or .png, not {img_ext!r}")
         if use_depth_hints and "s" not in frame_idxs:

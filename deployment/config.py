@@ -18,6 +18,7 @@ import json
 import os
 
 from utils.fileio import atomic_write_text
+from utils.image_io import network_size_problem
 from utils.kitti_layout import STEREO_SCALE_FACTOR
 
 CONFIG_NAME = "deploy.json"
@@ -55,9 +56,11 @@ def model_files(layout, formats):
 def check_values(config, where):
     """Size and depth range that cannot be right raise DeployError naming `where`."""
     h, w = config.get("height"), config.get("width")
-    if not (isinstance(h, int) and isinstance(w, int) and h >= 32 and w >= 32 and h % 32 == 0 and w % 32 == 0):
-        raise DeployError(f"{where}: {CONFIG_NAME} gives height {h} and width {w}; both must be "
-                          "multiples of 32 (re-export with export.py)")
+    problem = ("must be whole numbers" if not (isinstance(h, int) and isinstance(w, int))
+               else network_size_problem(h) or network_size_problem(w))
+    if problem:
+        raise DeployError(f"{where}: {CONFIG_NAME} gives height {h} and width {w}; both {problem} "
+                          "(re-export with export.py)")
     lo, hi = config.get("min_depth"), config.get("max_depth")
     if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo < hi):
         raise DeployError(f"{where}: {CONFIG_NAME} gives min_depth {lo} and max_depth {hi}; "

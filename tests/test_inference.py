@@ -154,7 +154,10 @@ def test_velodyne_check_prints_what_predict_prints(weights, exported, tmp_path, 
     printed = capsys.readouterr().out.splitlines()
     # the same note (these weights record no training options: taken as stereo, metres), then the metrics
     assert "mono+stereo" in expected[0] and "abs_rel" in expected[1] and len(printed) == len(expected) == 5
-    assert printed[:4] == expected[:4]  # the metrics, to the 3 printed decimals
+    assert printed[:2] == expected[:2] and printed[3] == expected[3]  # note, header, scale line
+    # ONNX and eager disparities differ by ~1e-5, which can move a printed metric by one in the third decimal
+    values = [[float(v) for v in lines[2].split("|")] for lines in (printed, expected)]
+    assert np.allclose(values[0], values[1], rtol=0, atol=1.5e-3)
 
 
 RELATIVE_NOTE = "relative depth: these weights were trained without stereo; pass --pred_depth_scale_factor F for metres"

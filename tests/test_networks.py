@@ -12,12 +12,13 @@ from networks import GlobalAttention, MultiLevelEncoder, attention_guided_filter
 from networks.decoder import reflection_pad1
 from networks.resize import bilinear_align_corners, downsample2_bilinear, upsample2_bilinear, upsample2_nearest
 from tests.support.lsuv import tame_weights
+from utils import image_io
 
 
 def photo(h, w, flip=False):
     """A real photograph resized to h x w, 1 x 3 x h x w in [0, 1]."""
-    img = Image.fromarray(skdata.astronaut() if not flip else skdata.chelsea()).resize((w, h), Image.LANCZOS)
-    return paddle.to_tensor(np.asarray(img, np.float32).transpose(2, 0, 1)[None] / 255.0)
+    img = Image.fromarray(skdata.astronaut() if not flip else skdata.chelsea())
+    return paddle.to_tensor(image_io.preprocess(img, h, w))
 
 
 @pytest.mark.parametrize("h,w", [(12, 20), (96, 320)])

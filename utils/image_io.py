@@ -8,6 +8,7 @@ Reading
                                           honoured; an unreadable file raises ImageLoadError
     to_chw(image)                        RGB PIL image / H x W x 3 uint8 -> float32 3 x H x W in [0, 1]
     preprocess(image, height, width)     PIL Lanczos resize, then to_chw: float32 1 x 3 x H x W
+    network_size_problem(value)          why `value` cannot be a network input height/width, or None
     output_stems(paths)                  file stems, made unique when two inputs share one
 
 Writing, for one image with network output `disp` (the scale-0 sigmoid disparity, H x W):
@@ -36,6 +37,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from utils.fileio import atomic_write
 from utils.kitti_layout import STEREO_SCALE_FACTOR
+
+
+
+def network_size_problem(value):
+    """The one rule of a network input height or width: a multiple of 32 (the encoder halves it five
+    times) and at least 64 (the deepest level's reflection padding needs two pixels). Returns what
+    is wrong, or None."""
+    if value < 64 or value % 32:
+        return "must be a multiple of 32 and at least 64 (e.g. 192 x 640)"
+    return None
+
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                     ".pbm", ".gif", ".jfif")

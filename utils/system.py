@@ -46,8 +46,3 @@ def setup_runtime(device="auto", num_threads=0, world_size=1):
     paddle.set_device("cpu")
     set_cpu_threads(num_threads, default=max(1, (os.cpu_count() or 1) // max(1, world_size)))
     return "cpu"
-
-
-def select_device(device="auto"):
-    """setup_runtime(device) with the default threads (kept for callers that give no thread count)."""
-    return setup_runtime(device)
