@@ -31,13 +31,10 @@ def main(argv=None):
     if predictor.scale_note:
         print(predictor.scale_note)
     output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, photo_loop.INFERENCE_OUTPUT_NAME)
-    # relative depth has no scale to check: the velodyne check then uses median scaling, as --eval_mono
-    velodyne = (opt.velo_filename, opt.calib_path, opt.eval_mono or not predictor.metric) if opt.velo_filename else None
-    result = photo_loop.predict_photos(
-        paths, lambda image: predictor(image)[0, 0], output_dir, predictor.scale_factor, predictor.min_depth,
-        predictor.max_depth, opt.colormap, opt.save_png16,
-        velodyne, "inference.py")
-    lines, error = photo_loop.report("inference.py", result)
+    lines, error = photo_loop.predict_and_report(
+        "inference.py", paths, lambda image: predictor(image)[0, 0], output_dir, predictor.scale_factor,
+        predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap, opt.save_png16,
+        opt.velo_filename, opt.calib_path, opt.eval_mono)
     print("\n".join(lines))
     if error:
         sys.exit(error)

@@ -81,13 +81,10 @@ def main(argv=None):
         sys.exit(f"predict.py: error: {e}")
     if predictor.scale_note:
         print(predictor.scale_note)
-    # relative depth has no scale to check: the velodyne check then uses median scaling, as --eval_mono
-    velodyne = (opt.velo_filename, opt.calib_path, opt.eval_mono or not predictor.metric) if opt.velo_filename else None
-    result = photo_loop.predict_photos(
-        paths, predictor.predict_disp, opt.output_dir or photo_loop.default_output_dir(opt.color_path),
-        predictor.scale_factor, predictor.min_depth, predictor.max_depth, opt.colormap, opt.save_png16,
-        velodyne, "predict.py")
-    lines, error = photo_loop.report("predict.py", result)
+    lines, error = photo_loop.predict_and_report(
+        "predict.py", paths, predictor.predict_disp, opt.output_dir or photo_loop.default_output_dir(opt.color_path),
+        predictor.scale_factor, predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap,
+        opt.save_png16, opt.velo_filename, opt.calib_path, opt.eval_mono)
     print("\n".join(lines))
     if error:
         sys.exit(error)

@@ -105,3 +105,13 @@ def report(prog, result):
         lines.append(f"replaced the earlier files of {result.replaced} image(s) in {result.output_dir}")
     error = f"{prog}: error: could not read " + "; ".join(result.failed) if result.failed else None
     return lines, error
+
+
+def predict_and_report(prog, paths, predict_disp, output_dir, scale_factor, metric, min_depth, max_depth,
+                       colormap="magma", save_png16=False, velo_filename=None, calib_path=None, eval_mono=False):
+    """predict_photos, then report: what predict.py and inference.py run. Relative depth has no scale to
+    check, so the velodyne check then uses median scaling (as with --eval_mono). Returns (lines, error)."""
+    velodyne = (velo_filename, calib_path, eval_mono or not metric) if velo_filename else None
+    result = predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
+                            save_png16, velodyne, prog)
+    return report(prog, result)
