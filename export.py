@@ -3,11 +3,15 @@
     python export.py --load_weights_folder WEIGHTS --save_dir deploy/             # model_encoder.* + model_depth.*
     python export.py --load_weights_folder WEIGHTS --save_dir deploy/ --combined  # one model.*
     python export.py --load_weights_folder WEIGHTS --save_dir deploy/ --format onnx   # also the .onnx files
+    python export.py --load_weights_folder WEIGHTS --save_dir deploy_int8/ --precision int8 --calib_images PHOTOS
 
 Writes static programs (`.json` + `.pdiparams`, Paddle 3's format) with a dynamic batch dimension at
 the weights folder's input size (or --height/--width), and deploy.json with the size, the depth
 range, metric or relative depth (as predict.py decides it from the weights' opt.json) and the
-preprocessing, so that inference.py needs no flags to match. The models output the scale-0 disparity
+preprocessing, so that inference.py needs no flags to match. --precision int8 (ONNX Runtime) or bf16
+(Paddle Inference, oneDNN) writes a reduced-precision model only if its median relative disparity error
+against fp32 on held-out photos is within --max_rel_error (deployment/quantize.py), and records the
+figures in deploy.json. The models output the scale-0 disparity
 only (the other scales serve the training loss); see deployment/config.py for the layout. Nothing is
 left half-written on failure.
 """
@@ -21,6 +25,41 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 import options
 from utils.depth import depth_scale
+
+
+SYNTHETIC_ROOT = os.path.join("data", "synthetic_kitti")  # the test split a reduced model is evaluated on
+
+
+def split_evaluator(data_path):
+    """evaluate(predictor) -> mean metrics (median scaling, the split's masks) of a predictor on the
+    synthetic KITTI's test split at `data_path`; None when there is no such split (nothing evaluated)."""
+    import numpy as np
+
+    from deployment.quantize import scaled_disparity
+    from utils import image_io, kitti_layout
+    from utils.metrics import METRIC_NAMES, evaluate_depth
+
+    split = os.path.join(data_path, "splits")
+    if not os.path.isfile(os.path.join(split, "test_files.txt")):
+        print(f"no test split at {split}: the evaluation metrics are not compared (python -m synthetic writes one)")
+        return None
+
+    def evaluate(predictor):
+        gt_path = os.path.join(split, "gt_depths.npz")
+        if not os.path.isfile(gt_path):
+            from export_gt_depth import export_gt_depth
+            export_gt_depth(data_path, split, progress=False)
+        gts = np.load(gt_path, allow_pickle=True)["data"]
+        lines = kitti_layout.read_split(os.path.join(split, "test_files.txt"))
+        errors = []
+        for line, gt in zip(lines, gts):
+            folder, frame, side = kitti_layout.parse_split_line(line)[:3]
+            photo = image_io.load_image(kitti_layout.image_path(data_path, folder, frame, side))
+            disp = scaled_disparity(predictor(photo)[0, 0], predictor.min_depth, predictor.max_depth)
+            errors.append(evaluate_depth(gt, disp, mode="median", **kitti_layout.eval_rules(split))[0])
+        return {n: float(v) for n, v in zip(METRIC_NAMES, np.mean(errors, axis=0))}
+
+    return evaluate
 
 
 def main(argv=None):
@@ -40,19 +79,31 @@ def main(argv=None):
     width = opt.width or int(weights.width)
     layout = "combined" if opt.combined else "split"
     formats = ("paddle", "onnx") if opt.format == "onnx" else ("paddle",)
-    factor, metric, note = depth_scale(weights.get("use_stereo"))
+    factor, metric, note = depth_scale(weights.get("use_stereo"), metric=weights.get("metric"))
     extra = {"min_depth": float(weights.min_depth), "max_depth": float(weights.max_depth),
+             "camera": weights.get("camera"),
              "metric": metric, "depth_scale_factor": factor, "depth_note": note,
              "num_layers": int(weights.num_layers), "batch_coupled_filter": bool(opt.batch_coupled_filter),
              "trained_height": int(weights.height), "trained_width": int(weights.width)}
-    print(f"exporting {layout} models at {height} x {width} ({' + '.join(formats)}) to {opt.save_dir}")
     try:
-        config = export_models(nets["depth"], opt.save_dir, height, width, layout, formats, extra)
+        if opt.precision == "fp32":
+            print(f"exporting {layout} models at {height} x {width} ({' + '.join(formats)}) to {opt.save_dir}")
+            config = export_models(nets["depth"], opt.save_dir, height, width, layout, formats, extra)
+        else:
+            from deployment.quantize import export_reduced
+            print(f"exporting {layout} {opt.precision} models at {height} x {width} to {opt.save_dir}")
+            config = export_reduced(nets["depth"], opt.save_dir, height, width, layout, extra, opt.precision,
+                                    opt.calib_images, opt.calib_count, opt.calib_method, opt.max_rel_error,
+                                    evaluate=split_evaluator(SYNTHETIC_ROOT))
     except DeployError as e:
         sys.exit(f"export.py: error: {e}")
     files = sorted(f for part in config["parts"].values() for f in part["files"].values())
     print(f"wrote {', '.join(files)} and deploy.json to {opt.save_dir} "
           f"({'metric depth, x%g' % factor if metric else 'relative depth'})")
+    if "accuracy" in config:
+        acc = config["accuracy"]
+        print(f"{opt.precision} accepted: median relative disparity error {acc['median_rel_error']:.2%} "
+              f"<= {acc['bound']:.2%} (95th percentile {acc['p95_rel_error']:.2%}), recorded in deploy.json")
 
 
 if __name__ == "__main__":

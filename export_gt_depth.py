@@ -8,6 +8,9 @@ The file holds key "data": an object array of float32 maps, one per line of test
 allow_pickle=True), the same file Monodepth2 writes. Velodyne maps store the forward distance x
 (vel_depth=True) in the image's camera (l: 2, r: 3); annotated maps are
 <data_path>/<drive>/proj_depth/groundtruth/image_0x/<frame>.png / 256.
+
+One's own sequences (utils/folder_layout.py) need no export: folder_gt_depths reads their depth maps
+(ROOT/<sequence>/depth/<frame>.npy metres, or .png / 256) for test.py on every run.
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import os
@@ -63,6 +66,34 @@ def export_gt_depth(data_path, split, source=None, output=None, progress=True):
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     atomic_write(output, lambda tmp: np.savez_compressed(tmp, data=maps))
     return output
+
+
+def folder_gt_depths(root, lines):
+    """The depth maps (float32 metres, 0 = no value) of test lines '<sequence> <frame index> l' of one's
+    own sequences (utils/folder_layout.py): ROOT/<sequence>/depth/<frame>.npy, or .png / 256. LayoutError
+    (one line) for a right-image line, a frame index beyond the sequence or a missing map (the count and
+    the first)."""
+    from utils import folder_layout
+    names, paths, missing = {}, [], []
+    for i, line in enumerate(lines):
+        seq, frame, side = folder_layout.parse_split_line(line, f"test_files.txt line {i + 1}")
+        if side != "l":
+            raise layout.LayoutError(f"test_files.txt line {i + 1}: '{line}': depth maps belong to the left images; "
+                                     f"evaluate left frames ('{seq} {frame} l')")
+        if seq not in names:
+            names[seq] = folder_layout.frame_names(root, seq)
+        if frame >= len(names[seq]):
+            raise layout.LayoutError(f"test_files.txt line {i + 1}: '{line}': {seq} has {len(names[seq])} left frames")
+        path = folder_layout.depth_path(root, seq, names[seq][frame])
+        if path is None:
+            stem = os.path.splitext(names[seq][frame])[0]
+            missing.append(os.path.join(root, seq, "depth", stem + ".npy"))
+        paths.append(path)
+    if missing:
+        raise layout.MissingFileError(f"{len(missing)} of {len(lines)} test frames have no depth map, first: "
+                                      f"{missing[0]} (or .png, uint16 metres x 256); evaluation needs one per test "
+                                      f"line of ROOT/splits/test_files.txt")
+    return [folder_layout.read_depth(p) for p in paths]
 
 
 def main(argv=None):

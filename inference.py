@@ -1,4 +1,5 @@
-"""Depth from photos with an exported model: Paddle Inference (CPU with oneDNN, GPU, TensorRT) or ONNX Runtime.
+"""Depth from photos and videos with an exported model: Paddle Inference (CPU with oneDNN, GPU, TensorRT)
+or ONNX Runtime.
 
     python export.py --load_weights_folder WEIGHTS --save_dir deploy/ [--format onnx]
     python inference.py --infer_files_dir deploy/ --color_path photo.jpg [--output_dir OUT]
@@ -6,7 +7,8 @@
     python inference.py --infer_files_dir deploy/ --color_path folder/ --device gpu --use_trt --trt_precision fp16
 
 The same files, values and messages as predict.py: per image <stem>_disp.npy, <stem>_disp.jpeg,
-<stem>_depth.npy (and --save_png16 <stem>_depth.png) in --output_dir (default:
+<stem>_depth.npy (and --save_png16 <stem>_depth.png, --save_ply <stem>_points.ply; a video frame by frame
+in <stem>/ plus <stem>_depth.mp4) in --output_dir (default:
 'predictions_inference' beside the image / inside the folder, so that predict.py's 'predictions' are
 not overwritten); unreadable images are reported and skipped, and the exit status is then non-zero.
 Size, depth range, preprocessing and metric vs relative depth come from the folder's deploy.json
@@ -17,6 +19,7 @@ import sys
 
 import options
 from deployment import DeployError, DepthPredictor
+from deployment.quantize import describe as describe_precision
 from utils import photo_loop
 
 
@@ -26,16 +29,21 @@ def main(argv=None):
         paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
         predictor = DepthPredictor(opt.infer_files_dir, opt.backend, opt.device, opt.cpu_threads, opt.onednn,
                                    opt.use_trt, opt.trt_precision, scale_factor=opt.pred_depth_scale_factor)
+        camera = photo_loop.camera_choice(opt.camera, predictor.config.get("camera"), opt.save_ply)
     except (photo_loop.InputError, DeployError) as e:
         sys.exit(f"inference.py: error: {e}")
     if predictor.scale_note:
         print(predictor.scale_note)
+    precision = describe_precision(predictor.config)  # export.py --precision int8 | bf16
+    if precision:
+        print(precision)
     output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, photo_loop.INFERENCE_OUTPUT_NAME)
     lines, error = photo_loop.predict_and_report(
         "inference.py", paths, lambda image: predictor(image)[0, 0], output_dir, predictor.scale_factor,
         predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap, opt.save_png16,
-        opt.velo_filename, opt.calib_path, opt.eval_mono)
-    print("\n".join(lines))
+        opt.velo_filename, opt.calib_path, opt.eval_mono, camera, opt.video_layout)
+    if lines:
+        print("\n".join(lines))
     if error:
         sys.exit(error)
 

@@ -7,7 +7,7 @@ Each script builds its parser from the option groups it needs:
     parser = options.build_parser(groups=("model",))
 
 `parse` returns a Munch (attribute access, JSON-serialisable), the same type that
-`networks.load_weights_folder(folder)` returns for a weights folder's `opt.json`, so a later command can read
+`networks.read_opt(folder)` returns for a weights folder's `opt.json`, so a later command can read
 the options of the run that wrote the weights instead of repeating them.
 
 Layout: GROUPS holds every option once, by topic (the sections of --help): name -> add_argument
@@ -36,6 +36,9 @@ PRESETS = {
     "synthetic": dict(data_path=os.path.join("data", "synthetic_kitti"), split="synthetic",
                       height=64, width=192, batch_size=4, num_epochs=3, scheduler_step_size=2,
                       weights_init="scratch", num_workers=2, log_frequency=10),
+    # One's own sequences: depth hints are opt-in (they need right/ images and a baseline): run
+    # precompute_depth_hints.py --data_path ROOT first, then train with --use_depth_hints.
+    "folder": dict(use_depth_hints=False),
 }
 
 BOOL = argparse.BooleanOptionalAction
@@ -55,10 +58,12 @@ class OptionsParser(argparse.ArgumentParser):
 
 GROUPS = {
     "data": ("data", {
-        "dataset": dict(choices=["kitti", "synthetic"], default="kitti",
+        "dataset": dict(choices=["kitti", "synthetic", "folder"], default="kitti",
                         help="kitti: KITTI raw at --data_path; synthetic: the project's generated KITTI-layout "
                              "scene (created under --data_path if absent) with the small preset "
-                             f"{PRESETS['synthetic']} (flags given still win)"),
+                             f"{PRESETS['synthetic']} (flags given still win); folder: one's own sequences "
+                             "and camera.json at --data_path (README, utils/folder_layout.py; splits in "
+                             f"<data_path>/splits, made when absent), preset {PRESETS['folder']}"),
         "data_path": dict(default="kitti_data",
                           help="KITTI raw root: <data_path>/<date>/<date>_drive_<nnnn>_sync/... (default as M2)"),
         "split": dict(default="eigen_zhou",
@@ -173,11 +178,17 @@ GROUPS = {
         "seed": dict(type=int, default=0, help="seed of Paddle, numpy and Python's random (default: %(default)s)"),
     }),
     "scaling": ("depth scaling", {
-        # --eval_mono and --eval_stereo exclude each other where a script has both (EXCLUSIVE)
+        # --eval_mono, --eval_stereo and --eval_metric exclude each other where a script has them (EXCLUSIVE)
         "eval_mono": dict(action="store_true",
-                          help="per-image median scaling (monocular weights; the default when neither is given)"),
+                          help="per-image median scaling (monocular weights; the default when no scaling flag is given, "
+                               "unless the weights' opt.json records \"metric\": true)"),
         "eval_stereo": dict(action="store_true",
-                            help="fixed scale 5.4 (weights trained with stereo), no median scaling"),
+                            help="fixed scale 5.4 (weights trained with stereo), no median scaling; on the folder "
+                                 "layout, where stereo trains with the real baseline, no scaling (as --eval_metric)"),
+        "eval_metric": dict(action="store_true",
+                            help="no scaling: the predicted depth is taken as metres (weights trained with a real "
+                                 "stereo baseline or metric depth; the default for weights whose opt.json records "
+                                 "\"metric\": true)"),
     }),
     "evaluation": ("evaluation (test.py, spec section 8)", {
         "post_process": dict(action="store_true",
@@ -197,7 +208,9 @@ GROUPS = {
                                    "maps)"),
     }),
     "prediction": ("prediction (predict.py)", {
-        "color_path": dict(required=True, help="an image, or a folder of images (natural-sorted, not recursive)"),
+        "color_path": dict(required=True, help="an image, a folder of images (natural-sorted, not recursive) or a "
+                                               "video (any file OpenCV reads: .mp4 .avi .mov .mkv ...; per-frame "
+                                               "files in <output_dir>/<stem>/ and <stem>_depth.mp4 beside them)"),
         "output_dir": dict(default=None,
                            help="where <stem>_disp.npy, <stem>_disp.jpeg and <stem>_depth.npy go "
                                 "(default: 'predictions' for predict.py, 'predictions_inference' for inference.py, "
@@ -209,6 +222,15 @@ GROUPS = {
                                              "metres, for stereo-trained weights; 1, relative depth, for "
                                              "monocular-only ones)"),
         "save_png16": dict(action="store_true", help="also write <stem>_depth.png, KITTI's uint16 depth x 256"),
+        "save_ply": dict(action="store_true",
+                         help="also write <stem>_points.ply, the depth as a coloured point cloud (binary PLY; metres "
+                              "where the depth is metric) with --camera, else the training camera scaled to the image"),
+        "camera": dict(default=None,
+                       help="camera.json of the photos for --save_ply: fx, fy, cx, cy in pixels of images of its "
+                            "width x height (scaled to resized copies of the same aspect ratio)"),
+        "video_layout": dict(choices=["auto", "side", "stacked"], default="auto",
+                             help="depth video of a video input: frame and colour-mapped disparity side by side or "
+                                  "stacked (auto: stacked when the frame is at least twice as wide as high)"),
         "calib_path": dict(default=None,
                            help="folder of calib_cam_to_cam.txt and calib_velo_to_cam.txt (KITTI <data_path>/<date>) "
                                 "for --velo_filename"),
@@ -237,6 +259,23 @@ GROUPS = {
         "format": dict(choices=["paddle", "onnx"], default="paddle",
                        help="paddle: Paddle Inference programs (.json + .pdiparams); onnx: those and .onnx "
                             "models converted by paddle2onnx (default: %(default)s)"),
+        "precision": dict(choices=["fp32", "int8", "bf16"], default="fp32",
+                          help="int8: ONNX Runtime model quantised on --calib_images (writes .onnx only); bf16: "
+                               "Paddle Inference with oneDNN bfloat16 (CPUs with AVX-512 BF16 or AMX). Both are "
+                               "compared with fp32 on held-out photos and refused above --max_rel_error "
+                               "(default: %(default)s)"),
+        "calib_images": dict(default=os.path.join("data", "synthetic_kitti"),
+                             help="folder of photos (searched recursively) to calibrate int8 on and to measure the "
+                                  "error on (default: %(default)s, the synthetic KITTI)"),
+        "calib_count": dict(type=int, default=16,
+                            help="photos used for calibration; 8 of the others measure the error "
+                                 "(default: %(default)s)"),
+        "calib_method": dict(choices=["auto", "minmax", "percentile", "entropy"], default="auto",
+                             help="int8 activation ranges; auto builds all three and keeps the lowest error "
+                                  "(default: %(default)s)"),
+        "max_rel_error": dict(type=float, default=0.01,
+                              help="refuse an int8/bf16 model whose median relative disparity error against fp32 "
+                                   "exceeds this (default: %(default)s)"),
     }),
     "inference": ("inference (inference.py)", {
         "infer_files_dir": dict(required=True, help="folder written by export.py (models + deploy.json)"),
@@ -265,19 +304,23 @@ GROUPS = {
         "out": dict(default=os.path.join("data", "synthetic_kitti"), help="output folder (default: %(default)s)"),
         "drives": dict(type=int, default=3, help="number of drives; the last is the test drive"),
         "frames": dict(type=int, default=24, help="frames per drive (default: %(default)s)"),
+        "layout": dict(choices=["kitti", "folder"], default="kitti",
+                       help="kitti: KITTI raw's layout and camera; folder: the --dataset folder layout with a "
+                            "non-KITTI camera (4:3, 320 x 240 unless --width/--height, baseline 0.12 m) "
+                            "(default: %(default)s)"),
         "azimuth_step": dict(type=float, default=0.4,
                              help="velodyne horizontal resolution in degrees (default: %(default)s)"),
     }),
 }
 
 # Options that exclude each other where a parser has both.
-EXCLUSIVE = [("eval_mono", "eval_stereo")]
+EXCLUSIVE = [("eval_mono", "eval_stereo", "eval_metric")]
 
 # Per script: the groups it uses, in --help order; (group, names) takes only some of a group's options.
 SCRIPT_GROUPS = {
     "train": (("data", ("dataset", "data_path", "split", "png")), "run", "weights", "model", "training",
               "depth_hints", "optimisation", "logging", "system"),
-    "test": ("weights", ("data", ("data_path", "eval_split", "png")), "scaling", "evaluation",
+    "test": ("weights", ("data", ("dataset", "data_path", "eval_split", "png")), "scaling", "evaluation",
              ("optimisation", ("batch_size",)), "system"),
     "predict": ("weights", "prediction", ("scaling", ("eval_mono",)), "system"),
     "evaluate_pose": ("weights", ("data", ("data_path", "eval_split", "png")), ("optimisation", ("batch_size",)),
@@ -286,13 +329,17 @@ SCRIPT_GROUPS = {
     "export": ("weights", "export", ("model", ("height", "width"))),
     "inference": ("inference", ("system", ("device",)), "prediction", ("scaling", ("eval_mono",))),
     "export_gt_depth": (("data", ("data_path", "split")), "gt_export"),
-    "precompute_depth_hints": (("data", ("data_path", "split", "img_ext", "overwrite")), "hint_export",
+    "precompute_depth_hints": (("data", ("dataset", "data_path", "split", "img_ext", "overwrite")), "hint_export",
                                ("model", ("height", "width")), ("system", ("num_workers",))),
     "synthetic": ("synthetic", ("data", ("img_ext", "overwrite")), ("model", ("width", "height")),
                   ("system", ("seed",))),
 }
 
 _KITTI_ROOT = dict(required=True, default=None, help="KITTI raw root")
+# test.py and precompute_depth_hints.py read either layout; which one follows from --data_path unless given
+_LAYOUT = dict(choices=["kitti", "folder"], default=None,
+               help="kitti: KITTI raw; folder: one's own sequences and camera.json (README, utils/folder_layout.py) "
+                    "(default: folder when <data_path>/camera.json exists, else kitti)")
 _VELODYNE_MONO = dict(help="the velodyne check uses median scaling instead of --pred_depth_scale_factor")
 
 # Per script: the add_argument keywords that differ from the group's for that script (default, help,
@@ -306,7 +353,10 @@ SCRIPT_DEFAULTS = {
                                           "(spec section 3)"),
     },
     "test": {
-        "data_path": dict(help="KITTI raw root (default: %(default)s, M2)"),
+        "dataset": _LAYOUT,
+        "data_path": dict(help="KITTI raw root, or the ROOT of one's own sequences (ROOT/camera.json, ROOT/<sequence>/"
+                               "depth/: evaluated on ROOT/splits/test_files.txt, made when absent) "
+                               "(default: %(default)s, M2)"),
         "png": dict(help="test images are .png instead of M2's converted .jpg (default: %(default)s)"),
         "batch_size": dict(default=16, help="images per forward pass (default: %(default)s, M2)"),
     },
@@ -341,9 +391,12 @@ SCRIPT_DEFAULTS = {
                            "test_files.txt (default: %(default)s)"),
     },
     "precompute_depth_hints": {
-        "data_path": _KITTI_ROOT,
+        "dataset": _LAYOUT,
+        "data_path": dict(required=True, default=None,
+                          help="KITTI raw root, or the ROOT of one's own stereo sequences (ROOT/camera.json with "
+                               "\"baseline\": hints in metres under ROOT/depth_hints/<sequence>/<left|right>/)"),
         "split": dict(help="folder under splits/ (or a path to one): hints for its train and val files "
-                           "(default: %(default)s)"),
+                           "(default: %(default)s; folder layout: ROOT/splits, made when absent)"),
         "height": dict(default=320, help="working height (default: %(default)s, as DH)"),
         "width": dict(default=1024, help="working width (default: %(default)s, as DH)"),
         "num_workers": dict(default=max(1, (os.cpu_count() or 1)), help="processes (default: every core)"),
@@ -513,6 +566,11 @@ def check_evaluation(opt, error, script):
         error(f"--ext_disp_to_eval {opt.ext_disp_to_eval}: no such file")
 
 
+def _video_extensions():
+    from utils.video import VIDEO_EXTENSIONS
+    return VIDEO_EXTENSIONS
+
+
 def check_prediction(opt, error, script):
     if "color_path" not in opt:
         return
@@ -525,6 +583,12 @@ def check_prediction(opt, error, script):
         error("--calib_path is only used with --velo_filename (the scan to compare with)")
     if opt.velo_filename and os.path.isdir(opt.color_path):
         error("--velo_filename compares one image with its scan: give --color_path an image, not a folder")
+    if opt.velo_filename and os.path.splitext(opt.color_path)[1].lower() in _video_extensions():
+        error("--velo_filename compares one image with its scan: give --color_path an image, not a video")
+    if opt.camera and not opt.save_ply:
+        error("--camera is only used with --save_ply (the camera of the point clouds)")
+    if opt.camera and not os.path.isfile(opt.camera):
+        error(f"--camera {opt.camera}: no such file (a camera.json with fx, fy, cx, cy, width, height)")
     if opt.pred_depth_scale_factor is not None and opt.pred_depth_scale_factor <= 0:
         error(f"--pred_depth_scale_factor {opt.pred_depth_scale_factor}: must be > 0")
     if opt.output_dir and os.path.exists(opt.output_dir) and not os.path.isdir(opt.output_dir):
@@ -542,9 +606,18 @@ def check_inference(opt, error, script):
         error("--use_trt needs --device gpu and --backend paddle")
 
 
+def check_export(opt, error, script):
+    if "precision" not in opt:
+        return
+    if opt.calib_count < 1:
+        error(f"--calib_count {opt.calib_count}: must be >= 1")
+    if not opt.max_rel_error > 0:
+        error(f"--max_rel_error {opt.max_rel_error}: must be > 0 (a fraction: 0.01 is 1 %)")
+
+
 CHECKS = (check_data_path, check_weights, check_run, check_size, check_model, check_training, check_depth_hints,
           check_at_least_one, check_optimisation, check_logging, check_system, check_evaluation, check_prediction,
-          check_inference)
+          check_inference, check_export)
 
 
 def parse(script="train", argv=None, groups=None):

@@ -1,23 +1,37 @@
-"""Depth from your own photos.
+"""Depth from your own photos and videos.
 
     python predict.py --load_weights_folder WEIGHTS --color_path photo.jpg [--output_dir OUT]
     python predict.py --load_weights_folder WEIGHTS --color_path folder/ --save_png16
+    python predict.py --load_weights_folder WEIGHTS --color_path drive.mp4 [--video_layout stacked]
+    python predict.py --load_weights_folder WEIGHTS --color_path photo.jpg --save_ply [--camera camera.json]
 
 For each image: <stem>_disp.npy (sigmoid disparity at network size), <stem>_disp.jpeg (colour-mapped
 disparity at the photo's size), <stem>_depth.npy and with --save_png16 <stem>_depth.png; see
-utils/image_io.py. Depth is in metres (5.4 x disp_to_depth) for stereo-trained weights (opt.json
-use_stereo, or a folder without opt.json: the original MLDA-Net layout, trained mono+stereo) and
-relative (factor 1, said once) for monocular-only weights, as Monodepth2; --pred_depth_scale_factor
-F always wins. Default output folder: 'predictions' beside the image (for a folder: inside it);
-files of an earlier run are replaced, and the count is said. Two inputs with the same stem (a.jpg,
-a.png) get the extension appended (a_jpg_disp.npy, a_png_disp.npy). Unreadable images are reported
-and skipped; the exit status is non-zero if any was. --output_dir naming a file is refused.
+utils/image_io.py. A video (anything OpenCV reads) is streamed frame by frame: the same files per frame
+in <output_dir>/<stem>/ (<stem>_000000_disp.npy, ...) and <stem>_depth.mp4 (.avi for an .avi), the frames
+beside their colour-mapped disparity at the input's fps (utils/video.py). --save_ply adds
+<stem>_points.ply, the depth back-projected into a coloured point cloud with --camera camera.json (scaled
+to a resized photo of the same aspect ratio; another aspect ratio is refused) or else the training
+camera scaled to the photo (opt.json "camera", else KITTI's); the camera used is said once.
+Depth is in metres (5.4 x disp_to_depth) for KITTI stereo-trained weights (opt.json use_stereo, or a
+folder without opt.json: the original MLDA-Net layout, trained mono+stereo), in metres with factor 1
+where opt.json records "metric": true (the folder dataset's stereo with its real baseline) and relative
+(factor 1, said once) otherwise, as Monodepth2; --pred_depth_scale_factor F always wins. Default output
+folder: 'predictions' beside the image or video (for a folder: inside it); files of an earlier run are
+replaced, and the count is said. Two inputs with the same stem (a.jpg, a.png) get the extension appended
+(a_jpg_disp.npy, a_png_disp.npy). Unreadable images are reported and skipped; the exit status is non-zero
+if any was. An unreadable video, an empty folder or a photo that --camera does not fit: one line, non-zero
+exit, nothing written for it. --output_dir naming a file is refused.
 
 Python API:
     from predict import Predictor
     predictor = Predictor("WEIGHTS")          # scale_factor=None: from the weights (see above)
-    depth = predictor("photo.jpg")            # H x W at the photo's size (also PIL / numpy input)
+    depth = predictor.depth("photo.jpg")      # H x W at the photo's size (also PIL / numpy input);
+                                              # predictor(image) is the same
     predictor.metric, predictor.scale_factor  # metres or relative depth, and the factor used
+    disp = predictor.disparity("photo.jpg")   # sigmoid disparity resized to the photo's size
+    xyz, rgb = predictor.points("photo.jpg", camera="camera.json")  # N x 3 float32 (metres if metric),
+                                              # N x 3 uint8; camera: a path, a dict, or None (training camera)
     disp = predictor.predict_disp("photo.jpg")  # network-size sigmoid disparity
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
@@ -29,7 +43,7 @@ import paddle
 import networks
 import options
 from utils.depth import depth_scale
-from utils import image_io, photo_loop
+from utils import image_io, photo_loop, pointcloud
 from utils.system import RuntimeSetupError, setup_runtime
 
 
@@ -49,7 +63,9 @@ class Predictor:
         self.net = nets["depth"]
         self.height, self.width = int(self.opt.height), int(self.opt.width)
         self.min_depth, self.max_depth = float(self.opt.min_depth), float(self.opt.max_depth)
-        self.scale_factor, self.metric, self.scale_note = depth_scale(self.opt.get("use_stereo"), scale_factor)
+        self.scale_factor, self.metric, self.scale_note = depth_scale(self.opt.get("use_stereo"), scale_factor,
+                                                                      self.opt.get("metric"))
+        self.trained_camera = self.opt.get("camera")  # recorded by the folder dataset; None: KITTI's
 
     @paddle.no_grad()
     def predict_disp(self, image):
@@ -63,9 +79,24 @@ class Predictor:
         disp = self.net.disparity(x)
         return disp.numpy()[0, 0].astype(np.float32), img.size
 
-    def __call__(self, image):
+    def depth(self, image):
+        """float32 depth at the image's own size: scale_factor x disp_to_depth of the resized disparity."""
         disp, size = self.predict_disp_and_size(image)
         return image_io.disparity_to_depth(disp, size, self.scale_factor, self.min_depth, self.max_depth)
+
+    __call__ = depth
+
+    def disparity(self, image):
+        """Sigmoid disparity resized bilinearly to the image's own size, float32 (values in (0, 1))."""
+        disp, size = self.predict_disp_and_size(image)
+        return image_io.resize_map(disp, size)
+
+    def points(self, image, camera=None):
+        """(N x 3 float32 points, N x 3 uint8 colours) of the image's depth, back-projected with `camera`
+        (a camera.json path or a dict fx fy cx cy width height; None: the training camera), scaled to the
+        image. Metres when self.metric. Raises utils.pointcloud.CameraError when the camera does not fit."""
+        image = image_io.load_image(image)
+        return pointcloud.CameraChoice(camera, self.trained_camera).points(self.depth(image), np.asarray(image))
 
 
 def main(argv=None):
@@ -77,6 +108,7 @@ def main(argv=None):
     try:
         paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
         predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter)
+        camera = photo_loop.camera_choice(opt.camera, predictor.trained_camera, opt.save_ply)
     except (photo_loop.InputError, networks.CheckpointError) as e:
         sys.exit(f"predict.py: error: {e}")
     if predictor.scale_note:
@@ -84,8 +116,9 @@ def main(argv=None):
     lines, error = photo_loop.predict_and_report(
         "predict.py", paths, predictor.predict_disp, opt.output_dir or photo_loop.default_output_dir(opt.color_path),
         predictor.scale_factor, predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap,
-        opt.save_png16, opt.velo_filename, opt.calib_path, opt.eval_mono)
-    print("\n".join(lines))
+        opt.save_png16, opt.velo_filename, opt.calib_path, opt.eval_mono, camera, opt.video_layout)
+    if lines:
+        print("\n".join(lines))
     if error:
         sys.exit(error)
 

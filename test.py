@@ -1,18 +1,28 @@
-"""Depth evaluation on KITTI with the standard protocol (spec section 8).
+"""Depth evaluation on KITTI with the standard protocol (spec section 8), or on one's own sequences.
 
     python test.py --load_weights_folder WEIGHTS --data_path kitti_data --eval_split eigen --eval_mono
     python test.py --load_weights_folder WEIGHTS --eval_stereo --post_process --save_pred_disps
     python test.py --ext_disp_to_eval disps_eigen_split.npy --eval_mono      # no network
+    python test.py --load_weights_folder WEIGHTS --data_path ROOT            # one's own camera (ROOT/camera.json)
 
 The network size and depth range come from the weights folder's opt.json (192 x 640, 0.1-100
 without one). Ground truth: splits/<split>/gt_depths.npz, computed (and saved there) from the
 velodyne scans, or for eigen_benchmark the annotated depth, when absent. Per image: the scaled
 disparity is resized to the ground truth, inverted, masked by the split's rules as Monodepth2
 (utils.kitti_layout.eval_rules: eigen keeps 1e-3 < gt < 80 inside the Garg crop, every other split
-every gt > 0), scaled (median ratio with --eval_mono, x5.4 with --eval_stereo), clipped to
-[1e-3, 80] and scored (utils.metrics.evaluate_depth); the seven errors are averaged over the images.
-Refusals (e.g. --image_metrics on sparse ground truth) come before anything is written; the
-json and the saved disparities appear atomically.
+every gt > 0), scaled (median ratio with --eval_mono, x5.4 with --eval_stereo, none with
+--eval_metric), clipped to [1e-3, 80] and scored (utils.metrics.evaluate_depth); the seven errors
+are averaged over the images. Without a scaling flag: none for weights whose opt.json records
+"metric": true, else the median ratio. The per-image ratio median(gt) / median(pred) is printed
+(and stored) whatever the scaling: with metric weights it says how far from metres they are.
+
+The folder layout (utils/folder_layout.py; --dataset folder, or found by <data_path>/camera.json):
+the test lines of <data_path>/splits/test_files.txt (made by the layout's rule when there are no
+split files; --eval_split FOLDER for another), ground truth read from ROOT/<sequence>/depth
+(.npy metres, or .png uint16 / 256) each run, every gt > 0 counting (no crop), predictions clipped
+only below (1e-3); --eval_stereo there means no scaling, since stereo trains with the real baseline.
+Refusals (e.g. --image_metrics on sparse ground truth, a test frame without a depth map) come
+before anything is written; the json and the saved disparities appear atomically.
 Saved disparities (--save_pred_disps, read by --ext_disp_to_eval) are Monodepth2's format:
 the scaled disparities, N x H x W float32.
 """
@@ -28,14 +38,17 @@ from tqdm import tqdm
 import networks
 import options
 from networks.layers import disp_to_depth
-from datasets import DataError, KITTIRAWDataset, read_split
-from utils import kitti_layout
+from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float, read_split
+from utils import folder_layout, kitti_layout
 from utils.fileio import atomic_write, atomic_write_text
 from utils.kitti_layout import STEREO_SCALE_FACTOR
-from utils.metrics import METRIC_NAMES, evaluate_depth, post_process_disparity
+from utils.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
 from utils.system import RuntimeSetupError, setup_runtime
 
 DENSE_FRACTION = 0.5  # ground truth counts as dense when at least this share of pixels is valid
+# One's own depth maps: every gt > 0 counts (Monodepth2's rule for the splits other than eigen), no crop,
+# and predictions are clipped only below: KITTI's 80 m is its lidar's range, a user's scene may reach further
+FOLDER_EVAL_RULES = {"garg_crop": False, "cap_gt": False, "min_depth": 1e-3, "max_depth": float("inf")}
 
 
 def fail(message):
@@ -64,7 +77,7 @@ def predict_disparities(depth_net, loader, min_depth, max_depth, post_process=Fa
     batch also holds the mirrored images and the two predictions are blended."""
     disps = []
     for inputs in tqdm(loader, desc="predict", unit="batch"):
-        images = inputs[("color", 0, 0)]
+        images = batch_to_float(inputs)[("color", 0, 0)]
         if post_process:
             images = paddle.concat([images, images.flip([3])], axis=0)
         disp = depth_net.disparity(images)
@@ -102,6 +115,11 @@ def evaluate(pred_disps, gt_depths, mode="median", stereo_factor=STEREO_SCALE_FA
     return np.array(errors), np.array(ratios)
 
 
+def median_ratios(pred_disps, gt_depths, rules):
+    """Per image median(gt) / median(unscaled predicted depth) over the pixels that count."""
+    return np.array([median_ratio(gt, disp, **rules) for disp, gt in zip(pred_disps, gt_depths)])
+
+
 def is_dense(gt_depths):
     return all((gt > 0).mean() >= DENSE_FRACTION for gt in gt_depths)
 
@@ -135,23 +153,92 @@ def format_table(mean_errors):
     return f"{header}\n{row}\n  LaTeX: {latex}"
 
 
+def resolve_layout(opt):
+    """"folder" (one's own sequences, utils/folder_layout.py) or "kitti": --dataset, else folder when
+    <data_path>/camera.json exists."""
+    return opt.dataset or ("folder" if folder_layout.is_folder_layout(opt.data_path) else "kitti")
+
+
+def folder_split(opt):
+    """The folder holding test_files.txt for one's own sequences: --eval_split when it names a folder,
+    else <data_path>/splits (made there by folder_layout.ensure_splits when it has no train_files.txt)."""
+    if os.path.isdir(opt.eval_split):
+        folder = opt.eval_split
+    elif opt.eval_split != "eigen":   # eigen is the default, meaningless here: the dataset's own splits
+        fail(f"--eval_split {opt.eval_split}: no such folder (give a folder holding test_files.txt, or leave "
+             f"--eval_split out to use {os.path.join(opt.data_path, folder_layout.SPLITS_DIR)})")
+    else:
+        try:
+            folder = folder_layout.ensure_splits(opt.data_path)
+        except DataError as e:
+            fail(e)
+    if not os.path.isfile(os.path.join(folder, "test_files.txt")):
+        fail(f"{os.path.join(folder, 'test_files.txt')} not found: write lines '<sequence> <frame index> l' of "
+             "frames with depth maps (or remove the splits folder to have it made)")
+    return folder
+
+
+def scaling_mode(opt, wopt, layout_name):
+    """How predictions become metres: "median" (per image), "stereo" (x5.4, KITTI's stereo training
+    units) or "none" (metric weights). --eval_stereo on the folder layout is "none": there stereo
+    trains with the camera's real baseline. Without a flag: "none" for weights whose opt.json says
+    "metric": true, else "median"."""
+    if opt.eval_metric or (opt.eval_stereo and layout_name == "folder"):
+        return "none"
+    if opt.eval_stereo:
+        return "stereo"
+    if not opt.eval_mono and wopt is not None and wopt.get("metric"):
+        return "none"
+    return "median"
+
+
+SCALING_TEXT = {"median": "median scaling", "stereo": f"fixed scale factor {STEREO_SCALE_FACTOR}",
+                "none": "no scaling (metric depth)"}
+RESULT_TAG = {"median": "mono", "stereo": "stereo", "none": "metric"}
+
+
 def main(argv=None):
     opt = options.parse("test", argv)
-    mode = "stereo" if opt.eval_stereo else "median"
-    split_dir = resolve_split(opt.eval_split)
-    split_name = os.path.basename(os.path.normpath(split_dir))
-    lines = read_lines(split_dir)
+    layout_name = resolve_layout(opt)
+    if layout_name == "folder":
+        split_dir = folder_split(opt)
+        root_splits = os.path.abspath(split_dir) == os.path.abspath(os.path.join(opt.data_path, folder_layout.SPLITS_DIR))
+        # results of the dataset's own test split are named after the dataset, not after "splits"
+        split_name = os.path.basename(os.path.normpath(opt.data_path if root_splits else split_dir))
+        try:
+            lines = folder_layout.read_split(os.path.join(split_dir, "test_files.txt"))
+        except DataError as e:
+            fail(e)
+        rules = FOLDER_EVAL_RULES
+    else:
+        split_dir = resolve_split(opt.eval_split)
+        split_name = os.path.basename(os.path.normpath(split_dir))
+        lines = read_lines(split_dir)
+        rules = kitti_layout.eval_rules(split_dir)
     out_dir = opt.eval_out_dir or (os.path.dirname(os.path.abspath(opt.ext_disp_to_eval)) if opt.ext_disp_to_eval
                                    else opt.load_weights_folder)
-    rules = kitti_layout.eval_rules(split_dir)
 
     # the ground truth first: a refusal must come before anything is predicted or written
-    gt_depths = load_gt_depths(split_dir, opt.data_path)
+    if layout_name == "folder":
+        from export_gt_depth import folder_gt_depths
+        try:
+            gt_depths = folder_gt_depths(opt.data_path, lines)
+        except DataError as e:
+            fail(e)
+        empty = [line for line, gt in zip(lines, gt_depths) if not (gt > 0).any()]
+        if empty:
+            fail(f"{len(empty)} test depth maps hold no value (all 0), first: '{empty[0]}'; drop such lines from "
+                 f"{os.path.join(split_dir, 'test_files.txt')}")
+    else:
+        gt_depths = load_gt_depths(split_dir, opt.data_path)
     if opt.image_metrics and not is_dense(gt_depths):
         fail("--image_metrics needs dense ground truth (at least half the pixels valid in every map); "
-             f"{split_dir}'s maps are sparse (velodyne), where RMSE/PSNR/SSIM of images mean nothing; drop "
-             "--image_metrics or export dense maps first (synthetic KITTI: export_gt_depth.py --source annotated)")
+             f"{split_dir}'s maps are sparse{' (velodyne)' if layout_name == 'kitti' else ''}, where "
+             "RMSE/PSNR/SSIM of images mean nothing; drop --image_metrics or "
+             + ("export dense maps first (synthetic KITTI: export_gt_depth.py --source annotated)"
+                if layout_name == "kitti" else "evaluate a split of the frames with dense depth maps (--eval_split)"))
 
+    wopt = None
     if opt.ext_disp_to_eval:
         print(f"-> Loading predictions from {opt.ext_disp_to_eval}")
         try:
@@ -168,8 +255,12 @@ def main(argv=None):
         except networks.CheckpointError as e:
             fail(e)
         try:
-            dataset = KITTIRAWDataset(opt.data_path, lines, int(wopt.height), int(wopt.width), [0], num_scales=1,
-                                      is_train=False, img_ext=".png" if opt.png else ".jpg", load_depth=False)
+            if layout_name == "folder":
+                dataset = FolderDataset(opt.data_path, lines, int(wopt.height), int(wopt.width), [0], num_scales=1,
+                                        is_train=False, load_depth=False)
+            else:
+                dataset = KITTIRAWDataset(opt.data_path, lines, int(wopt.height), int(wopt.width), [0], num_scales=1,
+                                          is_train=False, img_ext=".png" if opt.png else ".jpg", load_depth=False)
         except DataError as e:
             fail(e)
         print(f"-> Predicting {len(dataset)} images at {wopt.width} x {wopt.height} with {opt.load_weights_folder}")
@@ -177,7 +268,7 @@ def main(argv=None):
         try:
             pred_disps = predict_disparities(nets["depth"], loader, float(wopt.min_depth), float(wopt.max_depth),
                                              opt.post_process)
-        except (OSError, ValueError) as e:  # an unreadable image
+        except (OSError, ValueError) as e:  # an unreadable image (DataError: a resized copy with a stale camera)
             fail(e)
         if opt.save_pred_disps:
             os.makedirs(out_dir, exist_ok=True)
@@ -188,25 +279,30 @@ def main(argv=None):
     if len(pred_disps) != len(gt_depths):
         fail(f"{len(pred_disps)} predictions for {len(gt_depths)} ground-truth maps of {split_dir}")
 
-    print(f"-> Evaluating {len(gt_depths)} images, " +
-          ("median scaling" if mode == "median" else f"fixed scale factor {STEREO_SCALE_FACTOR}") + ", " +
+    mode = scaling_mode(opt, wopt, layout_name)
+    print(f"-> Evaluating {len(gt_depths)} images, {SCALING_TEXT[mode]}, " +
           ("Garg crop, 1e-3 < gt < 80" if rules["garg_crop"] else "every gt > 0 (no crop)"))
     errors, ratios = evaluate(pred_disps, gt_depths, mode, rules=rules)
     mean_errors = errors.mean(axis=0)
     result = {"split": split_name, "num_images": len(gt_depths), "scaling": mode,
               "post_process": bool(opt.post_process), "metrics": dict(zip(METRIC_NAMES, map(float, mean_errors)))}
+    # median(gt) / median(pred) per image: the factor of median scaling; without scaling, how far the
+    # weights' own scale is from the ground truth's (1 = metric)
+    medians = ratios if mode == "median" else median_ratios(pred_disps, gt_depths, rules)
+    med, std = float(np.median(medians)), float(np.std(medians / np.median(medians)))
     if mode == "median":
-        med, std = float(np.median(ratios)), float(np.std(ratios / np.median(ratios)))
         print(f" Scaling ratios | med: {med:0.3f} | std: {std:0.3f}")
-        result.update(ratio_median=med, ratio_std=std)
+    else:
+        meaning = "1 = metres" if mode == "none" else f"the fixed factor is {STEREO_SCALE_FACTOR}"
+        print(f" Median ratios gt / pred (not applied; {meaning}) | med: {med:0.3f} | std: {std:0.3f}")
+    result.update(ratio_median=med, ratio_std=std)
     print("\n" + format_table(mean_errors))
     if opt.image_metrics:
-        result["image_metrics"] = image_metrics(pred_disps, gt_depths, ratios)
+        result["image_metrics"] = image_metrics(pred_disps, gt_depths, ratios, rules["max_depth"], rules["min_depth"])
         im = result["image_metrics"]
         print(f"\n  image metrics (0-255): rmse {im['rmse_255']:.3f} | psnr {im['psnr']:.2f} dB | ssim {im['ssim']:.4f}")
     os.makedirs(out_dir, exist_ok=True)
-    json_path = os.path.join(out_dir, f"eval_{split_name}_{'mono' if mode == 'median' else 'stereo'}"
-                                      f"{'_pp' if opt.post_process else ''}.json")
+    json_path = os.path.join(out_dir, f"eval_{split_name}_{RESULT_TAG[mode]}{'_pp' if opt.post_process else ''}.json")
     atomic_write_text(json_path, json.dumps(result, indent=2))
     print(f"\n-> Results written to {json_path}\n-> Done!")
     return result

@@ -113,6 +113,12 @@ class Trainer:
         if train_dataset is None:
             train_dataset, val_dataset = self.make_datasets()
         self.train_dataset, self.val_dataset = train_dataset, val_dataset
+        # opt.json says which camera the weights learnt and whether their depth is in metres: stereo with
+        # a real baseline (--dataset folder) is; KITTI's 0.1-unit stereo needs its 5.4, mono a median scale
+        # (written for --dataset folder only: KITTI's weights keep their use_stereo rule)
+        if getattr(train_dataset, "camera", None) is not None:
+            opt.camera = train_dataset.camera
+            opt.metric = bool(opt.use_stereo and train_dataset.metric_stereo)
         self.sampler = training.ResumableBatchSampler(training.SeededDataset(train_dataset, opt.seed),
                                                       opt.batch_size, shuffle=True, seed=opt.seed)
         if len(self.sampler) == 0:
@@ -179,13 +185,14 @@ class Trainer:
         """The split's train and val datasets (val None without val files, capped at --val_max_images)."""
         opt = self.opt
         if not os.path.isdir(opt.data_path):
-            fail(f"--data_path {opt.data_path}: no such folder (KITTI raw, see README; or try --dataset synthetic)")
+            fail(f"--data_path {opt.data_path}: no such folder (KITTI raw or, with --dataset folder, one's own "
+                 f"sequences, see README; or try --dataset synthetic)")
         try:
             return datasets.train_val_datasets(
                 opt.data_path, opt.split, opt.height, opt.width, self.frame_ids, img_ext=".png" if opt.png else ".jpg",
                 use_depth_hints=opt.use_depth_hints, depth_hint_path=opt.depth_hint_path,
                 skip_missing=opt.get("skip_missing", False), val_max_images=opt.val_max_images,
-                depth_gt_size=None if opt.dataset == "synthetic" else NATIVE_SIZE)
+                depth_gt_size=NATIVE_SIZE if opt.dataset == "kitti" else None, dataset=opt.dataset)
         except datasets.DataError as e:
             fail(f"{e}{' (compute hints with precompute_depth_hints.py)' if opt.use_depth_hints else ''}")
 
@@ -323,6 +330,7 @@ class Trainer:
 
     def process_batch(self, inputs):
         """Depth for frame 0, poses for the temporal sources, warped images and the spec-6 losses."""
+        datasets.batch_to_float(inputs)  # the loader sends uint8 images: float32 here, on the device
         outputs = self.train_models["depth"](inputs[("color_aug", 0, 0)])
         if self.use_pose:
             outputs.update(self.predict_poses(inputs))
@@ -370,6 +378,8 @@ class Trainer:
         loader = paddle.io.DataLoader(self.val_dataset, batch_size=opt.batch_size, shuffle=False,
                                       num_workers=opt.num_workers)
         abs_rels, losses_sum, n = [], 0.0, 0
+        # one's own camera (--dataset folder): every pixel with depth counts, no KITTI crop or 80 m cap
+        rules = dict(garg_crop=False, cap_gt=False) if opt.get("dataset") == "folder" else {}
         saved_models, self.train_models = self.train_models, self.models  # no gradient sync in eval
         try:
             with paddle.no_grad():
@@ -382,7 +392,7 @@ class Trainer:
                         scaled_disp, _ = disp_to_depth(outputs[("disp", 0)], opt.min_depth, opt.max_depth)
                         for gt, disp in zip(inputs["depth_gt"].numpy()[:, 0], scaled_disp.numpy()[:, 0]):
                             if (gt > 0).any():
-                                abs_rels.append(evaluate_depth(gt, disp, mode="median")[0][0])
+                                abs_rels.append(evaluate_depth(gt, disp, mode="median", **rules)[0][0])
         finally:
             self.train_models = saved_models
             for m in self.models.values():

@@ -1,4 +1,5 @@
 """The speed floor of the benchmarks: the model's FLOPs over a measured matrix-multiply rate."""
+import os
 import time
 
 import numpy as np
@@ -63,3 +64,23 @@ def median_time(fn, repeats=5, warmup=1):
     for _ in range(warmup):
         fn()
     return float(np.median([_timed(fn) for _ in range(repeats)]))
+
+
+def int8_matmul_rate(n=2048, threads=0, repeats=5):
+    """Multiply-accumulates per second of an n x n x n uint8 x int8 MatMulInteger in ONNX Runtime
+    (its VNNI / AMX kernels; best of `repeats`): the rate an int8 convolution can reach at best."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.integers(-127, 128, (n, n)).astype(np.int8), "w")
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "w"], ["y"])], "matmul",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [n, n])], initializer=[weight])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+                                   .SerializeToString(), options, providers=["CPUExecutionProvider"])
+    a = rng.integers(0, 256, (n, n)).astype(np.uint8)
+    session.run(None, {"a": a})
+    return n ** 3 / min(_timed(lambda: session.run(None, {"a": a})) for _ in range(repeats))

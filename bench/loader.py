@@ -6,7 +6,9 @@
 Without --data_path it generates a small synthetic KITTI at KITTI's full size under data/bench_kitti
 (once) and writes hint files of the real size (1 x 320 x 1024 float32; their values do not matter
 for speed). Prints samples/s through paddle.io.DataLoader for each worker count and, for one
-process, where the time of a sample goes.
+process, where the time of a sample goes. The workers send uint8 images and the main process turns
+each batch into floats (datasets.batch_to_float, timed with the batch); --compare also times, in the
+same run, the float samples the workers sent before (the same conversion done in the worker).
 """
 import argparse
 import os
@@ -21,7 +23,7 @@ import utils  # noqa: E402,F401
 import paddle  # noqa: E402
 
 import synthetic  # noqa: E402
-from datasets import KITTIRAWDataset, read_split  # noqa: E402
+from datasets import KITTIRAWDataset, batch_to_float, read_split  # noqa: E402
 from datasets import kitti as kitti_module  # noqa: E402
 from utils.kitti_layout import default_hint_root  # noqa: E402
 
@@ -31,7 +33,7 @@ FRAMES = [0, -1, 1, "s"]
 def bench_data(root):
     info = synthetic.ensure(root, num_drives=2, frames_per_drive=14, width=1242, height=375)
     lines = read_split(os.path.join(synthetic.split_dir(root), "train_files.txt"))
-    ds = KITTIRAWDataset(root, lines, 32, 32, [0], load_depth=False, depth_hint_path=default_hint_root(root))
+    ds = KITTIRAWDataset(root, lines, 64, 64, [0], load_depth=False, depth_hint_path=default_hint_root(root))
     for folder, frame, side in ds.lines:
         path = ds.hint_path(folder, frame, side)
         if not os.path.isfile(path):
@@ -40,15 +42,34 @@ def bench_data(root):
     return info, lines
 
 
-def throughput(ds, workers, samples, batch_size, shared_memory):
+class FloatInWorker(paddle.io.Dataset):
+    """The dataset as the loader was before: each sample converted to float32 in the worker
+    (15.7 MB a sample at 192 x 640 instead of 2 MB of uint8 to copy between processes)."""
+
+    def __init__(self, ds):
+        super().__init__()
+        self.ds = ds
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, index):
+        return batch_to_float(self.ds[index])
+
+
+def throughput(ds, workers, samples, batch_size, shared_memory, convert=True):
+    """Samples/s of batches in the main process; with `convert` as float batches there
+    (batch_to_float on the CPU included; a no-op for FloatInWorker). Without it, the rate a GPU
+    trainer sees, whose batch_to_float runs on the device."""
+    to_float = batch_to_float if convert else (lambda batch: batch)
     loader = paddle.io.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers,
                                   use_shared_memory=shared_memory, drop_last=True)
     it = iter(loader)
-    next(it)   # start-up (worker processes, first files) is not counted
+    to_float(next(it))   # start-up (worker processes, first files) is not counted
     n, start = 0, time.perf_counter()
     while n < samples:
         try:
-            next(it)
+            to_float(next(it))
         except StopIteration:
             it = iter(loader)
             continue
@@ -71,16 +92,14 @@ def profile(ds, samples):
         return wrapper
 
     orig = (ds.get_color, Image.Image.resize, kitti_module._to_chw, ds.get_hint, ds.get_depth,
-            kitti_module.draw_color_jitter)
+            kitti_module._jitter_params, kitti_module._to_uint8_chw)
     ds.get_color = timed("read + decode jpg (PIL), flip", ds.get_color)
     Image.Image.resize = timed("Lanczos resizes (4 scales)", Image.Image.resize)
-    kitti_module._to_chw = timed("to float CHW arrays", kitti_module._to_chw)
+    kitti_module._to_chw = timed("float image for the jitter's mean", kitti_module._to_chw)
+    kitti_module._to_uint8_chw = timed("uint8 CHW arrays", kitti_module._to_uint8_chw)
     ds.get_hint = timed("depth hint (np.load + nearest resize)", ds.get_hint)
     ds.get_depth = timed("depth_gt (velodyne projection)", ds.get_depth)
-
-    def jitter_factory(*a, **k):
-        return timed("colour jitter (affine, numpy)", orig[5](*a, **k))
-    kitti_module.draw_color_jitter = jitter_factory
+    kitti_module._jitter_params = timed("colour jitter parameters (incl. the float image)", orig[5])
     try:
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(samples):
@@ -89,8 +108,8 @@ def profile(ds, samples):
         cpu = time.process_time() - cpu
     finally:
         Image.Image.resize, kitti_module._to_chw = orig[1:3]
+        kitti_module._jitter_params, kitti_module._to_uint8_chw = orig[5:]
         del ds.get_color, ds.get_hint, ds.get_depth
-        kitti_module.draw_color_jitter = orig[5]
     return total / samples, cpu / samples, {k: v / samples for k, v in totals.items()}
 
 
@@ -105,6 +124,10 @@ def main():
     parser.add_argument("--batch_size", type=int, default=12)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--depth_gt", action="store_true", help="also load velodyne depth_gt")
+    parser.add_argument("--shared_memory", nargs="+", type=int, default=[0, 1], choices=[0, 1],
+                        help="use_shared_memory values timed with workers (default: both)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also time float samples converted in the workers (the loader before uint8)")
     args = parser.parse_args()
     if args.data_path:
         root = args.data_path
@@ -124,11 +147,16 @@ def main():
           f"{args.height}x{args.width}, frames {FRAMES}, hints{', depth_gt' if args.depth_gt else ''})")
     for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
         print(f"  {name:40s} {1000 * sec:6.1f} ms CPU  {100 * sec / cpu:5.1f} %")
+    kinds = [("uint8 from the workers, batch_to_float on the CPU", ds, True),
+             ("uint8 from the workers, no conversion (done on the GPU)", ds, False)]
+    if args.compare:
+        kinds.append(("float from the workers (before)", FloatInWorker(ds), False))
     for workers in args.workers:
-        for shared in ([False, True] if workers else [False]):
-            rate = throughput(ds, workers, args.samples, args.batch_size, shared)
-            print(f"DataLoader num_workers={workers}, use_shared_memory={shared}: {rate:.1f} samples/s "
-                  f"(batch {args.batch_size})")
+        for shared in ([bool(x) for x in args.shared_memory] if workers else [False]):
+            for name, data, convert in kinds:
+                rate = throughput(data, workers, args.samples, args.batch_size, shared, convert)
+                print(f"DataLoader num_workers={workers}, use_shared_memory={shared}, {name}: {rate:.1f} samples/s "
+                      f"(batch {args.batch_size})", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

@@ -1,6 +1,9 @@
 """KITTI raw as a paddle.io.Dataset (spec section 7), with Monodepth2's keys:
 
-    ("color", f, s), ("color_aug", f, s)   3 x H/2^s x W/2^s float32 in [0, 1]; f in frame_idxs (0, -1, 1, "s")
+    ("color", f, s)                         3 x H/2^s x W/2^s uint8 (as stored); f in frame_idxs (0, -1, 1, "s")
+    ("jitter", f, s)                        3 x 4 float32 [M | b]: the colour jitter of that image (identity if none)
+    after batch_to_float (main process or device, not the loader workers: 8x less to copy between processes):
+    ("color", f, s), ("color_aug", f, s)   3 x H/2^s x W/2^s float32 in [0, 1]; "jitter" keys consumed
     ("K", s), ("inv_K", s)                  4 x 4 float32 intrinsics of scale s (fx = 0.58 W, fy = 1.92 H)
     "stereo_T"                              4 x 4, t_x = side_sign * flip_sign * 0.1 (when "s" is a frame)
     "depth_hint", "depth_hint_mask"         1 x H x W (use_depth_hints)
@@ -112,6 +115,76 @@ def draw_color_jitter(rng, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1
 
 
 _to_chw = image_io.to_chw  # PIL RGB image -> C-contiguous 3 x H x W float32 in [0, 1], as prediction's
+_IDENTITY_JITTER = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
+
+
+def _to_uint8_chw(image):
+    """RGB PIL image -> C-contiguous 3 x H x W uint8 (what the loader workers send)."""
+    return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+
+
+def _jitter_params(jitter, chw):
+    """The 3 x 4 float32 [M | b] of `jitter` on the float image `chw` (its contrast step needs the
+    image's mean, so it is taken here, from the same float values ColorJitter.__call__ would see)."""
+    m, b = jitter.affine(chw.reshape(3, -1).mean(1, dtype=np.float64))
+    return np.concatenate([m, b[:, None]], axis=1).astype(np.float32)
+
+
+def _jitter(params, x):
+    """clip(M x + b, 0, 1) per pixel for ... x 3 x 4 params and ... x 3 x H x W float32 x (numpy or
+    Paddle): the products summed over the input channels in order 0, 1, 2, then b, each rounded to
+    float32, which are ColorJitter.__call__'s numbers bit for bit."""
+    channels = []
+    for i in range(3):
+        out = params[..., i, 0][..., None, None] * x[..., 0, :, :]
+        for j in (1, 2):
+            out = out + params[..., i, j][..., None, None] * x[..., j, :, :]
+        channels.append(out + params[..., i, 3][..., None, None])
+    if isinstance(x, np.ndarray):
+        return np.clip(np.stack(channels, axis=-3), 0, 1)
+    return paddle.clip(paddle.stack(channels, axis=-3), 0, 1)
+
+
+def _apply_jitter(params, x):
+    """_jitter on the images whose params are not the identity (x itself for the others: the
+    identity's numbers are x's, so only the work is saved); a sample or a batch."""
+    p = params if isinstance(params, np.ndarray) else params.numpy()
+    if p.ndim == 2:
+        return x if np.array_equal(p, _IDENTITY_JITTER) else _jitter(params, x)
+    rows = np.flatnonzero((p != _IDENTITY_JITTER).any(axis=(1, 2)))
+    if len(rows) == 0:
+        return x
+    if isinstance(x, np.ndarray):
+        out = x.copy()
+        out[rows] = _jitter(p[rows], x[rows])
+        return out
+    index = paddle.to_tensor(rows, place=x.place)
+    return paddle.scatter(x, index, _jitter(paddle.gather(params, index), paddle.gather(x, index)))
+
+
+def batch_to_float(inputs):
+    """Turn a sample or batch as the loader sends it (uint8 ("color", f, s) and ("jitter", f, s),
+    numpy or Paddle) into the network's inputs, in place, and return it:
+        ("color", f, s)     = uint8 x float32(1/255)             (image_io.to_chw's arithmetic)
+        ("color_aug", f, s) = clip(M color + b, 0, 1)           ([M | b] = ("jitter", f, s), then dropped)
+    Runs where it is called (the main process, on the device for GPU batches); a dict already
+    converted is returned unchanged, so every consumer may call it."""
+    for key in [k for k in inputs if isinstance(k, tuple) and k[0] == "color"]:
+        x = inputs[key]
+        if isinstance(x, np.ndarray):
+            if x.dtype != np.uint8:
+                continue
+            x = x.astype(np.float32)
+            x *= np.float32(1 / 255)
+        else:
+            if x.dtype != paddle.uint8:
+                continue
+            # scale: the same float32 product as `* float32(1/255)`, faster than a broadcast multiply on the CPU
+            x = paddle.scale(x.astype("float32"), float(np.float32(1 / 255)))
+        inputs[key] = x
+        params = inputs.pop(("jitter",) + key[1:], None)
+        inputs[("color_aug",) + key[1:]] = x if params is None else _apply_jitter(params, x)
+    return inputs
 
 
 class KITTIRAWDataset(paddle.io.Dataset):
@@ -245,6 +318,13 @@ class KITTIRAWDataset(paddle.io.Dataset):
         return cv2.resize(np.ascontiguousarray(hint, np.float32), (self.width, self.height),
                           interpolation=cv2.INTER_NEAREST)
 
+    def sample_K(self, folder, do_flip):
+        """{scale: (K, inv_K)} of a sample: KITTI's one camera, whose centred principal point a flip keeps."""
+        return self.K
+
+    def sample_stereo_T(self, folder, side, do_flip):
+        return self.layout.stereo_T(side, do_flip)
+
     def __len__(self):
         return len(self.lines)
 
@@ -271,13 +351,13 @@ class KITTIRAWDataset(paddle.io.Dataset):
             for s in range(self.num_scales):
                 # Lanczos, scale 0 from the file and each further scale from the previous one
                 img = img.resize((self.width // 2 ** s, self.height // 2 ** s), LANCZOS)
-                color = _to_chw(img)
-                inputs[("color", f, s)] = color
-                inputs[("color_aug", f, s)] = jitter(color) if jitter else color
+                # uint8 out of the worker; batch_to_float makes ("color", f, s) and ("color_aug", f, s)
+                inputs[("color", f, s)] = _to_uint8_chw(img)
+                inputs[("jitter", f, s)] = _jitter_params(jitter, _to_chw(img)) if jitter else _IDENTITY_JITTER
         for s in range(self.num_scales):
-            inputs[("K", s)], inputs[("inv_K", s)] = self.K[s]
+            inputs[("K", s)], inputs[("inv_K", s)] = self.sample_K(folder, do_flip)[s]
         if "s" in self.frame_idxs:
-            inputs["stereo_T"] = self.layout.stereo_T(side, do_flip)
+            inputs["stereo_T"] = self.sample_stereo_T(folder, side, do_flip)
         if self.use_depth_hints:
             hint = self.get_hint(folder, frame, side, do_flip)[None]
             inputs["depth_hint"] = hint

@@ -4,6 +4,8 @@
     predictor = DepthPredictor("inference_model", backend="onnxruntime")   # or backend="paddle"
     depth = predictor.depth("photo.jpg")   # H x W float32 at the photo's size (metres if predictor.metric)
     disp = predictor("photo.jpg")          # 1 x 1 x h x w sigmoid disparity at the network size
+    disp = predictor.disparity("photo.jpg")   # the same resized to the photo's size
+    xyz, rgb = predictor.points("photo.jpg", camera="camera.json")  # coloured point cloud, N x 3 each
 
 A photo may be a path, a PIL image of any mode (converted to RGB) or an H x W x 3 uint8 array; a
 float32 B x 3 x h x w array in [0, 1] (utils.image_io.preprocess) is passed to the network as it is.
@@ -133,6 +135,7 @@ class DepthPredictor:
         if use_trt and (backend != "paddle" or device != "gpu"):
             raise DeployError("--use_trt needs --backend paddle and --device gpu")
         self.config = read_config(model_dir, backend)
+        bf16 = bf16 or self.config.get("precision") == "bf16"  # export.py --precision bf16 checked it
         self.height, self.width = self.config["height"], self.config["width"]
         self.min_depth, self.max_depth = self.config["min_depth"], self.config["max_depth"]
         self.scale_factor, self.metric = depth_scale(self.config)
@@ -180,3 +183,16 @@ class DepthPredictor:
         image = image_io.load_image(image)
         return image_io.disparity_to_depth(self(image)[0, 0], image.size, self.scale_factor, self.min_depth,
                                            self.max_depth)
+
+    def disparity(self, image):
+        """Sigmoid disparity of a photo resized bilinearly to its own size, float32."""
+        image = image_io.load_image(image)
+        return image_io.resize_map(self(image)[0, 0], image.size)
+
+    def points(self, image, camera=None):
+        """(N x 3 float32 points, N x 3 uint8 colours) of a photo's depth back-projected with `camera`
+        (camera.json path or dict; None: deploy.json's training camera, else KITTI's), as predict.Predictor."""
+        from utils.pointcloud import CameraChoice
+
+        image = image_io.load_image(image)
+        return CameraChoice(camera, self.config.get("camera")).points(self.depth(image), np.asarray(image))

@@ -4,6 +4,8 @@ DepthNet = multi-level encoder + dual-attention depth decoder (image -> disparit
 PoseNet = pose encoder (two stacked frames) + pose decoder (-> axis-angle, translation).
 Each is stored as two files of a weights folder (see `WEIGHT_FILES`).
 """
+import math
+
 import paddle
 import paddle.nn as nn
 
@@ -49,6 +51,9 @@ class PoseNet(nn.Layer):
         return self.decoder(self.encoder(paddle.concat([frame_a, frame_b], axis=1)))
 
 
+INITIAL_DISP_LOGIT = -3.0  # the disparity heads' initial bias (init_as_original)
+
+
 def build_net(part, num_layers=18, scales=(0, 1, 2, 3), batch_coupled_filter=False):
     """A fresh "depth" (DepthNet) or "pose" (PoseNet) network, in train mode."""
     if part == "depth":
@@ -59,9 +64,41 @@ def build_net(part, num_layers=18, scales=(0, 1, 2, 3), batch_coupled_filter=Fal
 
 
 def build_nets(num_layers=18, scales=(0, 1, 2, 3), use_pose=True, batch_coupled_filter=False):
-    """Fresh networks for training: {"depth": DepthNet[, "pose": PoseNet]}, in train mode."""
+    """Fresh networks for training: {"depth": DepthNet[, "pose": PoseNet]}, in train mode, initialised
+    as the original (`init_as_original`; draws from Paddle's generator, so paddle.seed fixes them)."""
     parts = ("depth", "pose") if use_pose else ("depth",)
-    return {p: build_net(p, num_layers, scales, batch_coupled_filter) for p in parts}
+    return {p: init_as_original(build_net(p, num_layers, scales, batch_coupled_filter)) for p in parts}
+
+
+def init_as_original(net):
+    """Re-draw every convolution outside the ResNet backbone with PyTorch's default, the
+    initialisation the original MLDA-Net (and Monodepth2) trained from:
+        weight, bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))      fan_in = in_channels x k x k
+    Why: Paddle's default (weight ~ N(0, 2/fan_in), bias 0) is sqrt(6) x larger per layer, and the
+    decoder's convolutions and guided filters have no normalisation, so the disparity logits start
+    at |z| ~ 2-7 and one Adam step at lr 1e-4 (each weight moves ~lr) changes them by ~3 on average,
+    up to 15; a few steps saturate the sigmoid (exactly 0 or 1 in float32, zero gradient) and
+    training from scratch with small batches collapses to a constant disparity. With this
+    initialisation the logits start near 0 (disparity ~0.5, as Monodepth2's) and one step moves
+    them by ~0.1 (bench/RESULTS.md, "Small-batch collapse"). The backbone keeps its own (batch-
+    normalised, usually replaced by ImageNet weights).
+
+    The disparity heads' biases start at INITIAL_DISP_LOGIT instead: sigmoid 0.047, a scaled
+    disparity of 0.48 (depth ~2 units), a stereo shift of ~2.8 % of the width (a few pixels, where
+    real ones are), not the ~28 % of sigmoid 0.5, at which the warp samples far from the match and
+    training at lr 5e-4 drove every disparity to 1 (bench/RESULTS.md). Returns `net`."""
+    backbone = getattr(net.encoder, "backbone", None)
+    skip = {id(layer) for layer in backbone.sublayers(include_self=True)} if backbone is not None else set()
+    for layer in net.sublayers():
+        if isinstance(layer, nn.Conv2D) and id(layer) not in skip:
+            bound = 1 / math.sqrt(math.prod(layer.weight.shape[1:]))
+            init = nn.initializer.Uniform(-bound, bound)
+            init(layer.weight)
+            if layer.bias is not None:
+                init(layer.bias)
+    for head in getattr(net.decoder, "dispconvs", {}).values():
+        nn.initializer.Constant(INITIAL_DISP_LOGIT)(head.conv.bias)
+    return net
 
 
 def weight_files(nets):

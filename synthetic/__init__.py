@@ -6,6 +6,10 @@ depth, velodyne scans), writer (KITTI files, splits, generate / ensure), __main_
     python -m synthetic --out data/synthetic_kitti            # quick-start subset
     python -m synthetic --out data/synth --drives 6 --frames 100 --width 1242 --height 375
 
+The same street in the --dataset folder layout, with a camera unlike KITTI's (4:3, fx = fy = 0.75 W,
+baseline 0.12 m; see synthetic/folder_writer.py): ``python -m synthetic --layout folder --out data/synth_folder``
+or ``synthetic.generate_folder(out_dir, ...)``.
+
 Python: ``info = synthetic.generate(out_dir, seed=0, ...)`` (returns the dict also stored
 in ``<out_dir>/synthetic_info.json``; an existing folder made with the same settings is reused);
 ``ensure(out_dir)`` reuses any synthetic dataset already there; ``split_dir(out_dir)`` is its splits folder.
@@ -31,7 +35,9 @@ Train lines: every frame with both neighbours, both sides, of every drive but th
 those frames (removed from train; no val file when there are none); test: every frame of the last drive,
 left camera (all frames, so that pose evaluation has consecutive frames).
 """
+from synthetic.folder_writer import folder_camera, generate_folder
 from synthetic.scene import BASELINE, intrinsics
 from synthetic.writer import INFO_FILE, drive_name, ensure, generate, split_dir
 
-__all__ = ["BASELINE", "INFO_FILE", "drive_name", "ensure", "generate", "intrinsics", "split_dir"]
+__all__ = ["BASELINE", "INFO_FILE", "drive_name", "ensure", "folder_camera", "generate", "generate_folder",
+           "intrinsics", "split_dir"]

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import synthetic
-from datasets import DataError, KITTIRAWDataset, MissingFileError, draw_color_jitter, read_split
+from datasets import DataError, KITTIRAWDataset, MissingFileError, batch_to_float, draw_color_jitter, read_split
 from datasets.kitti import LANCZOS, _to_chw
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
 
@@ -34,14 +34,14 @@ def _seed_for(flip, jitter):
 
 
 def _sample(ds, index, flip, jitter):
-    """ds.get_item(index, rng) with an rng whose flip and jitter decisions are the ones asked."""
-    return ds.get_item(index, np.random.RandomState(_seed_for(flip, jitter)))
+    """ds.get_item(index, rng) with an rng whose flip and jitter decisions are the ones asked (as floats)."""
+    return batch_to_float(ds.get_item(index, np.random.RandomState(_seed_for(flip, jitter))))
 
 
 @pytest.mark.parametrize("h,w", [(64, 192), (96, 320), (128, 416)])
 def test_keys_and_shapes(synthetic_kitti_hints, h, w):
     ds = _dataset(synthetic_kitti_hints, h, w, is_train=True, depth_gt_size=(128, 416))
-    inputs = ds[0]
+    inputs = batch_to_float(ds[0])
     for f in FRAMES:
         for s in range(4):
             for kind in ("color", "color_aug"):
@@ -61,7 +61,7 @@ def test_keys_and_shapes(synthetic_kitti_hints, h, w):
 
 def test_scales_are_successive_lanczos_resizes(synthetic_kitti):
     ds = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False)
-    inputs = ds[0]
+    inputs = batch_to_float(ds[0])
     folder, frame, side = ds.lines[0]
     img = Image.open(os.path.join(synthetic_kitti["data_path"], folder, f"image_0{2 if side == 'l' else 3}", "data", f"{frame:010d}.jpg")).convert("RGB")
     for s in range(4):
@@ -110,7 +110,7 @@ def test_stereo_sign_warps_the_partner_onto_the_image(synthetic_kitti_hints):
 def test_colour_jitter_one_draw_for_every_frame_and_scale(synthetic_kitti):
     ds = _dataset(synthetic_kitti, 64, 192, is_train=True, use_depth_hints=False)
     seed = _seed_for(flip=False, jitter=True)
-    inputs = ds.get_item(1, np.random.RandomState(seed))
+    inputs = batch_to_float(ds.get_item(1, np.random.RandomState(seed)))
     rng = np.random.RandomState(seed)
     rng.uniform(), rng.uniform()                 # the two decisions, then the jitter's parameters
     jitter = draw_color_jitter(rng)
@@ -139,7 +139,7 @@ def test_augmentation_comes_from_the_given_rng_only(synthetic_kitti):
     for seed in range(12):                       # decisions follow the seed, both ways happen
         rng = np.random.RandomState(seed)
         jittered, flipped = rng.uniform() > 0.5, rng.uniform() > 0.5
-        x = ds.get_item(0, np.random.RandomState(seed))
+        x = batch_to_float(ds.get_item(0, np.random.RandomState(seed)))
         assert (np.abs(x[("color_aug", 0, 0)] - x[("color", 0, 0)]).max() > 0) == jittered
         flips[seed] = flipped
         assert x["stereo_T"][0, 3] == pytest.approx((-1 if ds.lines[0][2] == "l" else 1) * (-1 if flipped else 1) * 0.1)
@@ -200,10 +200,29 @@ def test_png_falls_back_to_jpg(synthetic_kitti):
 
 def test_dataloader_batches(synthetic_kitti):
     ds = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, is_train=True, depth_gt_size=(128, 416))
-    batch = next(iter(paddle.io.DataLoader(ds, batch_size=2, num_workers=0)))
+    batch = batch_to_float(next(iter(paddle.io.DataLoader(ds, batch_size=2, num_workers=0))))
     assert batch[("color_aug", "s", 0)].shape == [2, 3, 64, 192]
     assert batch["depth_gt"].shape == [2, 1, 128, 416] and batch["stereo_T"].shape == [2, 4, 4]
 
+
+def test_workers_send_uint8_and_batches_become_the_same_floats(synthetic_kitti):
+    """Samples carry uint8 images and jitter parameters (no float image to copy between loader
+    processes); batch_to_float on a Paddle batch gives, bit for bit, the per-sample numpy floats
+    (stacked), for jittered and plain samples alike, and leaves a converted batch unchanged."""
+    ds = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, is_train=True)
+    seeds = [_seed_for(flip=False, jitter=True), _seed_for(flip=True, jitter=False), _seed_for(flip=True, jitter=True)]
+    raw = [ds.get_item(i, np.random.RandomState(seed)) for i, seed in enumerate(seeds)]
+    for f in FRAMES:
+        for s in range(4):
+            assert raw[0][("color", f, s)].dtype == np.uint8 and raw[0][("color", f, s)].shape == (3, 64 >> s, 192 >> s)
+            assert ("color_aug", f, s) not in raw[0] and raw[0][("jitter", f, s)].shape == (3, 4)
+    floats = [batch_to_float(dict(x)) for x in raw]
+    batch = {k: paddle.to_tensor(np.stack([x[k] for x in raw])) for k in raw[0]}
+    batch = batch_to_float(batch)
+    assert set(batch) == set(floats[0]) and not any(k[0] == "jitter" for k in batch if isinstance(k, tuple))
+    for key in floats[0]:
+        np.testing.assert_array_equal(batch[key].numpy(), np.stack([x[key] for x in floats]))
+    assert batch_to_float(batch)[("color", 0, 0)] is batch[("color", 0, 0)]
 
 def test_errors_name_the_file(synthetic_kitti, tmp_path, capsys):
     info = synthetic_kitti

@@ -118,3 +118,64 @@ def test_missing_image_and_bad_split_are_one_line_errors(synthetic_kitti, tmp_pa
         hints.main(["--data_path", synthetic_kitti["data_path"], "--split", str(tmp_path / "none")])
     assert "error:" in str(e.value.code) and "train_files.txt" in str(e.value.code)
     assert not os.listdir(tmp_path)
+
+
+def write_plane_stereo_root(root, depth=3.7, fx=400.0, baseline=0.3, width=320, height=192, frames=5):
+    """One's own stereo camera (utils/folder_layout.py) looking at a textured fronto-parallel plane at
+    `depth` metres: the right image is the left one shifted by fx * baseline / depth px (sub-pixel,
+    bilinear). Returns the disparity in stored pixels."""
+    import json
+    import cv2
+    from PIL import Image
+    disp = fx * baseline / depth
+    rng = np.random.RandomState(0)
+    tex = cv2.GaussianBlur(rng.rand(height, width + 96, 3).astype(np.float32), (0, 0), 1.5)
+    tex = (255 * (tex - tex.min()) / (tex.max() - tex.min())).astype(np.float32)
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    def sample(dx):
+        return np.clip(cv2.remap(tex, xs + 32 + dx, ys, cv2.INTER_LINEAR), 0, 255).astype(np.uint8)
+
+    for side, img in (("left", sample(0.0)), ("right", sample(disp))):   # right(x) = left(x + d)
+        os.makedirs(os.path.join(root, "seq", side))
+        for i in range(frames):
+            Image.fromarray(img).save(os.path.join(root, "seq", side, f"f{i}.png"))
+    with open(os.path.join(root, "camera.json"), "w") as f:
+        json.dump({"fx": fx, "fy": fx, "cx": width / 2, "cy": height / 2, "width": width, "height": height,
+                   "baseline": baseline}, f)
+    return disp
+
+
+def test_folder_hints_are_metres_of_a_known_plane(tmp_path, capsys):
+    """The folder layout (found by ROOT/camera.json): hints from the camera's fx scaled to the working
+    width and its baseline in metres land on the plane's depth (3.7 m) within 2 %, for the left and the
+    right image, at ROOT/depth_hints/<sequence>/<left|right>/<frame>.npy, where the loader reads them."""
+    from datasets import FolderDataset
+    root = str(tmp_path / "own")
+    write_plane_stereo_root(root)            # 32.4 px at 320 wide, 16.2 px at the working 160
+    hints.main(["--data_path", root, "--height", "96", "--width", "160", "--num_workers", "1"])
+    assert "2 hints in" in capsys.readouterr().out   # ROOT/splits made: train lines 'seq 1 l', 'seq 1 r'
+    for side in ("left", "right"):
+        hint = np.load(os.path.join(root, "depth_hints", "seq", side, "f1.npy"))
+        assert hint.shape == (1, 96, 160) and hint.dtype == np.float32
+        valid = hint[0] > 0
+        assert valid.mean() > 0.5          # SGBM leaves the first 64 columns of its reference image empty
+        assert np.median(np.abs(hint[0][valid] - 3.7)) / 3.7 < 0.02
+        assert np.percentile(np.abs(hint[0][valid] - 3.7), 90) / 3.7 < 0.05
+    # KITTI's convention on the same pair (fx = 0.58 W, baseline 0.1) would give 0.58 * 160 * 0.1 / 16.2 = 0.57 "m"
+    data = FolderDataset(root, ["seq 1 r"], 96, 160, [0, "s"], use_depth_hints=True)
+    sample = data.get_item(0, np.random.RandomState(0))
+    np.testing.assert_array_equal(sample["depth_hint"],
+                                  np.load(os.path.join(root, "depth_hints", "seq", "right", "f1.npy")))
+
+
+def test_folder_hints_need_a_baseline(tmp_path):
+    import json
+    root = tmp_path / "own"
+    write_plane_stereo_root(str(root))
+    cam = json.loads((root / "camera.json").read_text())
+    del cam["baseline"]
+    (root / "camera.json").write_text(json.dumps(cam))
+    with pytest.raises(SystemExit) as e:
+        hints.main(["--data_path", str(root), "--num_workers", "1"])
+    assert "baseline" in str(e.value.code) and "\n" not in str(e.value.code)
+    assert not (root / "depth_hints").exists()

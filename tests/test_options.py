@@ -74,20 +74,20 @@ FLAGS = {
                           "--output_folder",
     "evaluate_pose": "--batch_coupled_filter --batch_size --data_path --device --eval_split --load_weights_folder "
                      "--no-batch_coupled_filter --no-png --num_threads --num_workers --png --save_pred_poses --seed",
-    "export": "--batch_coupled_filter --combined --format --height --load_weights_folder --no-batch_coupled_filter "
-              "--save_dir --width",
+    "export": "--batch_coupled_filter --calib_count --calib_images --calib_method --combined --format --height "
+              "--load_weights_folder --max_rel_error --no-batch_coupled_filter --precision --save_dir --width",
     "export_gt_depth": "--data_path --output --source --split",
     "inference": "--backend --calib_path --color_path --colormap --cpu_threads --device --eval_mono --infer_files_dir "
                  "--no-onednn --onednn --output_dir --pred_depth_scale_factor --save_png16 --trt_precision --use_trt "
-                 "--velo_filename",
-    "precompute_depth_hints": "--data_path --filenames --height --img_ext --num_workers --overwrite --save_path --split "
-                              "--width",
+                 "--velo_filename --camera --save_ply --video_layout",
+    "precompute_depth_hints": "--data_path --dataset --filenames --height --img_ext --num_workers --overwrite "
+                              "--save_path --split --width",
     "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
                "--no-batch_coupled_filter --num_threads --num_workers --output_dir --pred_depth_scale_factor "
-               "--save_png16 --seed --velo_filename",
-    "synthetic": "--azimuth_step --drives --frames --height --img_ext --out --overwrite --seed --width",
-    "test": "--batch_coupled_filter --batch_size --data_path --device --eval_mono --eval_out_dir --eval_split "
-            "--eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "
+               "--save_png16 --seed --velo_filename --camera --save_ply --video_layout",
+    "synthetic": "--azimuth_step --drives --frames --height --img_ext --layout --out --overwrite --seed --width",
+    "test": "--batch_coupled_filter --batch_size --data_path --dataset --device --eval_metric --eval_mono "
+            "--eval_out_dir --eval_split --eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "
             "--num_threads --num_workers --png --post_process --save_pred_disps --seed",
     "train": "--amp --batch_coupled_filter --batch_size --data_path --dataset --depth_hint_path --device "
              "--disparity_smoothness --frame_ids --height --learning_rate --load_weights_folder --log_dir "

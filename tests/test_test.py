@@ -133,6 +133,15 @@ def test_median_and_fixed_scaling_on_a_constructed_case(tmp_path):
     assert mono["metrics"]["abs_rel"] < 1e-6 and mono["metrics"]["a1"] == 1.0
     assert mono["ratio_median"] == pytest.approx(5.4 / 1.1, rel=1e-5) and mono["ratio_std"] < 1e-6
     assert mono["image_metrics"]["ssim"] == pytest.approx(1.0, abs=1e-6)
+    # --eval_metric: the depth as predicted (1.1 / 5.4 x gt); the median ratio is reported, not applied
+    metric = test_script.main(["--ext_disp_to_eval", disps, "--eval_split", split, "--eval_metric"])
+    assert metric["scaling"] == "none" and metric["metrics"]["abs_rel"] == pytest.approx(1 - 1.1 / 5.4, rel=1e-5)
+    assert metric["ratio_median"] == pytest.approx(5.4 / 1.1, rel=1e-5)
+    assert stereo["ratio_median"] == pytest.approx(5.4 / 1.1, rel=1e-5)
+    assert os.path.isfile(os.path.join(os.path.dirname(disps), "eval_eigen_metric.json"))
+    with pytest.raises(SystemExit) as e:
+        test_script.main(["--ext_disp_to_eval", disps, "--eval_split", split, "--eval_mono", "--eval_metric"])
+    assert e.value.code == 2
 
 
 def test_refusals_are_one_line(tmp_path, capsys):

@@ -28,7 +28,7 @@ def small_argv(root, log_dir, *extra):
 
 
 def batch_of(dataset):
-    return next(iter(paddle.io.DataLoader(dataset, batch_size=len(dataset))))
+    return datasets.batch_to_float(next(iter(paddle.io.DataLoader(dataset, batch_size=len(dataset)))))
 
 
 def with_time_reversed_copy(inputs):

@@ -48,11 +48,16 @@ def short_run(synthetic_kitti_hints, tmp_path_factory):
         return score
 
     trainer.Trainer.validate = recording_validate
+    # Paddle's default initialisation: from init_as_original's near-constant start every early step
+    # improves the score, and this test needs one that does not
+    init_as_original, networks.model.init_as_original = networks.model.init_as_original, lambda net: net
     try:
-        # seed 2: epoch 0 scores better than epoch 1 here (0.93 vs 1.10), so best must not follow the last
-        train.main(run_argv(root, split, log_dir, "--num_epochs", "2", "--save_frequency", "100", "--seed", "2"))
+        # seed 0: epoch 0 scores better than epoch 1 here, so best must not follow the last (seed 2 did,
+        # 0.93 vs 1.10, before other changes of issue 10 made its epoch 1 0.50)
+        train.main(run_argv(root, split, log_dir, "--num_epochs", "2", "--save_frequency", "100", "--seed", "0"))
     finally:
         trainer.Trainer.validate = original
+        networks.model.init_as_original = init_as_original
     return dict(root=root, split=split, log_dir=log_dir, run=log_dir / "mlda", scores=scores)
 
 
@@ -73,7 +78,7 @@ def test_best_folder_holds_the_minimum_validation_score(short_run):
     abs_rels = []
     with paddle.no_grad():
         for i in range(len(val)):
-            sample = val[i]
+            sample = datasets.batch_to_float(val[i])
             disp = nets["depth"](paddle.to_tensor(sample[("color", 0, 0)][None]))[("disp", 0)]
             scaled, _ = disp_to_depth(disp, 0.1, 100.0)
             abs_rels.append(evaluate_depth(sample["depth_gt"][0], scaled.numpy()[0, 0], mode="median")[0][0])

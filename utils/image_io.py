@@ -23,6 +23,8 @@ Writing, for one image with network output `disp` (the scale-0 sigmoid disparity
                          weights, relative depth with 1 (the callers decide: utils.depth.depth_scale)
       <stem>_depth.png   (save_png16) KITTI-style uint16 PNG of depth x 256, clipped to 1..65535
                          (so depths above 255.99 m saturate)
+      <stem>_points.ply  (points=(rgb, (fx, fy, cx, cy))) the depth back-projected with that camera at
+                         the photo's size, coloured by the photo: binary PLY (utils.pointcloud)
     Files are written to temporary names (utils.fileio.atomic_write) and renamed only once all of
     them are written.
 
@@ -35,6 +37,7 @@ import numpy as np
 from natsort import natsorted, ns
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from utils import pointcloud
 from utils.fileio import atomic_write
 from utils.kitti_layout import STEREO_SCALE_FACTOR
 
@@ -53,7 +56,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
                     ".pbm", ".gif", ".jfif")
 # Files this module writes that are images themselves: skipped when listing a folder, so that
 # predicting into the input folder twice does not treat earlier outputs as photos.
-OUTPUT_SUFFIXES = ("_disp.jpeg", "_depth.png")
+OUTPUT_SUFFIXES = ("_disp.jpeg", "_depth.png", "_depth.mp4", "_depth.avi")
 COLORMAPS = {
     "magma": cv2.COLORMAP_MAGMA, "inferno": cv2.COLORMAP_INFERNO, "plasma": cv2.COLORMAP_PLASMA,
     "viridis": cv2.COLORMAP_VIRIDIS, "cividis": cv2.COLORMAP_CIVIDIS, "turbo": cv2.COLORMAP_TURBO,
@@ -212,12 +215,14 @@ def depth_to_png16(depth):
     return np.clip(np.round(np.asarray(depth, np.float64) * KITTI_PNG_SCALE), 1, 65535).astype(np.uint16)
 
 
-def prediction_paths(output_dir, stem, save_png16=False):
+def prediction_paths(output_dir, stem, save_png16=False, save_ply=False):
     """{kind: path} of the files write_prediction writes for `stem` (see the module docstring)."""
     base = os.path.join(output_dir, stem)
     paths = {"disp_npy": base + "_disp.npy", "disp_jpeg": base + "_disp.jpeg", "depth_npy": base + "_depth.npy"}
     if save_png16:
         paths["depth_png"] = base + "_depth.png"
+    if save_ply:
+        paths["points_ply"] = base + "_points.ply"
     return paths
 
 
@@ -230,16 +235,19 @@ def _write_all(items):
 
 
 def write_prediction(output_dir, stem, disp, original_size, scale_factor=STEREO_SCALE_FACTOR, colormap="magma",
-                     save_png16=False, min_depth=0.1, max_depth=100.0):
+                     save_png16=False, min_depth=0.1, max_depth=100.0, points=None):
     """Write the per-image outputs (see the module docstring) and return {kind: path} with kinds
-    "disp_npy", "disp_jpeg", "depth_npy" and, with save_png16, "depth_png"."""
+    "disp_npy", "disp_jpeg", "depth_npy", with save_png16 "depth_png" and with `points` = (H x W x 3
+    uint8 colours at the photo's size, (fx, fy, cx, cy) at that size) "points_ply"."""
+
     disp = _as_map(disp)
     disp_full = resize_map(disp, original_size)
     depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
     colored = colorize(disp_full, colormap)
     os.makedirs(output_dir, exist_ok=True)
-    paths = prediction_paths(output_dir, stem, save_png16)
+    paths = prediction_paths(output_dir, stem, save_png16, points is not None)
     writers = {
+        "points_ply": lambda f: pointcloud.write_ply(f, *pointcloud.cloud(depth, points[0], points[1])),
         "disp_npy": lambda f: np.save(f, disp.astype(np.float32)),
         "disp_jpeg": lambda f: Image.fromarray(colored).save(f, format="JPEG", quality=95),
         "depth_npy": lambda f: np.save(f, depth),

@@ -60,15 +60,29 @@ def evaluate_depth(gt_depth, pred_disp, mode="median", min_depth=MIN_EVAL_DEPTH,
     resized to the ground truth's size (cv2 INTER_LINEAR, half-pixel), inverted to depth, masked
     (evaluation_mask; the defaults are eigen's rules), scaled, clipped to [min_depth, max_depth].
     Returns (errors tuple, scale ratio)."""
+    gt, pred = masked_depths(gt_depth, pred_disp, min_depth, max_depth, garg_crop, cap_gt)
+    pred, ratio = scale_prediction(pred, gt, mode, stereo_factor)
+    pred = np.clip(pred, min_depth, max_depth)
+    return compute_depth_errors(gt, pred), ratio
+
+
+def masked_depths(gt_depth, pred_disp, min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH, garg_crop=True,
+                  cap_gt=True):
+    """(ground truth, unscaled predicted depth) at the pixels that count (1-D each): the disparity
+    resized to the ground truth's size (cv2 INTER_LINEAR), inverted, masked by evaluation_mask."""
     h, w = gt_depth.shape
     disp = cv2.resize(np.asarray(pred_disp, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    pred_depth = 1.0 / disp
     mask = evaluation_mask(gt_depth, min_depth, max_depth, garg_crop, cap_gt)
     if not mask.any():
         raise ValueError("no ground-truth pixel inside the evaluation range and crop")
-    pred, ratio = scale_prediction(pred_depth[mask], gt_depth[mask], mode, stereo_factor)
-    pred = np.clip(pred, min_depth, max_depth)
-    return compute_depth_errors(gt_depth[mask], pred), ratio
+    return gt_depth[mask], 1.0 / disp[mask]
+
+
+def median_ratio(gt_depth, pred_disp, **rules):
+    """median(gt) / median(predicted depth) over the pixels that count: the factor median scaling
+    would apply, 1 for a prediction already in the ground truth's units (metric weights)."""
+    gt, pred = masked_depths(gt_depth, pred_disp, **rules)
+    return float(np.median(gt) / np.median(pred))
 
 
 def post_process_disparity(l_disp, r_disp):

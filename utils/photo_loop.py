@@ -1,13 +1,16 @@
 """The per-photo loop that predict.py (eager Paddle) and inference.py (Paddle Inference or ONNX
-Runtime) share: same files, same velodyne check, and one report that both scripts print. Free of
-Paddle. `predict_photos` takes explicit arguments and returns a PhotoResult; it never exits."""
+Runtime) share: same files, same velodyne check, and one report that both scripts print. Videos go
+through utils/video.py (frame by frame, the same per-frame files), point clouds through
+utils/pointcloud.py. Free of Paddle. `predict_photos` takes explicit arguments and returns a
+PhotoResult; it never exits."""
 import os
 import sys
 from dataclasses import dataclass, field
 
+import numpy as np
 from tqdm import tqdm
 
-from utils import image_io, kitti_layout
+from utils import image_io, kitti_layout, pointcloud, video
 from utils.depth import disp_to_depth
 from utils.metrics import METRIC_NAMES, evaluate_depth
 
@@ -22,16 +25,22 @@ def default_output_dir(color_path, name=PREDICT_OUTPUT_NAME):
 
 
 class InputError(ValueError):
-    """No image to read, or a velodyne check without its files; the message is one line."""
+    """No image to read, an unreadable video, or a velodyne check without its files; the message is one line."""
 
 
 def list_inputs(color_path, velo_filename=None, calib_path=None):
-    """The images of `color_path` (image_io.list_images), after checking that the scan and the
-    calibration files of a velodyne check exist. Raises InputError."""
+    """The images of `color_path` (image_io.list_images; or the video it names, checked readable), after
+    checking that the scan and the calibration files of a velodyne check exist. Raises InputError."""
     try:
         paths = image_io.list_images(color_path)
     except image_io.ImageLoadError as e:
         raise InputError(str(e)) from None
+    for path in paths:  # an unreadable video is said before any weights are loaded
+        if video.is_video(path):
+            try:
+                video.open_video(path)[0].release()
+            except video.VideoError as e:
+                raise InputError(str(e)) from None
     if velo_filename:
         for f in (velo_filename,) + tuple(os.path.join(calib_path, n) for n in kitti_layout.CALIB_FILES):
             if not os.path.isfile(f):
@@ -54,35 +63,56 @@ def velodyne_errors(disp, image_path, calib_path, velo_filename, min_depth, max_
 class PhotoResult:
     """What predict_photos did: `written` [(image path, {kind: output path})], `failed` [one-line reason],
     `replaced` (images whose earlier output files were overwritten), `velodyne` [(image path, the seven
-    metrics, scale ratio, median_scaling)] with a scan."""
+    metrics, scale ratio, median_scaling)] with a scan, `videos` [(video path, frames, frame folder,
+    depth video)]."""
     output_dir: str
     total: int
     written: list = field(default_factory=list)
     failed: list = field(default_factory=list)
     replaced: int = 0
     velodyne: list = field(default_factory=list)
+    videos: list = field(default_factory=list)
+    photos: int = 0
 
 
 def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap="magma",
-                   save_png16=False, velodyne=None, progress=None):
+                   save_png16=False, velodyne=None, progress=None, camera=None, video_layout="auto"):
     """Predict every image of `paths` with `predict_disp(PIL image) -> H x W sigmoid disparity` and
-    write its files (image_io.write_prediction, depth = scale_factor x disp_to_depth) into output_dir.
-    Unreadable images are skipped and listed in the result. `velodyne` = (velo_filename, calib_path,
-    median_scaling): also the metrics against that scan. `progress`: tqdm label, or None for none."""
+    write its files (image_io.write_prediction, depth = scale_factor x disp_to_depth) into output_dir;
+    videos (utils.video.is_video) frame by frame with utils.video.predict_video. Unreadable images and
+    videos, and images the camera does not fit, are skipped and listed in the result. `velodyne` =
+    (velo_filename, calib_path, median_scaling): also the metrics against that scan. `progress`: tqdm
+    label, or None for none. `camera`: a utils.pointcloud.CameraChoice to write <stem>_points.ply."""
     result = PhotoResult(output_dir=output_dir, total=len(paths))
-    for path, stem in tqdm(list(zip(paths, image_io.output_stems(paths))), desc=progress, unit="image",
-                           disable=progress is None or len(paths) == 1):
+    stems = image_io.output_stems(paths)
+    for path, stem in zip(paths, stems):
+        if video.is_video(path):
+            try:
+                result.videos.append((path,) + video.predict_video(
+                    path, stem, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
+                    save_png16, video_layout, camera, progress))
+            except video.VideoError as e:
+                result.failed.append(str(e))
+            except pointcloud.CameraError as e:
+                result.failed.append(f"{path}: {e}")
+    photos = [(p, s) for p, s in zip(paths, stems) if not video.is_video(p)]
+    result.photos = len(photos)
+    for path, stem in tqdm(photos, desc=progress, unit="image", disable=progress is None or len(photos) <= 1):
         try:
             image = image_io.load_image(path)
-        except image_io.ImageLoadError as e:
-            result.failed.append(str(e))
-            tqdm.write(f"skipped {e}", file=sys.stderr)
+            points = (np.asarray(image), camera.intrinsics(*image.size)) if camera is not None else None
+        except (image_io.ImageLoadError, pointcloud.CameraError) as e:
+            reason = str(e) if isinstance(e, image_io.ImageLoadError) else f"{path}: {e}"
+            result.failed.append(reason)
+            if len(paths) > 1:  # one input: the exit line says it
+                tqdm.write(f"skipped {reason}", file=sys.stderr)
             continue
         disp = predict_disp(image)
-        if any(os.path.exists(p) for p in image_io.prediction_paths(output_dir, stem, save_png16).values()):
+        if any(os.path.exists(p) for p in image_io.prediction_paths(output_dir, stem, save_png16,
+                                                                    camera is not None).values()):
             result.replaced += 1
         files = image_io.write_prediction(output_dir, stem, disp, image.size, scale_factor, colormap, save_png16,
-                                          min_depth, max_depth)
+                                          min_depth, max_depth, points=points)
         result.written.append((path, files))
         if velodyne:
             velo_filename, calib_path, median_scaling = velodyne
@@ -100,18 +130,35 @@ def report(prog, result):
         lines.append("  " + " | ".join(f"{n:>8}" for n in METRIC_NAMES))
         lines.append("  " + " | ".join(f"{v:8.3f}" for v in errors))
         lines.append(f"  scale: {'median ratio' if median_scaling else 'fixed factor'} {ratio:.3f}")
-    lines.append(f"{len(result.written)} of {result.total} image(s) written to {result.output_dir}")
+    for path, frames, folder, depth_video in result.videos:
+        lines.append(f"{path}: {frames} frame(s) written to {folder}, depth video {depth_video}")
+    if result.photos:
+        lines.append(f"{len(result.written)} of {result.photos} image(s) written to {result.output_dir}")
     if result.replaced:
         lines.append(f"replaced the earlier files of {result.replaced} image(s) in {result.output_dir}")
-    error = f"{prog}: error: could not read " + "; ".join(result.failed) if result.failed else None
+    error = f"{prog}: error: " + "; ".join(result.failed) if result.failed else None
     return lines, error
 
 
 def predict_and_report(prog, paths, predict_disp, output_dir, scale_factor, metric, min_depth, max_depth,
-                       colormap="magma", save_png16=False, velo_filename=None, calib_path=None, eval_mono=False):
+                       colormap="magma", save_png16=False, velo_filename=None, calib_path=None, eval_mono=False,
+                       camera=None, video_layout="auto"):
     """predict_photos, then report: what predict.py and inference.py run. Relative depth has no scale to
     check, so the velodyne check then uses median scaling (as with --eval_mono). Returns (lines, error)."""
     velodyne = (velo_filename, calib_path, eval_mono or not metric) if velo_filename else None
     result = predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
-                            save_png16, velodyne, prog)
+                            save_png16, velodyne, prog, camera, video_layout)
     return report(prog, result)
+
+
+def camera_choice(camera_path, trained_camera, save_ply):
+    """The CameraChoice of a run with --save_ply (its source printed once), or None without it.
+    Raises InputError for an unusable camera.json."""
+    if not save_ply:
+        return None
+    try:
+        choice = pointcloud.CameraChoice(camera_path, trained_camera)
+    except pointcloud.CameraError as e:
+        raise InputError(str(e)) from None
+    print(choice.source)
+    return choice

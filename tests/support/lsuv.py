@@ -23,6 +23,11 @@ def tame_weights(nets, sample):
     so that its output has unit std on `sample` (B x 3 x H x W in [0, 1]); the pose net sees
     (sample, sample mirrored). Nets are put in eval mode (batch norm with its running statistics)."""
     nets_dict = nets if isinstance(nets, dict) else {"depth": nets}
+    for net in nets_dict.values():
+        # the disparity heads' constant initial bias (networks.model.init_as_original) would be
+        # multiplied by the rescaling into a saturated sigmoid: start them centred, as Paddle's default
+        for head in getattr(getattr(net, "decoder", None), "dispconvs", {}).values():
+            head.conv.bias.set_value(paddle.zeros_like(head.conv.bias))
     hooks = []
     for net in nets_dict.values():
         net.eval()
