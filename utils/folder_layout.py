@@ -42,6 +42,7 @@ import re
 import numpy as np
 
 from utils.fileio import atomic_write_text
+from utils import kitti_layout
 from utils.kitti_layout import LayoutError, MissingFileError  # noqa: F401 (one error type for every layout)
 
 CAMERA_FILE = "camera.json"
@@ -202,21 +203,12 @@ def default_hint_root(root):
 # ------------------------------------------------------------------------------------ split files
 def parse_split_line(line, where="split line"):
     """'<sequence> <frame index> <l|r>' -> (sequence, index, side); LayoutError naming `where` otherwise."""
-    parts = line.split()
-    if len(parts) != 3 or parts[2] not in SIDE_FOLDER or not parts[1].isdigit():
-        raise LayoutError(f"{where}: {line.strip()!r} is not a split line {SPLIT_LINE_FORMAT}")
-    return parts[0], int(parts[1]), parts[2]
+    return kitti_layout.parse_split_line(line, where, SPLIT_LINE_FORMAT)
 
 
 def read_split(path):
     """Non-empty lines of a split file, each checked (LayoutError naming the file and line number)."""
-    if not os.path.isfile(path):
-        raise MissingFileError(f"missing split file: {path}")
-    with open(path) as f:
-        lines = [line.strip() for line in f if line.strip()]
-    for number, line in enumerate(lines, 1):
-        parse_split_line(line, f"{path}:{number}")
-    return lines
+    return kitti_layout.read_split(path, SPLIT_LINE_FORMAT)
 
 
 def _inner(start, stop):

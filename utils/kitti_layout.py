@@ -63,15 +63,16 @@ def stereo_T(side, do_flip=False):
 
 
 # ------------------------------------------------------------------------------------ split files
-def parse_split_line(line, where="split line"):
-    """'<folder> <frame> <l|r>' -> (folder, frame index, side); LayoutError naming `where` otherwise."""
+def parse_split_line(line, where="split line", line_format=SPLIT_LINE_FORMAT):
+    """'<folder> <frame> <l|r>' -> (folder, frame index, side); LayoutError naming `where` otherwise.
+    Every layout's split lines have this shape; `line_format` names its first field in the message."""
     parts = line.split()
     if len(parts) != 3 or parts[2] not in SIDE_TO_CAM or not parts[1].isdigit():
-        raise LayoutError(f"{where}: {line.strip()!r} is not a split line {SPLIT_LINE_FORMAT}")
+        raise LayoutError(f"{where}: {line.strip()!r} is not a split line {line_format}")
     return parts[0], int(parts[1]), parts[2]
 
 
-def read_split(path):
+def read_split(path, line_format=SPLIT_LINE_FORMAT):
     """Non-empty lines of a split file, each checked (LayoutError naming the file and line number)."""
     if not os.path.isfile(path):
         raise MissingFileError(f"missing split file: {path}")
@@ -79,7 +80,7 @@ def read_split(path):
         lines = [line.strip() for line in f]
     for number, line in enumerate(lines, 1):
         if line:
-            parse_split_line(line, f"{path}:{number}")
+            parse_split_line(line, f"{path}:{number}", line_format)
     return [line for line in lines if line]
 
 
