@@ -18,7 +18,7 @@ import numpy as np
 
 from synthetic.raycast import render_camera
 from synthetic.scene import make_scene, textures as load_textures, trajectory
-from synthetic.writer import _save_image
+from synthetic.writer import _save_image, reuse_existing
 from utils.fileio import atomic_folder
 
 FOLDER_INFO_FILE = "folder_info.json"
@@ -48,16 +48,9 @@ def generate_folder(out_dir, seed=0, num_sequences=3, frames=12, width=320, heig
     settings = {"format_version": FORMAT_VERSION, "seed": int(seed), "num_sequences": int(num_sequences),
                 "frames": int(frames), "img_ext": img_ext, "max_depth": float(max_depth), "camera": camera}
     out_dir = os.path.abspath(out_dir)
-    info_path = os.path.join(out_dir, FOLDER_INFO_FILE)
-    if os.path.exists(out_dir) and os.listdir(out_dir):
-        if os.path.isfile(info_path) and not overwrite:
-            with open(info_path) as f:
-                info = json.load(f)
-            if all(info.get(key) == value for key, value in settings.items()):
-                return dict(info, data_path=out_dir)
-        if not overwrite:
-            raise FileExistsError(f"{out_dir} already exists and was not generated with these settings; "
-                                  "choose another folder or pass overwrite=True (--overwrite)")
+    existing = reuse_existing(out_dir, FOLDER_INFO_FILE, settings, overwrite)
+    if existing is not None:
+        return existing
     k = np.array([[camera["fx"], 0, camera["cx"]], [0, camera["fy"], camera["cy"]], [0, 0, 1]])
     with atomic_folder(out_dir) as tmp:
         rng = np.random.default_rng(seed)

@@ -113,6 +113,22 @@ def _write_splits(root, drives, frames):
             f.write("\n".join(lines) + "\n")
 
 
+def reuse_existing(out_dir, info_file, settings, overwrite):
+    """The info dict of a dataset already in `out_dir` made with exactly `settings` (so several callers
+    share one), or None when `out_dir` is empty, absent or to be overwritten; FileExistsError for a
+    non-empty folder made otherwise."""
+    if not (os.path.exists(out_dir) and os.listdir(out_dir)) or overwrite:
+        return None
+    info_path = os.path.join(out_dir, info_file)
+    if os.path.isfile(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+        if all(info.get(key) == value for key, value in settings.items()):
+            return dict(info, data_path=out_dir)
+    raise FileExistsError(f"{out_dir} already exists and was not generated with these settings; "
+                          "choose another folder or pass overwrite=True (--overwrite)")
+
+
 def generate(out_dir, seed=0, num_drives=3, frames_per_drive=24, width=621, height=188, img_ext=".jpg",
              azimuth_step=0.4, max_depth=100.0, overwrite=False, progress=True):
     """Write a synthetic KITTI raw dataset to out_dir and return its description (dict).
@@ -133,17 +149,9 @@ def generate(out_dir, seed=0, num_drives=3, frames_per_drive=24, width=621, heig
                 "frames_per_drive": int(frames_per_drive), "width": int(width), "height": int(height),
                 "img_ext": img_ext, "azimuth_step": float(azimuth_step), "max_depth": float(max_depth)}
     out_dir = os.path.abspath(out_dir)
-    info_path = os.path.join(out_dir, INFO_FILE)
-    if os.path.exists(out_dir) and os.listdir(out_dir):
-        if os.path.isfile(info_path) and not overwrite:
-            with open(info_path) as f:
-                info = json.load(f)
-            if all(info.get(key) == value for key, value in settings.items()):
-                info["data_path"] = out_dir
-                return info
-        if not overwrite:
-            raise FileExistsError(f"{out_dir} already exists and was not generated with these settings; "
-                                  "choose another folder or pass overwrite=True (--overwrite)")
+    existing = reuse_existing(out_dir, INFO_FILE, settings, overwrite)
+    if existing is not None:
+        return existing
     with atomic_folder(out_dir) as tmp:   # built beside out_dir, renamed onto it when complete
         rng = np.random.default_rng(seed)
         textures = load_textures()
