@@ -154,6 +154,17 @@ def _init_worker():
     set_cpu_threads(1)   # one process per core
 
 
+def _require_pair(images, line, describe, fix):
+    """MissingFileError for the first missing image of (target, stereo partner) of split line `line`
+    (folder, frame, side); `describe(side)` says where it was looked for, `fix` how to mend it."""
+    folder, frame, side = line
+    for s, path in zip((side, layout.OTHER_SIDE[side]), images):
+        if path is None:
+            what = "stereo partner" if s != side else "frame"
+            raise layout.MissingFileError(f"missing {what}: {describe(s)} "
+                                          f"(needed by split line '{folder} {frame} {side}'; {fix})")
+
+
 def hint_tasks(data_path, filenames, save_path, height, width, img_ext=".jpg", overwrite=False):
     """(all unique (folder, frame, side), tasks still to do); LayoutError (= datasets.DataError) naming the
     first missing image."""
@@ -161,12 +172,8 @@ def hint_tasks(data_path, filenames, save_path, height, width, img_ext=".jpg", o
     tasks = []
     for folder, frame, side in unique:
         images = [layout.find_image(data_path, folder, frame, s, img_ext) for s in (side, layout.OTHER_SIDE[side])]
-        for s, path in zip((side, layout.OTHER_SIDE[side]), images):
-            if path is None:
-                what = "stereo partner" if s != side else "frame"
-                raise layout.MissingFileError(
-                    f"missing {what}: {layout.image_path(data_path, folder, frame, s, img_ext)} "
-                    f"(needed by split line '{folder} {frame} {side}'; check --data_path and the split)")
+        _require_pair(images, (folder, frame, side), lambda s: layout.image_path(data_path, folder, frame, s, img_ext),
+                      "check --data_path and the split")
         out = layout.hint_path(save_path, folder, frame, side)
         if overwrite or not os.path.isfile(out):
             tasks.append((images[0], images[1], side, out, width, height, None, layout.STEREO_BASELINE))
@@ -198,12 +205,9 @@ def folder_hint_tasks(root, filenames, save_path, height=None, width=None, overw
                 folder_layout.check_image_size(first, folder_layout.image_size(first), cam_file)
             cameras[seq] = cam
         images = [folder_layout.frame_path(root, seq, frame, s) for s in (side, folder_layout.OTHER_SIDE[side])]
-        for s, path in zip((side, folder_layout.OTHER_SIDE[side]), images):
-            if path is None:
-                what = "stereo partner" if s != side else "frame"
-                raise layout.MissingFileError(
-                    f"missing {what}: frame index {frame} of {os.path.join(root, seq, folder_layout.SIDE_FOLDER[s])} "
-                    f"(needed by split line '{seq} {frame} {side}'; right images keep the left ones' names)")
+        _require_pair(images, (seq, frame, side),
+                      lambda s: f"frame index {frame} of {os.path.join(root, seq, folder_layout.SIDE_FOLDER[s])}",
+                      "right images keep the left ones' names")
         name = os.path.basename(folder_layout.frame_path(root, seq, frame, "l"))
         out = folder_layout.hint_path(save_path, seq, name, side)
         h, w = (height, width) if height and width else folder_working_size(cameras[seq])

@@ -15,7 +15,6 @@ import numpy as np
 
 from datasets.kitti import DataError, KITTIRAWDataset, MissingFileError
 from utils import folder_layout as layout
-from utils.image_io import network_size_problem
 
 
 class FolderDataset(KITTIRAWDataset):
@@ -30,18 +29,9 @@ class FolderDataset(KITTIRAWDataset):
                  use_depth_hints=False, depth_hint_path=None, skip_missing=False, load_depth=None,
                  depth_gt_size=None, verbose=True, img_ext=None):
         # img_ext is accepted for the factory's common keywords: each frame keeps its own extension
-        for name, value in (("height", height), ("width", width)):
-            if network_size_problem(value):
-                raise DataError(f"{name} {value}: {network_size_problem(value)}")
-        if use_depth_hints and "s" not in frame_idxs:
-            raise DataError("depth hints need the stereo partner: add 's' to frame_idxs")
-        self.data_path = data_path
-        self.height, self.width, self.num_scales = height, width, num_scales
-        self.frame_idxs = list(frame_idxs)
-        self.is_train, self.use_depth_hints = is_train, use_depth_hints
-        self.depth_hint_path = depth_hint_path or layout.default_hint_root(data_path)
+        lines = self._init_common(data_path, filenames, height, width, frame_idxs, num_scales, is_train,
+                                  use_depth_hints, depth_hint_path)
         stereo = "s" in self.frame_idxs
-        lines = [layout.parse_split_line(line, f"split line {i + 1}") for i, line in enumerate(filenames)]
         self.names, self.right, self.cameras, self.camera_files = {}, {}, {}, {}
         for seq in dict.fromkeys(line[0] for line in lines):
             self._add_sequence(seq, stereo)

@@ -202,27 +202,34 @@ class KITTIRAWDataset(paddle.io.Dataset):
 
     layout = layout
 
-    def __init__(self, data_path, filenames, height, width, frame_idxs, num_scales=4, is_train=False,
-                 img_ext=".jpg", use_depth_hints=False, depth_hint_path=None, skip_missing=False,
-                 load_depth=None, depth_gt_size=(375, 1242), verbose=True):
+    def _init_common(self, data_path, filenames, height, width, frame_idxs, num_scales, is_train,
+                     use_depth_hints, depth_hint_path):
+        """The checks and fields every layout's dataset shares; returns the split lines parsed by
+        `self.layout`. DataError for a size that is no network input or hints without stereo."""
         super().__init__()
         for name, value in (("height", height), ("width", width)):
             if network_size_problem(value):
                 raise DataError(f"{name} {value}: {network_size_problem(value)}")
-        if img_ext not in (".jpg", ".png"):
-            raise DataError(f"img_ext must be .jpg or .png, not {img_ext!r}")
         if use_depth_hints and "s" not in frame_idxs:
             raise DataError("depth hints need the stereo partner: add 's' to frame_idxs")
         self.data_path = data_path
         self.height, self.width, self.num_scales = height, width, num_scales
         self.frame_idxs = list(frame_idxs)
-        self.is_train, self.img_ext = is_train, img_ext
-        self.use_depth_hints = use_depth_hints
+        self.is_train, self.use_depth_hints = is_train, use_depth_hints
         self.depth_hint_path = depth_hint_path or self.layout.default_hint_root(data_path)
+        return [self.layout.parse_split_line(line, f"split line {i + 1}") for i, line in enumerate(filenames)]
+
+    def __init__(self, data_path, filenames, height, width, frame_idxs, num_scales=4, is_train=False,
+                 img_ext=".jpg", use_depth_hints=False, depth_hint_path=None, skip_missing=False,
+                 load_depth=None, depth_gt_size=(375, 1242), verbose=True):
+        if img_ext not in (".jpg", ".png"):
+            raise DataError(f"img_ext must be .jpg or .png, not {img_ext!r}")
+        lines = self._init_common(data_path, filenames, height, width, frame_idxs, num_scales, is_train,
+                                  use_depth_hints, depth_hint_path)
+        self.img_ext = img_ext
         self.depth_gt_size = tuple(depth_gt_size) if depth_gt_size is not None else None
         self.files = _FileIndex()
         self._calib = {}
-        lines = [self.layout.parse_split_line(line, f"split line {i + 1}") for i, line in enumerate(filenames)]
         if load_depth is None:
             load_depth = bool(lines) and self.files.exists(self.layout.velodyne_path(data_path, *lines[0][:2]))
         self.load_depth = load_depth
