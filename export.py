@@ -62,6 +62,24 @@ def split_evaluator(data_path):
     return evaluate
 
 
+def export_refine_head(opt, depth_net, height, width, formats):
+    """The weights folder's diffusion head (refine.pdparams) too: step programs and one unrolled program
+    per --ddim_steps (deployment/export_refine.py), described by refine.json in --save_dir."""
+    import networks
+    from deployment.export_refine import export_refine
+
+    try:
+        net = networks.RefinedDepthNet(depth_net, networks.load_refine_head(opt.load_weights_folder))
+    except networks.CheckpointError as e:
+        sys.exit(f"export.py: error: {e}")
+    cfg = net.head.config
+    strength = opt.strength or cfg["strength"]
+    unrolled = [(n, strength) for n in (opt.ddim_steps or [cfg["ddim_steps"]])]
+    print(f"exporting the diffusion head: step programs and unrolled {', '.join(f'N={n}' for n, _ in unrolled)} "
+          f"at strength {strength}")
+    export_refine(net, opt.save_dir, height, width, unrolled, formats)
+
+
 def main(argv=None):
     opt = options.parse("export", argv)
     import paddle
@@ -97,6 +115,8 @@ def main(argv=None):
                                     evaluate=split_evaluator(SYNTHETIC_ROOT))
     except DeployError as e:
         sys.exit(f"export.py: error: {e}")
+    if opt.refine and opt.precision == "fp32" and networks.has_refine_head(opt.load_weights_folder):
+        export_refine_head(opt, nets["depth"], height, width, formats)
     files = sorted(f for part in config["parts"].values() for f in part["files"].values())
     print(f"wrote {', '.join(files)} and deploy.json to {opt.save_dir} "
           f"({'metric depth, x%g' % factor if metric else 'relative depth'})")

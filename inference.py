@@ -12,7 +12,7 @@ in <stem>/ plus <stem>_depth.mp4) in --output_dir (default:
 'predictions_inference' beside the image / inside the folder, so that predict.py's 'predictions' are
 not overwritten); unreadable images are reported and skipped, and the exit status is then non-zero.
 Size, depth range, preprocessing and metric vs relative depth come from the folder's deploy.json
-(--pred_depth_scale_factor F always wins).
+(--pred_depth_scale_factor F always wins; --camera_height H: metres from the ground plane, as predict.py).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import sys
@@ -29,10 +29,12 @@ def main(argv=None):
         paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
         predictor = DepthPredictor(opt.infer_files_dir, opt.backend, opt.device, opt.cpu_threads, opt.onednn,
                                    opt.use_trt, opt.trt_precision, scale_factor=opt.pred_depth_scale_factor)
-        camera = photo_loop.camera_choice(opt.camera, predictor.config.get("camera"), opt.save_ply)
+        photo_loop.ground_setup(opt.camera_height, predictor.metric)
+        camera = photo_loop.camera_choice(opt.camera, predictor.config.get("camera"), opt.save_ply, opt.camera_height)
     except (photo_loop.InputError, DeployError) as e:
         sys.exit(f"inference.py: error: {e}")
-    if predictor.scale_note:
+    ground = (opt.camera_height, camera) if opt.camera_height else None   # metres from the road plane
+    if predictor.scale_note and not ground:
         print(predictor.scale_note)
     precision = describe_precision(predictor.config)  # export.py --precision int8 | bf16
     if precision:
@@ -41,7 +43,8 @@ def main(argv=None):
     lines, error = photo_loop.predict_and_report(
         "inference.py", paths, lambda image: predictor(image)[0, 0], output_dir, predictor.scale_factor,
         predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap, opt.save_png16,
-        opt.velo_filename, opt.calib_path, opt.eval_mono, camera, opt.video_layout)
+        opt.velo_filename, opt.calib_path, opt.eval_mono, camera if opt.save_ply else None, opt.video_layout,
+        ground)
     if lines:
         print("\n".join(lines))
     if error:

@@ -134,6 +134,25 @@ GROUPS = {
         "max_steps": dict(type=int, default=0,
                           help="stop after this many optimiser steps in all, 0 = no limit (default: %(default)s)"),
     }),
+    "metric": ("metric depth: sparse depth and velocity supervision (issue 11; README \"Depth in metres\")", {
+        "sparse_depth_weight": dict(type=float, default=0.0,
+                                    help="weight of the loss on the pixels with ground-truth depth (KITTI: projected "
+                                         "velodyne; --dataset folder: <sequence>/depth/) at scale 0, which trains "
+                                         "depth in metres, 0 = off (default: %(default)s)"),
+        "sparse_depth_loss": dict(choices=["silog", "l1"], default="silog",
+                                  help="silog: mean(d^2) - lambda mean(d)^2, d = log pred - log gt (DiffusionDepth); "
+                                       "l1: mean |pred - gt| in metres (default: %(default)s)"),
+        "silog_lambda": dict(type=float, default=0.85,
+                             help="lambda of silog, in [0, 1); 1 would leave the scale free (default: %(default)s, "
+                                  "DiffusionDepth)"),
+        "lidar_beams": dict(type=int, choices=[64, 32, 16, 8, 4], default=64,
+                            help="train on every (64 / N)-th laser ring of KITTI's 64-beam velodyne only, as with a "
+                                 "cheaper sensor; validation keeps all 64 (default: %(default)s)"),
+        "velocity_weight": dict(type=float, default=0.0,
+                                help="weight of | |t_pose| - distance travelled | per temporal source frame, the "
+                                     "distance from KITTI's oxts (speed x time), which trains depth in metres "
+                                     "without a depth sensor (PackNet-SfM), 0 = off (default: %(default)s)"),
+    }),
     "depth_hints": ("depth hints", {
         "use_depth_hints": dict(action=BOOL, default=True,
                                 help="add the Depth Hints loss (needs --use_stereo) (default: %(default)s, DH/orig)"),
@@ -178,7 +197,8 @@ GROUPS = {
         "seed": dict(type=int, default=0, help="seed of Paddle, numpy and Python's random (default: %(default)s)"),
     }),
     "scaling": ("depth scaling", {
-        # --eval_mono, --eval_stereo and --eval_metric exclude each other where a script has them (EXCLUSIVE)
+        # --eval_mono, --eval_stereo, --eval_metric and --camera_height exclude each other where a script has
+        # them all (EXCLUSIVE: test.py)
         "eval_mono": dict(action="store_true",
                           help="per-image median scaling (monocular weights; the default when no scaling flag is given, "
                                "unless the weights' opt.json records \"metric\": true)"),
@@ -189,6 +209,12 @@ GROUPS = {
                             help="no scaling: the predicted depth is taken as metres (weights trained with a real "
                                  "stereo baseline or metric depth; the default for weights whose opt.json records "
                                  "\"metric\": true)"),
+        "camera_height": dict(type=float, default=None, metavar="METRES",
+                              help="metres per image from the ground plane: the road fitted in the lower part of "
+                                   "each depth map (utils/ground_plane.py) is taken to lie this far below the camera "
+                                   "(KITTI: 1.65); an approximation for monocular weights (README 'Depth in "
+                                   "metres'). test.py: a scaling mode of its own; predict.py / inference.py: "
+                                   "refused for metric weights and with --pred_depth_scale_factor"),
     }),
     "evaluation": ("evaluation (test.py, spec section 8)", {
         "post_process": dict(action="store_true",
@@ -290,6 +316,22 @@ GROUPS = {
         "trt_precision": dict(choices=["fp32", "fp16"], default="fp32",
                               help="TensorRT precision (default: %(default)s)"),
     }),
+    "app": ("web page (app.py)", {
+        "host": dict(default="127.0.0.1",
+                     help="address the page listens on; 0.0.0.0 serves every network interface (default: %(default)s, "
+                          "this machine only)"),
+        "port": dict(type=int, default=7860, help="port of the page (default: %(default)s, Gradio's)"),
+        "share": dict(action=BOOL, default=False,
+                      help="also ask Gradio for a temporary public link (needs internet) (default: %(default)s)"),
+        "max_image_pixels": dict(type=int, default=20_000_000,
+                                 help="refuse photos and video frames of more pixels than this (width x height) "
+                                      "(default: %(default)s, 20 MP)"),
+        "max_video_frames": dict(type=int, default=300,
+                                 help="refuse videos of more frames than this: each frame's files are written at "
+                                      "its full size (default: %(default)s)"),
+        "max_upload_mb": dict(type=int, default=200,
+                              help="largest file the page accepts, in megabytes (default: %(default)s)"),
+    }),
     "gt_export": ("ground-truth export (export_gt_depth.py)", {
         "source": dict(choices=["velodyne", "annotated"],
                        help="velodyne scans or KITTI's annotated depth pngs (default: annotated for "
@@ -311,28 +353,80 @@ GROUPS = {
         "azimuth_step": dict(type=float, default=0.4,
                              help="velodyne horizontal resolution in degrees (default: %(default)s)"),
     }),
+    "refine": ("diffusion refinement head (train_refine.py; DIFFUSION_REFINEMENT.md section 5)", {
+        "cond_channels": dict(type=int, default=256,
+                              help="width C of the condition and the denoiser (default: %(default)s, as "
+                                   "DiffusionDepth; 64 costs about 3.4x less per step)"),
+        "depth_mapping": dict(choices=["mlda", "paper"], default="mlda",
+                              help="decoder output s -> depth: mlda = MLDA's disp_to_depth (0.1-100 m), paper = "
+                                   "1/s - 1 (default: %(default)s)"),
+        "paper_output_act": dict(action=BOOL, default=False,
+                                 help="end the denoiser with GroupNorm + ReLU as DiffusionDepth's code (predicted "
+                                      "noise >= 0) (default: %(default)s)"),
+        "ddim_steps": dict(type=int, default=None,
+                           help="DDIM steps N of the 1000-step schedule (default: 20 for training, else the head's "
+                                "refine.json)"),
+        "strength": dict(type=float, default=None,
+                         help="start from MLDA's depth noised to the last max(1, int(N x strength)) of the N steps; "
+                              "1 = pure noise as DiffusionDepth (default: 0.5 for training, else the head's)"),
+        "noise_seed": dict(type=int, default=None,
+                           help="seed of the fixed start noise (numpy default_rng), the same for every image "
+                                "(default: 0 for training, else the head's)"),
+        "w_ddim": dict(type=float, default=1.0,
+                       help="weight of the self-diffusion (noise-prediction) loss, 0 = off (default: %(default)s)"),
+        "grad_steps": dict(type=int, default=0,
+                           help="keep gradients only through the last K denoiser calls (memory), 0 = all "
+                                "(default: %(default)s)"),
+        "freeze_mlda": dict(action=BOOL, default=True,
+                            help="keep MLDA-Net fixed (eval mode, no gradients); --no-freeze_mlda fine-tunes it at "
+                                 "0.1 x the head's learning rate (default: %(default)s)"),
+        "detach_ddim_target": dict(action=BOOL, default=False,
+                                   help="stop the self-diffusion loss's gradient into the latent it noises "
+                                        "(DiffusionDepth does not) (default: %(default)s)"),
+        "pixel_loss": dict(choices=["l1l2", "sig"], default="l1l2",
+                           help="l1l2: per-image L1 + L2 on the valid ground truth as DiffusionDepth; sig: SILog "
+                                "(losses.sparse_depth_loss, lambda 0.85) (default: %(default)s)"),
+        "warmup_steps": dict(type=int, default=-1,
+                             help="linear learning-rate warm-up steps, -1 = one epoch (default: %(default)s, "
+                                  "DiffusionDepth)"),
+        "refine": dict(action=BOOL, default=True,
+                       help="use the weights folder's diffusion head (refine.pdparams) when it has one "
+                            "(default: %(default)s)"),
+    }),
 }
 
 # Options that exclude each other where a parser has both.
-EXCLUSIVE = [("eval_mono", "eval_stereo", "eval_metric")]
+EXCLUSIVE = [("eval_mono", "eval_stereo", "eval_metric", "camera_height")]
 
 # Per script: the groups it uses, in --help order; (group, names) takes only some of a group's options.
 SCRIPT_GROUPS = {
     "train": (("data", ("dataset", "data_path", "split", "png")), "run", "weights", "model", "training",
-              "depth_hints", "optimisation", "logging", "system"),
+              "depth_hints", "metric", "optimisation", "logging", "system"),
     "test": ("weights", ("data", ("dataset", "data_path", "eval_split", "png")), "scaling", "evaluation",
-             ("optimisation", ("batch_size",)), "system"),
-    "predict": ("weights", "prediction", ("scaling", ("eval_mono",)), "system"),
+             ("optimisation", ("batch_size",)), "system",
+             ("refine", ("refine", "ddim_steps", "strength", "noise_seed"))),
+    "predict": ("weights", "prediction", ("scaling", ("eval_mono", "camera_height")), "system",
+                ("refine", ("refine", "ddim_steps", "strength", "noise_seed"))),
     "evaluate_pose": ("weights", ("data", ("data_path", "eval_split", "png")), ("optimisation", ("batch_size",)),
                       "pose_evaluation", "system"),
     "convert_checkpoint": ("weights", "convert"),
-    "export": ("weights", "export", ("model", ("height", "width"))),
-    "inference": ("inference", ("system", ("device",)), "prediction", ("scaling", ("eval_mono",))),
+    "export": ("weights", "export", ("model", ("height", "width")), ("refine", ("refine", "ddim_steps", "strength"))),
+    "inference": ("inference", ("system", ("device",)), "prediction", ("scaling", ("eval_mono", "camera_height"))),
+    "app": (("weights", ("load_weights_folder",)), "inference",
+            ("prediction", ("colormap", "pred_depth_scale_factor", "camera")), ("system", ("device",)), "app"),
     "export_gt_depth": (("data", ("data_path", "split")), "gt_export"),
     "precompute_depth_hints": (("data", ("dataset", "data_path", "split", "img_ext", "overwrite")), "hint_export",
                                ("model", ("height", "width")), ("system", ("num_workers",))),
     "synthetic": ("synthetic", ("data", ("img_ext", "overwrite")), ("model", ("width", "height")),
                   ("system", ("seed",))),
+    "train_refine": (("data", ("dataset", "data_path", "split", "png")), ("run", ("log_dir", "model_name", "resume")),
+                     "weights", ("model", ("height", "width")),
+                     ("refine", ("cond_channels", "depth_mapping", "paper_output_act", "ddim_steps", "strength",
+                                 "noise_seed", "w_ddim", "grad_steps", "freeze_mlda", "detach_ddim_target",
+                                 "pixel_loss", "warmup_steps")),
+                     ("training", ("max_steps",)),
+                     ("optimisation", ("batch_size", "learning_rate", "num_epochs", "lr_decay", "max_bad_steps")),
+                     ("logging", ("log_frequency",)), "system"),
 }
 
 _KITTI_ROOT = dict(required=True, default=None, help="KITTI raw root")
@@ -345,6 +439,24 @@ _VELODYNE_MONO = dict(help="the velodyne check uses median scaling instead of --
 # Per script: the add_argument keywords that differ from the group's for that script (default, help,
 # required, choices); the rest of the definition (flag, type, action) stays the group's.
 SCRIPT_DEFAULTS = {
+    "train_refine": {
+        "load_weights_folder": dict(help="the MLDA-Net weights folder the head refines (required unless --resume); "
+                                         "its opt.json gives the input size"),
+        "height": dict(default=None, help="input height, a multiple of 32 (default: the weights folder's)"),
+        "width": dict(default=None, help="input width, a multiple of 32 (default: the weights folder's)"),
+        "model_name": dict(default="refine", help="name of the run folder under --log_dir (default: %(default)s)"),
+        "ddim_steps": dict(default=20, help="DDIM steps N of the training loop (default: %(default)s, DiffusionDepth)"),
+        "strength": dict(default=0.5, help="start at the last max(1, int(N x strength)) steps from MLDA's noised "
+                                           "depth; 1 = pure noise (default: %(default)s)"),
+        "noise_seed": dict(default=0, help="seed of the fixed start noise used at inference, saved in refine.json "
+                                           "(training draws fresh noise) (default: %(default)s)"),
+        "batch_size": dict(default=4, help="samples per step (default: %(default)s)"),
+        "learning_rate": dict(default=1e-3, help="Adam learning rate of the head (default: %(default)s, "
+                                                 "DiffusionDepth)"),
+        "num_epochs": dict(default=30, help="epochs (default: %(default)s, DiffusionDepth)"),
+        "lr_decay": dict(default=0.2, help="the learning rate is multiplied by this after 1/3 and again after 1/2 of "
+                                           "the epochs (default: %(default)s, DiffusionDepth's 1, 0.2, 0.04)"),
+    },
     "train": {
         "load_weights_folder": dict(help="fine-tune from this weights folder (this project's, the original MLDA-Net's "
                                          "or PaddleMono's: encoder/depth/pose_encoder/pose.pdparams)"),
@@ -359,6 +471,8 @@ SCRIPT_DEFAULTS = {
                                "(default: %(default)s, M2)"),
         "png": dict(help="test images are .png instead of M2's converted .jpg (default: %(default)s)"),
         "batch_size": dict(default=16, help="images per forward pass (default: %(default)s, M2)"),
+        "ddim_steps": dict(nargs="+", help="with a diffusion head in the weights folder: its refined, metric depth is "
+                                           "also evaluated for each of these DDIM step counts (default: the head's)"),
     },
     "predict": {"eval_mono": _VELODYNE_MONO},
     "evaluate_pose": {
@@ -379,10 +493,21 @@ SCRIPT_DEFAULTS = {
                             "opt.json, else 192)"),
         "width": dict(default=None,
                       help="input width, a multiple of 32 (default: the weights folder's opt.json, else 640)"),
+        "ddim_steps": dict(nargs="+", help="with a diffusion head in the weights folder: one unrolled program per "
+                                           "step count, beside the step programs (default: the head's)"),
+        "strength": dict(help="strength of the unrolled programs (default: the head's)"),
     },
     "inference": {
         "device": dict(choices=["cpu", "gpu"], default="cpu", help="(default: %(default)s)"),
         "eval_mono": _VELODYNE_MONO,
+    },
+    "app": {
+        "load_weights_folder": dict(help="weights folder to serve (predict.py's Predictor); or --infer_files_dir"),
+        "infer_files_dir": dict(required=False, default=None,
+                                help="folder written by export.py to serve instead (inference.py's DepthPredictor)"),
+        "colormap": dict(help="colour map the page starts with (default: %(default)s, M2)"),
+        "camera": dict(help="camera.json of the photos for the point cloud (default: the training camera, scaled)"),
+        "device": dict(choices=["cpu", "gpu"], default="cpu", help="(default: %(default)s)"),
     },
     "export_gt_depth": {
         "data_path": _KITTI_ROOT,
@@ -411,7 +536,7 @@ SCRIPT_DEFAULTS = {
 }
 
 # Scripts whose --height / --width are the network's input size (the rule of network_size_error).
-NETWORK_SIZE_SCRIPTS = ("train", "export")
+NETWORK_SIZE_SCRIPTS = ("train", "export", "train_refine")
 
 
 def _selected(specs):
@@ -490,7 +615,7 @@ def check_weights(opt, error, script):
     if "load_weights_folder" not in opt:
         return
     if folder is None:
-        if script != "train" and not opt.get("ext_disp_to_eval"):
+        if script not in ("train", "train_refine", "app") and not opt.get("ext_disp_to_eval"):
             error("--load_weights_folder is required (a folder with encoder.pdparams and depth.pdparams)")
     elif not os.path.isdir(folder):
         error(f"--load_weights_folder {folder}: no such folder")
@@ -503,7 +628,7 @@ def check_run(opt, error, script):
         error(f"--resume {opt.resume}: no such folder (a run's checkpoint folder, e.g. logs/mlda/checkpoint)")
     if opt.resume and opt.get("load_weights_folder"):
         error("--resume and --load_weights_folder exclude each other: --resume already restores the weights")
-    bad = set(opt.models_to_load) - {"encoder", "depth", "pose_encoder", "pose"}
+    bad = set(opt.get("models_to_load", ())) - {"encoder", "depth", "pose_encoder", "pose"}
     if bad:
         error(f"--models_to_load {' '.join(sorted(bad))}: choose from encoder depth pose_encoder pose")
 
@@ -529,6 +654,24 @@ def check_training(opt, error, script):
 def check_depth_hints(opt, error, script):
     if opt.get("use_depth_hints") and not opt.get("use_stereo", False):
         error("--use_depth_hints needs stereo training: add --use_stereo or pass --no-use_depth_hints")
+
+
+def check_metric(opt, error, script):
+    if "sparse_depth_weight" not in opt:
+        return
+    for name in ("sparse_depth_weight", "velocity_weight"):
+        if opt[name] < 0:
+            error(f"--{name} {opt[name]}: must be >= 0 (0 = off)")
+    if not 0 <= opt.silog_lambda < 1:
+        error(f"--silog_lambda {opt.silog_lambda}: must be in [0, 1) (1 leaves the scale unsupervised)")
+    if opt.lidar_beams != 64 and not opt.sparse_depth_weight:
+        error(f"--lidar_beams {opt.lidar_beams} thins the sparse depth supervision: add --sparse_depth_weight W")
+    if opt.lidar_beams != 64 and opt.get("dataset") == "folder":
+        error(f"--lidar_beams {opt.lidar_beams} thins KITTI's velodyne scans; --dataset folder has depth maps")
+    if opt.velocity_weight and opt.get("dataset") == "folder":
+        error("--velocity_weight needs KITTI's oxts GPS/IMU records (--dataset kitti or synthetic)")
+    if opt.velocity_weight and len(opt.frame_ids) < 2:
+        error("--velocity_weight needs temporal source frames (--frame_ids 0 -1 1)")
 
 
 def check_at_least_one(opt, error, script):
@@ -585,8 +728,9 @@ def check_prediction(opt, error, script):
         error("--velo_filename compares one image with its scan: give --color_path an image, not a folder")
     if opt.velo_filename and os.path.splitext(opt.color_path)[1].lower() in _video_extensions():
         error("--velo_filename compares one image with its scan: give --color_path an image, not a video")
-    if opt.camera and not opt.save_ply:
-        error("--camera is only used with --save_ply (the camera of the point clouds)")
+    if opt.camera and not (opt.save_ply or opt.camera_height):
+        error("--camera is only used with --save_ply or --camera_height (the camera of the point clouds and of the "
+              "ground plane)")
     if opt.camera and not os.path.isfile(opt.camera):
         error(f"--camera {opt.camera}: no such file (a camera.json with fx, fy, cx, cy, width, height)")
     if opt.pred_depth_scale_factor is not None and opt.pred_depth_scale_factor <= 0:
@@ -598,7 +742,7 @@ def check_prediction(opt, error, script):
 def check_inference(opt, error, script):
     if "infer_files_dir" not in opt:
         return
-    if not os.path.isdir(opt.infer_files_dir):
+    if opt.infer_files_dir is not None and not os.path.isdir(opt.infer_files_dir):   # None: app.py with weights
         error(f"--infer_files_dir {opt.infer_files_dir}: no such folder (write one with export.py --save_dir)")
     if opt.cpu_threads < 0:
         error(f"--cpu_threads {opt.cpu_threads}: must be >= 0")
@@ -615,9 +759,54 @@ def check_export(opt, error, script):
         error(f"--max_rel_error {opt.max_rel_error}: must be > 0 (a fraction: 0.01 is 1 %)")
 
 
+def check_refine(opt, error, script):
+    if opt.get("ddim_steps") is not None:
+        for n in (opt.ddim_steps if isinstance(opt.ddim_steps, list) else [opt.ddim_steps]):
+            if not 1 <= n <= 1000:
+                error(f"--ddim_steps {n}: must be in 1..1000 (the schedule has 1000 training steps)")
+    if opt.get("strength") is not None and not 0 < opt.strength <= 1:
+        error(f"--strength {opt.strength}: must be in (0, 1]")
+    if "cond_channels" in opt and (opt.cond_channels < 4 or opt.cond_channels % 4):
+        error(f"--cond_channels {opt.cond_channels}: must be a positive multiple of 4 (GroupNorm of 4 groups)")
+    for name in ("w_ddim", "grad_steps", "max_steps"):
+        if script == "train_refine" and opt.get(name, 0) < 0:
+            error(f"--{name} {opt[name]}: must be >= 0")
+    if script == "train_refine" and not opt.load_weights_folder and not opt.resume:
+        error("--load_weights_folder is required: the MLDA-Net weights folder the head refines")
+
+
+def check_camera_height(opt, error, script):
+    if opt.get("camera_height") is None:
+        return
+    if not opt.camera_height > 0:
+        error(f"--camera_height {opt.camera_height}: must be > 0 (the camera's height above the road in metres, "
+              "KITTI: 1.65)")
+    if opt.get("pred_depth_scale_factor") is not None:
+        error("--camera_height and --pred_depth_scale_factor exclude each other: the ground plane gives each image "
+              "its own factor; drop one of them")
+
+
+def check_app(opt, error, script):
+    if "max_image_pixels" not in opt:
+        return
+    if (opt.load_weights_folder is None) == (opt.infer_files_dir is None):
+        error("give one of --load_weights_folder (a weights folder) and --infer_files_dir (a folder of export.py)")
+    if not 0 < opt.port < 65536:
+        error(f"--port {opt.port}: must be in 1..65535")
+    for name in ("max_image_pixels", "max_video_frames", "max_upload_mb"):
+        if opt[name] < 1:
+            error(f"--{name} {opt[name]}: must be at least 1")
+    if opt.pred_depth_scale_factor is not None and opt.pred_depth_scale_factor <= 0:
+        error(f"--pred_depth_scale_factor {opt.pred_depth_scale_factor}: must be > 0")
+    if opt.camera and not os.path.isfile(opt.camera):
+        error(f"--camera {opt.camera}: no such file (a camera.json with fx, fy, cx, cy, width, height)")
+
+
 CHECKS = (check_data_path, check_weights, check_run, check_size, check_model, check_training, check_depth_hints,
+          check_metric,
           check_at_least_one, check_optimisation, check_logging, check_system, check_evaluation, check_prediction,
-          check_inference, check_export)
+          check_inference, check_export, check_refine, check_camera_height,
+          check_app)
 
 
 def parse(script="train", argv=None, groups=None):

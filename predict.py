@@ -16,7 +16,10 @@ camera scaled to the photo (opt.json "camera", else KITTI's); the camera used is
 Depth is in metres (5.4 x disp_to_depth) for KITTI stereo-trained weights (opt.json use_stereo, or a
 folder without opt.json: the original MLDA-Net layout, trained mono+stereo), in metres with factor 1
 where opt.json records "metric": true (the folder dataset's stereo with its real baseline) and relative
-(factor 1, said once) otherwise, as Monodepth2; --pred_depth_scale_factor F always wins. Default output
+(factor 1, said once) otherwise, as Monodepth2; --pred_depth_scale_factor F always wins. --camera_height H
+(metres; KITTI 1.65) gives relative depth an approximate metric scale per photo from the road plane in its
+lower part (utils/ground_plane.py; the camera as for --save_ply; refused for metric weights, videos and
+with --pred_depth_scale_factor; a photo without a road plane is skipped and listed). Default output
 folder: 'predictions' beside the image or video (for a folder: inside it); files of an earlier run are
 replaced, and the count is said. Two inputs with the same stem (a.jpg, a.png) get the extension appended
 (a_jpg_disp.npy, a_png_disp.npy). Unreadable images are reported and skipped; the exit status is non-zero
@@ -56,15 +59,24 @@ class Predictor:
     `metric` says which and `scale_note` is the line to tell the user (or None).
     """
 
-    def __init__(self, weights_folder, scale_factor=None, batch_coupled_filter=False, device=None):
+    def __init__(self, weights_folder, scale_factor=None, batch_coupled_filter=False, device=None, refine=True,
+                 ddim_steps=None, strength=None, noise_seed=None):
         if device is not None:
             setup_runtime(device)
         self.opt, nets = networks.load_weights_folder(weights_folder, ("depth",), batch_coupled_filter)
         self.net = nets["depth"]
         self.height, self.width = int(self.opt.height), int(self.opt.width)
         self.min_depth, self.max_depth = float(self.opt.min_depth), float(self.opt.max_depth)
-        self.scale_factor, self.metric, self.scale_note = depth_scale(self.opt.get("use_stereo"), scale_factor,
-                                                                      self.opt.get("metric"))
+        # a diffusion head (refine.pdparams, train_refine.py) gives metric depth: used when present and `refine`
+        self.refined = None
+        if refine and networks.has_refine_head(weights_folder):
+            self.refined = networks.RefinedDepthNet(self.net, networks.load_refine_head(weights_folder)).eval()
+            cfg = self.refined.head.config
+            self.refine_args = (ddim_steps or cfg["ddim_steps"], strength or cfg["strength"])
+            self.noise = self.refined.noise_for(self.height, self.width,
+                                                cfg["noise_seed"] if noise_seed is None else noise_seed)
+        self.scale_factor, self.metric, self.scale_note = depth_scale(
+            self.opt.get("use_stereo"), scale_factor, True if self.refined is not None else self.opt.get("metric"))
         self.trained_camera = self.opt.get("camera")  # recorded by the folder dataset; None: KITTI's
 
     @paddle.no_grad()
@@ -76,7 +88,11 @@ class Predictor:
     def predict_disp_and_size(self, image):
         img = image_io.load_image(image)
         x = paddle.to_tensor(image_io.preprocess(img, self.height, self.width))
-        disp = self.net.disparity(x)
+        if self.refined is not None:  # metric depth as the sigmoid disparity disp_to_depth maps back to it
+            depth = paddle.clip(self.refined(x, self.noise, *self.refine_args), self.min_depth, self.max_depth)
+            disp = (1.0 / depth - 1.0 / self.max_depth) / (1.0 / self.min_depth - 1.0 / self.max_depth)
+        else:
+            disp = self.net.disparity(x)
         return disp.numpy()[0, 0].astype(np.float32), img.size
 
     def depth(self, image):
@@ -107,16 +123,21 @@ def main(argv=None):
         sys.exit(f"predict.py: error: {e}")
     try:
         paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
-        predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter)
-        camera = photo_loop.camera_choice(opt.camera, predictor.trained_camera, opt.save_ply)
+        predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter,
+                              refine=opt.refine, ddim_steps=opt.ddim_steps, strength=opt.strength,
+                              noise_seed=opt.noise_seed)
+        photo_loop.ground_setup(opt.camera_height, predictor.metric)
+        camera = photo_loop.camera_choice(opt.camera, predictor.trained_camera, opt.save_ply, opt.camera_height)
     except (photo_loop.InputError, networks.CheckpointError) as e:
         sys.exit(f"predict.py: error: {e}")
-    if predictor.scale_note:
+    ground = (opt.camera_height, camera) if opt.camera_height else None   # metres from the road plane
+    if predictor.scale_note and not ground:
         print(predictor.scale_note)
     lines, error = photo_loop.predict_and_report(
         "predict.py", paths, predictor.predict_disp, opt.output_dir or photo_loop.default_output_dir(opt.color_path),
         predictor.scale_factor, predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap,
-        opt.save_png16, opt.velo_filename, opt.calib_path, opt.eval_mono, camera, opt.video_layout)
+        opt.save_png16, opt.velo_filename, opt.calib_path, opt.eval_mono, camera if opt.save_ply else None,
+        opt.video_layout, ground)
     if lines:
         print("\n".join(lines))
     if error:

@@ -15,6 +15,10 @@ every gt > 0), scaled (median ratio with --eval_mono, x5.4 with --eval_stereo, n
 are averaged over the images. Without a scaling flag: none for weights whose opt.json records
 "metric": true, else the median ratio. The per-image ratio median(gt) / median(pred) is printed
 (and stored) whatever the scaling: with metric weights it says how far from metres they are.
+--camera_height H scales each prediction by its own ground-plane factor instead (utils/ground_plane.py:
+H over the distance of the road plane fitted in its lower band, KITTI's camera or the folder layout's at
+the prediction's size); frames without a road plane take the median of the others' factors, and the
+share of such frames and each factor's error against the median ratio are printed and stored.
 
 The folder layout (utils/folder_layout.py; --dataset folder, or found by <data_path>/camera.json):
 the test lines of <data_path>/splits/test_files.txt (made by the layout's rule when there are no
@@ -39,7 +43,7 @@ import networks
 import options
 from networks.layers import disp_to_depth
 from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float, read_split
-from utils import folder_layout, kitti_layout
+from utils import folder_layout, ground_plane, kitti_layout
 from utils.fileio import atomic_write, atomic_write_text
 from utils.kitti_layout import STEREO_SCALE_FACTOR
 from utils.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
@@ -89,6 +93,42 @@ def predict_disparities(depth_net, loader, min_depth, max_depth, post_process=Fa
     return np.concatenate(disps)
 
 
+@paddle.no_grad()
+def predict_refined_disparities(net, loader, ddim_steps, strength, noise_seed):
+    """1 / depth of a RefinedDepthNet (the diffusion head's metric depth), N x H x W float32, every
+    image from the same seeded start noise."""
+    disps = []
+    for inputs in tqdm(loader, desc=f"refine ({ddim_steps} steps)", unit="batch"):
+        images = batch_to_float(inputs)[("color", 0, 0)]
+        noise = net.noise_for(images.shape[2], images.shape[3], noise_seed)
+        disps.append((1.0 / net(images, noise, ddim_steps, strength)).numpy()[:, 0].astype(np.float32))
+    return np.concatenate(disps)
+
+
+def evaluate_refined(opt, depth_net, loader, gt_depths, rules):
+    """The weights folder's diffusion head (refine.pdparams): its depth unscaled (it is metric) and,
+    for comparison, median-scaled, for each --ddim_steps. Returns {"strength", "noise_seed",
+    "ddim_steps": {steps: {"none" | "median": metrics}}}, stored in the results json as "refined"."""
+    try:
+        net = networks.RefinedDepthNet(depth_net, networks.load_refine_head(opt.load_weights_folder)).eval()
+    except networks.CheckpointError as e:
+        fail(e)
+    cfg = net.head.config
+    strength = opt.strength or cfg["strength"]
+    seed = cfg["noise_seed"] if opt.noise_seed is None else opt.noise_seed
+    results = {}
+    for steps in opt.ddim_steps or [cfg["ddim_steps"]]:
+        disps = predict_refined_disparities(net, loader, steps, strength, seed)
+        results[str(steps)] = {}
+        for mode in ("none", "median"):
+            errors, _ = evaluate(disps, gt_depths, mode, rules=rules)
+            results[str(steps)][mode] = dict(zip(METRIC_NAMES, map(float, errors.mean(axis=0))))
+            scaling = "unscaled (metric)" if mode == "none" else "median scaling"
+            print(f"\n-> Diffusion refinement, {steps} DDIM steps, strength {strength}, {scaling}:\n"
+                  + format_table(errors.mean(axis=0)))
+    return {"strength": strength, "noise_seed": seed, "ddim_steps": results}
+
+
 def load_gt_depths(split_dir, data_path):
     """<split folder>/gt_depths.npz (key "data"), exported there first when absent (velodyne scans,
     or KITTI's annotated depth for eigen_benchmark: export_gt_depth.py)."""
@@ -105,14 +145,30 @@ def load_gt_depths(split_dir, data_path):
 
 def evaluate(pred_disps, gt_depths, mode="median", stereo_factor=STEREO_SCALE_FACTOR, rules=None):
     """Per-image errors (N x 7) and scale ratios (N) of scaled disparities against gt maps, masked by
-    `rules` (kitti_layout.eval_rules(split); None: eigen's)."""
+    `rules` (kitti_layout.eval_rules(split); None: eigen's). `stereo_factor`: one factor, or one per image."""
     rules = rules or kitti_layout.eval_rules("eigen")
     errors, ratios = [], []
-    for disp, gt in zip(pred_disps, gt_depths):
-        e, r = evaluate_depth(gt, disp, mode=mode, stereo_factor=stereo_factor, **rules)
+    factors = np.broadcast_to(np.asarray(stereo_factor, dtype=np.float64), (len(pred_disps),))
+    for disp, gt, factor in zip(pred_disps, gt_depths, factors):
+        e, r = evaluate_depth(gt, disp, mode=mode, stereo_factor=float(factor), **rules)
         errors.append(e)
         ratios.append(r)
     return np.array(errors), np.array(ratios)
+
+
+def ground_scales(pred_disps, intrinsics_of, camera_height):
+    """Per image the factor that brings 1 / scaled disparity to metres from the road plane
+    (utils.ground_plane.ground_scale with the intrinsics `intrinsics_of(i)` at the prediction's size).
+    A frame without a road plane takes the median of the other frames' factors: median scaling against
+    the ground truth would flatter the method. Returns (factors N, failed N bool), or fails when no frame
+    has a road plane."""
+    fits = [ground_plane.ground_scale(1.0 / disp, intrinsics_of(i), camera_height)
+            for i, disp in enumerate(tqdm(pred_disps, desc="ground plane", unit="image"))]
+    failed = np.array([f.scale is None for f in fits])
+    if failed.all():
+        fail(f"--camera_height: no frame has a road plane ({fits[0].describe()}); evaluate with --eval_mono")
+    scales = np.array([np.nan if f.scale is None else f.scale for f in fits])
+    return np.where(failed, np.median(scales[~failed]), scales), failed
 
 
 def median_ratios(pred_disps, gt_depths, rules):
@@ -180,9 +236,11 @@ def folder_split(opt):
 
 def scaling_mode(opt, wopt, layout_name):
     """How predictions become metres: "median" (per image), "stereo" (x5.4, KITTI's stereo training
-    units) or "none" (metric weights). --eval_stereo on the folder layout is "none": there stereo
-    trains with the camera's real baseline. Without a flag: "none" for weights whose opt.json says
-    "metric": true, else "median"."""
+    units), "ground" (per image from the road plane, --camera_height) or "none" (metric weights).
+    --eval_stereo on the folder layout is "none": there stereo trains with the camera's real baseline.
+    Without a flag: "none" for weights whose opt.json says "metric": true, else "median"."""
+    if opt.camera_height:
+        return "ground"
     if opt.eval_metric or (opt.eval_stereo and layout_name == "folder"):
         return "none"
     if opt.eval_stereo:
@@ -193,8 +251,8 @@ def scaling_mode(opt, wopt, layout_name):
 
 
 SCALING_TEXT = {"median": "median scaling", "stereo": f"fixed scale factor {STEREO_SCALE_FACTOR}",
-                "none": "no scaling (metric depth)"}
-RESULT_TAG = {"median": "mono", "stereo": "stereo", "none": "metric"}
+                "none": "no scaling (metric depth)", "ground": "ground-plane scale per image (--camera_height)"}
+RESULT_TAG = {"median": "mono", "stereo": "stereo", "none": "metric", "ground": "ground"}
 
 
 def main(argv=None):
@@ -282,7 +340,15 @@ def main(argv=None):
     mode = scaling_mode(opt, wopt, layout_name)
     print(f"-> Evaluating {len(gt_depths)} images, {SCALING_TEXT[mode]}, " +
           ("Garg crop, 1e-3 < gt < 80" if rules["garg_crop"] else "every gt > 0 (no crop)"))
-    errors, ratios = evaluate(pred_disps, gt_depths, mode, rules=rules)
+    if mode == "ground":   # KITTI's camera, or the folder layout's (each line's sequence), at the prediction's size
+        h, w = pred_disps.shape[1:]
+        intrinsics_of = ((lambda i: folder_layout.intrinsics(folder_layout.camera_of(
+            opt.data_path, lines[i].split()[0]), w, h)) if layout_name == "folder"
+            else (lambda i: kitti_layout.intrinsics(w, h)))
+        factors, failed = ground_scales(pred_disps, intrinsics_of, opt.camera_height)
+        errors, ratios = evaluate(pred_disps, gt_depths, "stereo", factors, rules=rules)
+    else:
+        errors, ratios = evaluate(pred_disps, gt_depths, mode, rules=rules)
     mean_errors = errors.mean(axis=0)
     result = {"split": split_name, "num_images": len(gt_depths), "scaling": mode,
               "post_process": bool(opt.post_process), "metrics": dict(zip(METRIC_NAMES, map(float, mean_errors)))}
@@ -293,10 +359,22 @@ def main(argv=None):
     if mode == "median":
         print(f" Scaling ratios | med: {med:0.3f} | std: {std:0.3f}")
     else:
-        meaning = "1 = metres" if mode == "none" else f"the fixed factor is {STEREO_SCALE_FACTOR}"
+        meaning = {"none": "1 = metres", "ground": "the ground plane's factors are compared below"}.get(
+            mode, f"the fixed factor is {STEREO_SCALE_FACTOR}")
         print(f" Median ratios gt / pred (not applied; {meaning}) | med: {med:0.3f} | std: {std:0.3f}")
     result.update(ratio_median=med, ratio_std=std)
+    if mode == "ground":   # how far each frame's ground-plane factor is from the ground truth's median ratio
+        scale_error = ratios[~failed] / medians[~failed] - 1
+        result["ground_plane"] = {"camera_height": opt.camera_height, "failed_share": float(failed.mean()),
+                                  "scale_error_median_abs": float(np.median(np.abs(scale_error))),
+                                  "scale_error_mean": float(np.mean(scale_error))}
+        print(f" Ground plane (camera height {opt.camera_height:g} m) | no road plane in {failed.sum()} of "
+              f"{len(failed)} frames (given the others' median factor) | factor / median ratio - 1: median |.| "
+              f"{100 * result['ground_plane']['scale_error_median_abs']:.1f} %, mean "
+              f"{100 * result['ground_plane']['scale_error_mean']:+.1f} %")
     print("\n" + format_table(mean_errors))
+    if not opt.ext_disp_to_eval and opt.refine and networks.has_refine_head(opt.load_weights_folder):
+        result["refined"] = evaluate_refined(opt, nets["depth"], loader, gt_depths, rules)
     if opt.image_metrics:
         result["image_metrics"] = image_metrics(pred_disps, gt_depths, ratios, rules["max_depth"], rules["min_depth"])
         im = result["image_metrics"]

@@ -28,17 +28,18 @@ import warnings
 import numpy as np
 import paddle
 import paddle.distributed as dist
+import paddle.nn.functional as F
 from tqdm import tqdm
 
 import datasets
 import networks
 import training
-from losses import compute_losses, generate_images_pred
+from losses import compute_losses, generate_images_pred, sparse_depth_loss, velocity_loss
 from networks.layers import disp_to_depth, transformation_from_parameters
 from options import to_json_dict
 from utils import image_io
 from utils.fileio import atomic_folder
-from utils.kitti_layout import NATIVE_SIZE
+from utils.kitti_layout import NATIVE_SIZE, STEREO_SCALE_FACTOR
 from utils.metrics import evaluate_depth
 from utils.system import RuntimeSetupError, setup_runtime
 
@@ -119,6 +120,15 @@ class Trainer:
         if getattr(train_dataset, "camera", None) is not None:
             opt.camera = train_dataset.camera
             opt.metric = bool(opt.use_stereo and train_dataset.metric_stereo)
+            if opt.metric and not (opt.load_weights_folder or opt.resume):
+                # a baseline in metres moves the warp's initial shift: start from KITTI's (stereo_start_logit)
+                camera = train_dataset.camera
+                logit = networks.model.stereo_start_logit(camera["fx"] / camera["width"], camera["baseline"],
+                                                          opt.min_depth, opt.max_depth)
+                networks.model.set_disp_logit(self.models["depth"], logit)
+                self.log.info(f"disparity heads start at logit {logit:.2f} (fx / W {camera['fx'] / camera['width']:.3f}, "
+                              f"baseline {camera['baseline']} m)")
+        self.setup_metric_supervision(train_dataset)
         self.sampler = training.ResumableBatchSampler(training.SeededDataset(train_dataset, opt.seed),
                                                       opt.batch_size, shuffle=True, seed=opt.seed)
         if len(self.sampler) == 0:
@@ -192,9 +202,29 @@ class Trainer:
                 opt.data_path, opt.split, opt.height, opt.width, self.frame_ids, img_ext=".png" if opt.png else ".jpg",
                 use_depth_hints=opt.use_depth_hints, depth_hint_path=opt.depth_hint_path,
                 skip_missing=opt.get("skip_missing", False), val_max_images=opt.val_max_images,
-                depth_gt_size=NATIVE_SIZE if opt.dataset == "kitti" else None, dataset=opt.dataset)
+                depth_gt_size=NATIVE_SIZE if opt.dataset == "kitti" else None, dataset=opt.dataset,
+                lidar_beams=opt.get("lidar_beams", 64), load_travel=opt.get("velocity_weight", 0) > 0)
         except datasets.DataError as e:
             fail(f"{e}{' (compute hints with precompute_depth_hints.py)' if opt.use_depth_hints else ''}")
+
+    def setup_metric_supervision(self, train_dataset):
+        """Sparse depth / velocity supervision (issue 11): check the data has what they need, fix the
+        units, record "metric" in opt.json. Both compare with metres; under KITTI's 0.1-unit stereo the
+        network's depth is metres / 5.4 (STEREO_SCALE_FACTOR), so the prediction is multiplied by 5.4
+        before the comparison and opt.json keeps the use_stereo rule (x5.4) instead of "metric"."""
+        opt = self.opt
+        self.sparse_weight = opt.get("sparse_depth_weight", 0.0)
+        self.velocity_weight = opt.get("velocity_weight", 0.0)
+        real_stereo = getattr(train_dataset, "metric_stereo", False)
+        self.metres_per_unit = STEREO_SCALE_FACTOR if opt.use_stereo and not real_stereo else 1.0
+        if self.sparse_weight and not train_dataset.load_depth:
+            fail(f"--sparse_depth_weight needs ground-truth depth and {opt.data_path} has none: KITTI raw needs the "
+                 f"drives' velodyne_points and calibration files, --dataset folder the <sequence>/depth/ maps")
+        if self.velocity_weight and not (train_dataset.load_travel and self.use_pose):
+            fail("--velocity_weight needs KITTI's oxts records (<drive>/oxts/) and temporal frames "
+                 "(--frame_ids 0 -1 1)")
+        if (self.sparse_weight or self.velocity_weight) and self.metres_per_unit == 1.0:
+            opt.metric = True
 
     def close(self):
         """Release the run folder (also done by train() on its way out)."""
@@ -338,7 +368,31 @@ class Trainer:
                              self.opt.min_depth, self.opt.max_depth, self.opt.use_depth_hints)
         losses = compute_losses(inputs, outputs, self.frame_ids, self.opt.scales,
                                 self.opt.use_depth_hints, self.opt.disparity_smoothness)
+        self.add_metric_losses(inputs, outputs, losses)
         return outputs, losses
+
+    def add_metric_losses(self, inputs, outputs, losses):
+        """losses["loss"] += w_sparse x sparse_depth + w_velocity x velocity (when on and the batch has
+        the keys), both in metres (setup_metric_supervision):
+        sparse_depth: losses.sparse_depth_loss at scale 0 on the pixels with depth_gt > 0, the
+        prediction being disp_to_depth of the sigmoid disparity bilinearly resized to depth_gt's size
+        (the evaluation's resize; the sparse ground truth itself is never resampled);
+        velocity: sum over the temporal source frames f of losses.velocity_loss(t(0 -> f), travel f)
+        (a sum, as PackNet-SfM's)."""
+        opt = self.opt
+        if self.sparse_weight and "depth_gt" in inputs:
+            gt = inputs["depth_gt"]
+            disp = F.interpolate(outputs[("disp", 0)], size=gt.shape[-2:], mode="bilinear", align_corners=False)
+            _, depth = disp_to_depth(disp, opt.min_depth, opt.max_depth)
+            losses["sparse_depth"] = sparse_depth_loss(depth * self.metres_per_unit, gt, gt > 0,
+                                                       opt.sparse_depth_loss, opt.silog_lambda)
+            losses["loss"] = losses["loss"] + self.sparse_weight * losses["sparse_depth"]
+        frames = [f for f in opt.frame_ids[1:] if ("travel", f) in inputs and ("translation", 0, f) in outputs]
+        if self.velocity_weight and frames:
+            losses["velocity"] = paddle.add_n([
+                velocity_loss(outputs[("translation", 0, f)][:, 0] * self.metres_per_unit, inputs[("travel", f)])
+                for f in frames])
+            losses["loss"] = losses["loss"] + self.velocity_weight * losses["velocity"]
 
     def predict_poses(self, inputs):
         """T from frame 0 to each temporal source: the pair is always fed in temporal order
@@ -368,8 +422,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ validation
     def validate(self):
-        """(score, name) on the val files: mean abs_rel against velodyne ground truth (median scaled)
-        when the dataset has it, else the mean photometric loss; None without val files."""
+        """(score, name) on the val files: mean abs_rel against the ground-truth depth (unscaled for
+        metric weights, else median scaled) when the dataset has it, else the mean photometric loss;
+        None without val files."""
         if self.val_dataset is None or len(self.val_dataset) == 0 or not self.is_main:
             return None  # only rank 0 validates and saves; the others wait at the next gradient sync
         opt = self.opt
@@ -380,6 +435,8 @@ class Trainer:
         abs_rels, losses_sum, n = [], 0.0, 0
         # one's own camera (--dataset folder): every pixel with depth counts, no KITTI crop or 80 m cap
         rules = dict(garg_crop=False, cap_gt=False) if opt.get("dataset") == "folder" else {}
+        # metric weights are judged in metres, as test.py evaluates them; the others after median scaling
+        mode = "none" if opt.get("metric") else "median"
         saved_models, self.train_models = self.train_models, self.models  # no gradient sync in eval
         try:
             with paddle.no_grad():
@@ -392,7 +449,7 @@ class Trainer:
                         scaled_disp, _ = disp_to_depth(outputs[("disp", 0)], opt.min_depth, opt.max_depth)
                         for gt, disp in zip(inputs["depth_gt"].numpy()[:, 0], scaled_disp.numpy()[:, 0]):
                             if (gt > 0).any():
-                                abs_rels.append(evaluate_depth(gt, disp, mode="median", **rules)[0][0])
+                                abs_rels.append(evaluate_depth(gt, disp, mode=mode, **rules)[0][0])
         finally:
             self.train_models = saved_models
             for m in self.models.values():

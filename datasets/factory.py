@@ -21,7 +21,8 @@ def split_files_folder(split, data_path, dataset="kitti"):
 
 def train_val_datasets(data_path, split, height, width, frame_idxs, img_ext=".jpg", use_depth_hints=False,
                        depth_hint_path=None, skip_missing=False, val_max_images=0,
-                       depth_gt_size=layout.NATIVE_SIZE, num_scales=4, dataset="kitti"):
+                       depth_gt_size=layout.NATIVE_SIZE, num_scales=4, dataset="kitti", lidar_beams=64,
+                       load_travel=False):
     """(train, val) KITTIRAWDatasets (FolderDatasets for dataset="folder", whose split is always
     <data_path>/splits and whose depth_gt_size is the default camera's image size) of the split's
     train_files.txt and val_files.txt.
@@ -30,15 +31,19 @@ def train_val_datasets(data_path, split, height, width, frame_idxs, img_ext=".jp
     missing; val does neither, holds at most val_max_images lines (0: all) and is None when the
     split has no val_files.txt. depth_gt_size: the size val ground truth is stacked at (KITTI's
     images differ slightly in size per date; None keeps the calibration's). DataError (naming the
-    file) for a missing split file, a bad line or a missing frame."""
+    file) for a missing split file, a bad line or a missing frame. KITTI layout only: lidar_beams
+    thins train's velodyne scans (val keeps every ring), load_travel adds ("travel", f) to both."""
     folder = split_files_folder(split, data_path, dataset)
     kind, read_split = (FolderDataset, folder_layout.read_split) if dataset == "folder" else \
         (KITTIRAWDataset, layout.read_split)
     common = dict(data_path=data_path, height=height, width=width, frame_idxs=frame_idxs,
                   num_scales=num_scales, img_ext=img_ext, use_depth_hints=use_depth_hints,
                   depth_hint_path=depth_hint_path, depth_gt_size=None if dataset == "folder" else depth_gt_size)
+    if dataset != "folder":   # velodyne rings and oxts exist in KITTI's layout only
+        common["load_travel"] = load_travel
+    beams = {} if dataset == "folder" else dict(lidar_beams=lidar_beams)
     train = kind(filenames=read_split(os.path.join(folder, "train_files.txt")),
-                 is_train=True, skip_missing=skip_missing, **common)
+                 is_train=True, skip_missing=skip_missing, **common, **beams)
     val_file = os.path.join(folder, "val_files.txt")
     if not os.path.isfile(val_file):
         return train, None

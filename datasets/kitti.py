@@ -6,8 +6,11 @@
     ("color", f, s), ("color_aug", f, s)   3 x H/2^s x W/2^s float32 in [0, 1]; "jitter" keys consumed
     ("K", s), ("inv_K", s)                  4 x 4 float32 intrinsics of scale s (fx = 0.58 W, fy = 1.92 H)
     "stereo_T"                              4 x 4, t_x = side_sign * flip_sign * 0.1 (when "s" is a frame)
-    "depth_hint", "depth_hint_mask"         1 x H x W (use_depth_hints)
+    "depth_hint"                            1 x H x W (use_depth_hints; batch_to_float adds "depth_hint_mask")
     "depth_gt"                              1 x h x w velodyne depth (camera z), h x w = depth_gt_size
+                                            (lidar_beams < 64: the scan's every (64 / lidar_beams)-th ring only)
+    ("travel", f)                           1 float32: metres travelled between frames 0 and f, from the
+                                            drive's oxts (load_travel; f = each temporal source frame)
 
 A split line is "<date>/<drive> <frame> <l|r>"; the folder layout, the camera and the split files
 are utils/kitti_layout.py's (Paddle-free). Training augmentation (probability 0.5 each, drawn per
@@ -27,6 +30,8 @@ from utils import kitti_layout as layout
 from utils.image_io import network_size_problem
 from utils.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
 from utils.kitti_utils import load_velodyne_points, read_calib_dir, velo_to_depth_map
+from utils.lidar import HDL64_RINGS, keep_beams
+from utils.oxts import DriveOxts, OxtsError, oxts_path, timestamps_path
 
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -167,8 +172,12 @@ def batch_to_float(inputs):
     numpy or Paddle) into the network's inputs, in place, and return it:
         ("color", f, s)     = uint8 x float32(1/255)             (image_io.to_chw's arithmetic)
         ("color_aug", f, s) = clip(M color + b, 0, 1)           ([M | b] = ("jitter", f, s), then dropped)
+        "depth_hint_mask"   = float32(depth_hint > 0)           (when "depth_hint" is there)
     Runs where it is called (the main process, on the device for GPU batches); a dict already
     converted is returned unchanged, so every consumer may call it."""
+    if "depth_hint" in inputs and "depth_hint_mask" not in inputs:
+        hint = inputs["depth_hint"]
+        inputs["depth_hint_mask"] = (hint > 0).astype(np.float32 if isinstance(hint, np.ndarray) else "float32")
     for key in [k for k in inputs if isinstance(k, tuple) and k[0] == "color"]:
         x = inputs[key]
         if isinstance(x, np.ndarray):
@@ -195,12 +204,16 @@ class KITTIRAWDataset(paddle.io.Dataset):
     format is read in the other one); depth_hint_path: default <data_path>/depth_hints;
     load_depth: velodyne depth_gt (None: when the first line's scan exists, as Monodepth2);
     depth_gt_size: (h, w) depth_gt is resized to with nearest neighbour (None: the calibration's size);
-    skip_missing: drop lines whose files are missing (reported once with a count) instead of failing.
+    skip_missing: drop lines whose files are missing (reported once with a count) instead of failing;
+    lidar_beams: thin each scan to that many rings (utils.lidar.keep_beams) before projecting it;
+    load_travel: ("travel", f) from the drive's oxts (a line without them is a missing file).
     Every path, the split-line format and the camera come from `layout` (a module with
     utils/kitti_layout.py's functions), so another folder layout is a subclass setting `layout`.
     """
 
     layout = layout
+    lidar_beams = HDL64_RINGS   # subclasses without velodyne scans or oxts keep these
+    load_travel = False
 
     def _init_common(self, data_path, filenames, height, width, frame_idxs, num_scales, is_train,
                      use_depth_hints, depth_hint_path):
@@ -221,7 +234,8 @@ class KITTIRAWDataset(paddle.io.Dataset):
 
     def __init__(self, data_path, filenames, height, width, frame_idxs, num_scales=4, is_train=False,
                  img_ext=".jpg", use_depth_hints=False, depth_hint_path=None, skip_missing=False,
-                 load_depth=None, depth_gt_size=(375, 1242), verbose=True):
+                 load_depth=None, depth_gt_size=(375, 1242), verbose=True, lidar_beams=HDL64_RINGS,
+                 load_travel=False):
         if img_ext not in (".jpg", ".png"):
             raise DataError(f"img_ext must be .jpg or .png, not {img_ext!r}")
         lines = self._init_common(data_path, filenames, height, width, frame_idxs, num_scales, is_train,
@@ -230,6 +244,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
         self.depth_gt_size = tuple(depth_gt_size) if depth_gt_size is not None else None
         self.files = _FileIndex()
         self._calib = {}
+        self.lidar_beams, self.load_travel, self._oxts = lidar_beams, load_travel, {}
         if load_depth is None:
             load_depth = bool(lines) and self.files.exists(self.layout.velodyne_path(data_path, *lines[0][:2]))
         self.load_depth = load_depth
@@ -288,6 +303,12 @@ class KITTIRAWDataset(paddle.io.Dataset):
                 path = os.path.join(self.calib_dir(folder), name)
                 if not self.files.exists(path):
                     return ("calibration file", path, "unpack the date's <date>_calib.zip into --data_path")
+        if self.load_travel:
+            drive = os.path.join(self.data_path, folder)
+            for path in [timestamps_path(drive)] + [oxts_path(drive, frame + f) for f in self.frame_idxs if f != "s"]:
+                if not self.files.exists(path):
+                    return ("oxts record", path, "download the drive's oxts (KITTI raw: in every drive's zip); "
+                            "a synthetic KITTI made before it wrote oxts: python -m synthetic --overwrite")
         return None
 
     # ---------------------------------------------------------------- loading
@@ -307,10 +328,21 @@ class KITTIRAWDataset(paddle.io.Dataset):
         if date not in self._calib:
             self._calib[date] = read_calib_dir(date)
         velo = load_velodyne_points(self.velodyne_path(folder, frame))
+        if self.lidar_beams != HDL64_RINGS:
+            velo = keep_beams(velo, self.lidar_beams)
         depth = velo_to_depth_map(velo, self._calib[date], self.layout.SIDE_TO_CAM[side])
         if self.depth_gt_size is not None and depth.shape != self.depth_gt_size:
             depth = cv2.resize(depth, self.depth_gt_size[::-1], interpolation=cv2.INTER_NEAREST)
         return np.fliplr(depth) if do_flip else depth
+
+    def travel(self, folder, frame_a, frame_b):
+        """Metres travelled between two frames of a drive (utils.oxts: mean speed x time)."""
+        if folder not in self._oxts:
+            self._oxts[folder] = DriveOxts(os.path.join(self.data_path, folder))
+        try:
+            return self._oxts[folder].travel(frame_a, frame_b)
+        except OxtsError as e:
+            raise MissingFileError(str(e)) from None
 
     def get_hint(self, folder, frame, side, do_flip):
         path = self.hint_path(folder, frame, side)
@@ -367,8 +399,11 @@ class KITTIRAWDataset(paddle.io.Dataset):
             inputs["stereo_T"] = self.sample_stereo_T(folder, side, do_flip)
         if self.use_depth_hints:
             hint = self.get_hint(folder, frame, side, do_flip)[None]
-            inputs["depth_hint"] = hint
-            inputs["depth_hint_mask"] = (hint > 0).astype(np.float32)
+            inputs["depth_hint"] = hint   # its mask (hint > 0) is made by batch_to_float: 0.5 MB less to send
         if self.load_depth:
             inputs["depth_gt"] = np.ascontiguousarray(self.get_depth(folder, frame, side, do_flip), np.float32)[None]
+        if self.load_travel:
+            for f in self.frame_idxs:
+                if f not in ("s", 0):
+                    inputs[("travel", f)] = np.array([self.travel(folder, frame, frame + f)], np.float32)
         return inputs

@@ -18,7 +18,7 @@ import numpy as np
 
 from deployment.config import (BACKENDS, CONFIG_NAME, LAYOUTS, DeployError, check_input_shapes, depth_scale,
                                expected_shapes, read_config)
-from utils import image_io
+from utils import ddim, image_io
 
 
 class _PaddleSession:
@@ -121,6 +121,37 @@ class _OnnxSession:
         return self.session.run(None, feed)
 
 
+REFINE_CONFIG = "refine.json"  # written by deployment/export_refine.py
+
+
+class _RefineLoop:
+    """The diffusion head's step programs run by the host: cond, z = refine_prepare(image, noise,
+    t_start); z = refine_step(z, t, t_prev, cond) over utils.ddim.schedule(ddim_steps, strength);
+    depth = refine_decode(z) in metres. noise: utils.ddim.seeded_noise of the head's seed."""
+
+    def __init__(self, model_dir, make_session, ddim_steps=None, strength=None, noise_seed=None):
+        import json
+
+        with open(os.path.join(model_dir, REFINE_CONFIG)) as f:
+            self.config = json.load(f)
+        head = self.config["head"]
+        self.ddim_steps, self.strength = ddim_steps or head["ddim_steps"], strength or head["strength"]
+        self.num_train = head["num_train_timesteps"]
+        channels, h, w = self.config["shapes"]["noise"]
+        self.noise = ddim.seeded_noise(head["noise_seed"] if noise_seed is None else noise_seed, h, w, channels)
+        self.sessions = {part: make_session(part) for part in ("refine_prepare", "refine_step", "refine_decode")}
+
+    def __call__(self, images):
+        """Depth B x 1 x H x W (metres) of float32 network inputs B x 3 x H x W."""
+        def scalar(t):
+            return np.array([t], np.float32)
+        t_start, pairs = ddim.schedule(self.ddim_steps, self.strength, self.num_train)
+        cond, z = self.sessions["refine_prepare"].run([images, self.noise, scalar(t_start)])
+        for t, t_prev in pairs:
+            (z,) = self.sessions["refine_step"].run([z, scalar(t), scalar(t_prev), cond])
+        return self.sessions["refine_decode"].run([z])[0]
+
+
 class DepthPredictor:
     """The exported depth network of a deployment folder, on Paddle Inference or ONNX Runtime.
 
@@ -129,7 +160,8 @@ class DepthPredictor:
     `scale_factor` is given); `predictor.scale_note` is the line to tell the user about it, or None."""
 
     def __init__(self, model_dir, backend="paddle", device="cpu", cpu_threads=0, onednn=True,
-                 use_trt=False, trt_precision="fp32", bf16=False, scale_factor=None):
+                 use_trt=False, trt_precision="fp32", bf16=False, scale_factor=None, refine=True, ddim_steps=None,
+                 strength=None, noise_seed=None):
         if backend not in BACKENDS:
             raise DeployError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         if use_trt and (backend != "paddle" or device != "gpu"):
@@ -159,6 +191,17 @@ class DepthPredictor:
                 raise DeployError(f"{model_dir}: {part} model takes inputs {list(session.input_names)} but "
                                   f"{CONFIG_NAME} says {info['inputs']}; re-export with export.py")
             self.sessions.append(session)
+        # the diffusion head's step programs (refine.json, exported beside MLDA-Net): metric depth
+        self.refine = None
+        if refine and os.path.isfile(os.path.join(model_dir, REFINE_CONFIG)):
+            def make(part):
+                if backend == "paddle":
+                    return _PaddleSession(os.path.join(model_dir, part), device, threads, onednn, False, trt_precision,
+                                          None)
+                return _OnnxSession(os.path.join(model_dir, part + ".onnx"), device, threads)
+            self.refine = _RefineLoop(model_dir, make, ddim_steps, strength, noise_seed)
+            if scale_factor is None:
+                self.scale_factor, self.metric, self.scale_note = 1.0, True, None
 
     def __call__(self, image):
         """Sigmoid disparity B x 1 x height x width of a photo (path, PIL image, H x W x 3 uint8
@@ -172,6 +215,10 @@ class DepthPredictor:
             raise DeployError(f"input of shape {list(images.shape)}: the model takes B x 3 x {self.height} x "
                               f"{self.width} (utils.image_io.preprocess(image, {self.height}, {self.width})), "
                               "or give it a photo")
+        if self.refine is not None:  # metric depth as the sigmoid disparity that disp_to_depth maps back to it
+            depth = np.clip(self.refine(images), self.min_depth, self.max_depth)
+            return ((1.0 / depth - 1.0 / self.max_depth) / (1.0 / self.min_depth - 1.0 / self.max_depth)).astype(
+                np.float32)
         arrays = [images]
         for session in self.sessions:
             arrays = session.run(arrays)

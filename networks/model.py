@@ -11,6 +11,7 @@ import paddle.nn as nn
 
 from networks.decoder import DepthDecoder, PoseDecoder
 from networks.encoder import NUM_CH_ENC, MultiLevelEncoder
+from utils.kitti_layout import NORMALISED_K, STEREO_BASELINE
 
 # weights-folder file name -> (net, sub-layer): DepthNet and PoseNet keep the file layout of
 # Monodepth2 and the original MLDA-Net (spec section 9).
@@ -51,7 +52,7 @@ class PoseNet(nn.Layer):
         return self.decoder(self.encoder(paddle.concat([frame_a, frame_b], axis=1)))
 
 
-INITIAL_DISP_LOGIT = -3.0  # the disparity heads' initial bias (init_as_original)
+INITIAL_DISP_LOGIT = -3.0  # the disparity heads' initial bias (init_as_original; see stereo_start_logit)
 
 
 def build_net(part, num_layers=18, scales=(0, 1, 2, 3), batch_coupled_filter=False):
@@ -70,6 +71,28 @@ def build_nets(num_layers=18, scales=(0, 1, 2, 3), use_pose=True, batch_coupled_
     return {p: init_as_original(build_net(p, num_layers, scales, batch_coupled_filter)) for p in parts}
 
 
+def stereo_start_logit(focal_over_width, baseline, min_depth=0.1, max_depth=100.0):
+    """The disparity-head bias at which stereo training starts with KITTI's initial shift, whatever
+    the camera: the warp shifts a pixel by (fx / W) x baseline x scaled disparity of the width, with
+    scaled = 1/max_depth + (1/min_depth - 1/max_depth) sigmoid(z) (disp_to_depth). KITTI's camera
+    (0.58, 0.1 units) at INITIAL_DISP_LOGIT gives 2.8 %; a real camera and a baseline in metres
+    (e.g. 0.75, 0.3 m: 4 x more per unit of disparity) would start at 11 %, beyond every real shift,
+    where the identity wins the auto-mask at most pixels and training stayed at its initial depth
+    (bench/RESULTS.md, "True camera vs KITTI's camera"). Returns z for the same initial shift
+    (sigmoid clipped to [1e-4, 0.5]: from beyond a wide baseline's matches to Monodepth2's 0.5)."""
+    span = 1 / min_depth - 1 / max_depth
+    kitti_shift = NORMALISED_K[0][0] * STEREO_BASELINE * (1 / max_depth + span / (1 + math.exp(-INITIAL_DISP_LOGIT)))
+    sig = min(max((kitti_shift / (focal_over_width * baseline) - 1 / max_depth) / span, 1e-4), 0.5)
+    return math.log(sig / (1 - sig))
+
+
+def set_disp_logit(net, logit):
+    """Set the disparity heads' biases of a DepthNet to `logit` (a fresh network's start)."""
+    for head in getattr(net.decoder, "dispconvs", {}).values():
+        nn.initializer.Constant(logit)(head.conv.bias)
+    return net
+
+
 def init_as_original(net):
     """Re-draw every convolution outside the ResNet backbone with PyTorch's default, the
     initialisation the original MLDA-Net (and Monodepth2) trained from:
@@ -84,9 +107,11 @@ def init_as_original(net):
     normalised, usually replaced by ImageNet weights).
 
     The disparity heads' biases start at INITIAL_DISP_LOGIT instead: sigmoid 0.047, a scaled
-    disparity of 0.48 (depth ~2 units), a stereo shift of ~2.8 % of the width (a few pixels, where
-    real ones are), not the ~28 % of sigmoid 0.5, at which the warp samples far from the match and
-    training at lr 5e-4 drove every disparity to 1 (bench/RESULTS.md). Returns `net`."""
+    disparity of 0.48 (depth ~2 units), a stereo shift of ~2.8 % of the width with KITTI's camera
+    and 0.1-unit baseline (a few pixels, where real ones are), not the ~28 % of sigmoid 0.5, at which
+    the warp samples far from the match and training at lr 5e-4 drove every disparity to 1
+    (bench/RESULTS.md). Another camera or a baseline in metres moves that shift: see
+    stereo_start_logit. Returns `net`."""
     backbone = getattr(net.encoder, "backbone", None)
     skip = {id(layer) for layer in backbone.sublayers(include_self=True)} if backbone is not None else set()
     for layer in net.sublayers():
@@ -96,9 +121,7 @@ def init_as_original(net):
             init(layer.weight)
             if layer.bias is not None:
                 init(layer.bias)
-    for head in getattr(net.decoder, "dispconvs", {}).values():
-        nn.initializer.Constant(INITIAL_DISP_LOGIT)(head.conv.bias)
-    return net
+    return set_disp_logit(net, INITIAL_DISP_LOGIT)
 
 
 def weight_files(nets):

@@ -11,11 +11,13 @@ from munch import Munch
 
 from networks.attention import GlobalAttention
 from networks.decoder import NUM_CH_DEC, Conv3x3
+from networks.diffusion import HEAD_DEFAULTS, DiffusionHead, RefinedDepthNet
 from networks.encoder import MultiLevelEncoder
 from networks.model import WEIGHT_FILES, build_net, weight_files
 from utils.fileio import atomic_write, atomic_write_text
 
 FILE_NAMES = tuple(WEIGHT_FILES)  # encoder, depth, pose_encoder, pose
+REFINE_FILE = "refine"  # the diffusion head: refine.pdparams + refine.json (its options)
 DEFAULT_OPT = {"height": 192, "width": 640, "num_layers": 18, "scales": [0, 1, 2, 3],
                "min_depth": 0.1, "max_depth": 100.0}
 
@@ -49,6 +51,7 @@ PREFIXES = {
     + [(f"dispconvs.{s}.", f"decoder.{21 + s}.") for s in range(4)],
     "pose": [("squeeze.", "net.0."), ("pose_convs.0.", "net.1."), ("pose_convs.1.", "net.2."),
              ("pose_out.", "net.3.")],
+    REFINE_FILE: [],  # this project's own: one layout
 }
 
 # Original-layout keys the forward pass never reads (spec section 9): accepted silently.
@@ -57,6 +60,7 @@ IGNORED = {
     "pose_encoder": ["encoder.fc."] + [b for _, b in _encoder_prefixes(levels=range(4))[1:]],
     "depth": [f"decoder.{i}." for i in _UNUSED_DECODER_BLOCKS],
     "pose": [],
+    REFINE_FILE: [],
 }
 
 
@@ -133,16 +137,52 @@ def _read_opt(folder):
 
 def load_weights_folder(folder, parts=("depth",), batch_coupled_filter=False):
     """(opt, nets): the folder's options (opt.json over DEFAULT_OPT, read once) and the networks
-    named in `parts` ("depth" -> DepthNet, "pose" -> PoseNet) with its weights, in eval mode.
+    named in `parts` ("depth" -> DepthNet, "pose" -> PoseNet, "refine" -> RefinedDepthNet: the
+    diffusion head of refine.pdparams + refine.json on that DepthNet) with its weights, in eval mode.
     Either layout loads; anything missing or not fitting raises CheckpointError."""
     if not os.path.isdir(folder):
         raise CheckpointError(f"weights folder {folder} does not exist")
     opt = _read_opt(folder)
-    nets = {p: build_net(p, opt.num_layers, opt.scales, batch_coupled_filter) for p in parts}
+    built = [p for p in parts if p != "refine"] + (["depth"] if "refine" in parts and "depth" not in parts else [])
+    nets = {p: build_net(p, opt.num_layers, opt.scales, batch_coupled_filter) for p in built}
     load_into(nets, folder)
+    if "refine" in parts:
+        nets["refine"] = RefinedDepthNet(nets["depth"], load_refine_head(folder))
+        if "depth" not in parts:
+            del nets["depth"]
     for net in nets.values():
         net.eval()
     return opt, nets
+
+
+def has_refine_head(folder):
+    """True when `folder` holds a diffusion refinement head (refine.pdparams)."""
+    return os.path.isfile(os.path.join(folder, REFINE_FILE + ".pdparams"))
+
+
+def load_refine_head(folder):
+    """The DiffusionHead of refine.json (its options) + refine.pdparams; CheckpointError if absent."""
+    path = os.path.join(folder, REFINE_FILE + ".json")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path} not found: a diffusion head needs refine.json and refine.pdparams "
+                              f"(written by train_refine.py)")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+        head = DiffusionHead(**{k: v for k, v in config.items() if k in HEAD_DEFAULTS})
+    except (OSError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} is not a valid head configuration ({e}); fix or delete it") from None
+    load_file(head, REFINE_FILE, os.path.join(folder, REFINE_FILE + ".pdparams"))
+    return head
+
+
+def save_refine_head(folder, head):
+    """Write refine.pdparams and refine.json (the head's options) into weights folder `folder`,
+    each atomically."""
+    os.makedirs(folder, exist_ok=True)
+    state = head.state_dict()
+    atomic_write(os.path.join(folder, REFINE_FILE + ".pdparams"), lambda p: paddle.save(state, p))
+    atomic_write_text(os.path.join(folder, REFINE_FILE + ".json"), json.dumps(head.config, indent=2, sort_keys=True))
 
 
 def load_into(nets, folder, files=None):

@@ -113,8 +113,11 @@ def make_scene(rng, length, num_textures):
     return np.array(boxes)
 
 
-def trajectory(rng, frames):
-    """Camera-0 poses (R, centre) along a gently weaving path: lateral offset a sin(w t + phi), heading its tangent."""
+def trajectory(rng, frames, velocities=False):
+    """Camera-0 poses (R, centre) along a gently weaving path: lateral offset a sin(w t + phi), heading its tangent.
+
+    velocities=True also returns the centre's world velocity per frame (metres per frame, the exact
+    derivative of the path at each frame), for the oxts records; the random draws are the same."""
     speed = rng.uniform(0.8, 1.3)                          # metres per frame (KITTI: ~10 Hz at 30-45 km/h)
     amp = rng.uniform(0.6, 1.3)
     omega = 2 * np.pi / rng.uniform(25, 45)
@@ -126,4 +129,6 @@ def trajectory(rng, frames):
     pitch = 0.004 * np.sin(0.7 * t + rng.uniform(0, 6))   # a little body pitch
     centres = np.stack([x, np.zeros_like(t), speed * t], 1)
     rotations = [rot_y(h) @ rot_x(p) for h, p in zip(heading, pitch)]
+    if velocities:
+        return rotations, centres, np.stack([dx, np.zeros_like(t), np.full_like(t, speed)], 1)
     return rotations, centres

@@ -1,6 +1,7 @@
 """Writes the rendered drives in exactly KITTI raw's layout, plus split files; generate() / ensure()."""
 import json
 import os
+from datetime import datetime, timedelta
 
 import numpy as np
 from PIL import Image
@@ -9,8 +10,12 @@ from synthetic.raycast import render_camera, render_velodyne
 from synthetic.scene import (BASELINE, CAM2_OFFSET, CAM3_OFFSET, CAM_OFFSETS, intrinsics, make_calib, make_scene,
                              textures as load_textures, trajectory)
 from utils.fileio import atomic_folder
+from utils.oxts import OXTS_FIELDS, oxts_path, timestamps_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: oxts/ (GPS/IMU records and timestamps) in every drive
+FRAME_PERIOD = 0.1036  # seconds between frames (KITTI raw: ~10 Hz; not round, so that dt matters)
+GEO_ORIGIN = (49.0, 8.4, 115.0)   # lat, lon (degrees), altitude (m) of world (0, 0, 0): Karlsruhe, as KITTI
+EARTH_RADIUS = 6378137.0
 SPLIT_DIR = "splits"
 INFO_FILE = "synthetic_info.json"
 
@@ -46,6 +51,60 @@ def _write_calib(date_dir, calib):
         f.write(f"calib_time: 01-Jan-2000 00:00:00\nR: {fmt(np.eye(3))}\nT: {fmt([-0.81, 0.32, -0.80])}\n")
 
 
+def _oxts_records(rotations, velocities):
+    """KITTI's 30 oxts values (utils.oxts.OXTS_FIELDS) of every frame, from the camera-0 poses and
+    their exact world velocities (metres per frame; world = camera 0 at frame 0, x right, y down,
+    z forward). The vehicle is camera 0: vehicle frame x forward = camera z, y left = -camera x,
+    z up = -camera y; the drive starts heading north (world z = north, x = east, -y = up).
+    Velocities are the exact ones (their norm integrates to the path length), positions, angles,
+    accelerations (gravity included in az/au, as an IMU measures) and rates follow from them."""
+    rot = np.asarray(rotations)                                   # F x 3 x 3, world_from_camera
+    v_world = np.asarray(velocities) / FRAME_PERIOD               # m/s
+    v_cam = np.einsum("fji,fj->fi", rot, v_world)                 # R^T v
+    to_vehicle = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], np.float64)   # camera -> x fwd, y left, z up
+    v_veh = v_cam @ to_vehicle.T
+    accel = np.gradient(v_world, FRAME_PERIOD, axis=0) if len(rot) > 1 else np.zeros_like(v_world)
+    a_veh = np.einsum("fji,fj->fi", rot, accel) @ to_vehicle.T + np.array([0, 0, 9.81])
+    forward = rot[:, :, 2]                                        # camera z axis in the world
+    yaw = np.arctan2(forward[:, 2], forward[:, 0])                # 0 = east, counter-clockwise
+    pitch = np.arcsin(np.clip(forward[:, 1], -1, 1))              # positive = front down (y is down)
+    rates = [np.gradient(np.unwrap(a), FRAME_PERIOD) if len(a) > 1 else np.zeros_like(a) for a in (pitch, yaw)]
+    lat0, lon0, alt0 = GEO_ORIGIN
+    records = []
+    for i in range(len(rot)):
+        east, north, up = 0.0, 0.0, 0.0
+        if i:   # positions integrate the velocity (trapezoid), as a navigation filter would
+            v = v_world[i - 1] + v_world[i]
+            east, north, up = records[-1][1] + 0.5 * FRAME_PERIOD * np.array([v[0], v[2], -v[1]])
+        lat = lat0 + np.degrees(north / EARTH_RADIUS)
+        lon = lon0 + np.degrees(east / (EARTH_RADIUS * np.cos(np.radians(lat0))))
+        values = [lat, lon, alt0 + up, 0.0, pitch[i], yaw[i], v_world[i, 2], v_world[i, 0], *v_veh[i], *a_veh[i],
+                  *a_veh[i], 0.0, rates[0][i], rates[1][i], 0.0, rates[0][i], rates[1][i], 0.05, 0.02, 4, 12, 4, 4, 6]
+        records.append((values, np.array([east, north, up])))
+    return [r[0] for r in records]
+
+
+def _write_oxts(drive_dir, date, drive, rotations, velocities):
+    """<drive>/oxts/data/<frame>.txt (one line of 30 values, KITTI's format) and oxts/timestamps.txt
+    (frame i at the drive's start + i x FRAME_PERIOD); dataformat.txt names the fields."""
+    os.makedirs(os.path.dirname(oxts_path(drive_dir, 0)), exist_ok=True)
+    for i, values in enumerate(_oxts_records(rotations, velocities)):
+        text = " ".join(f"{v:d}" if isinstance(v, int) else f"{float(v):.15g}" for v in values)
+        with open(oxts_path(drive_dir, i), "w") as f:
+            f.write(text + "\n")
+    year, month, day = (int(x) for x in date.split("_"))
+    start = datetime(year, month, day, 12, drive, 0)   # noon, minute = drive number
+    lines = []
+    for i in range(len(rotations)):
+        ns = round(i * FRAME_PERIOD * 1e9)   # integer nanoseconds: exact decimals in the file
+        whole = (start + timedelta(seconds=ns // 10 ** 9)).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{whole}.{ns % 10 ** 9:09d}\n")
+    with open(timestamps_path(drive_dir), "w") as f:
+        f.write("".join(lines))
+    with open(os.path.join(drive_dir, "oxts", "dataformat.txt"), "w") as f:
+        f.write("".join(f"{name}\n" for name in OXTS_FIELDS))
+
+
 def _save_image(path, image, img_ext):
     img = Image.fromarray(image)
     if img_ext == ".png":
@@ -54,7 +113,7 @@ def _save_image(path, image, img_ext):
         img.save(path, quality=92)
 
 
-def _write_drive(root, date, drive, calib, rotations, centres, boxes, textures, args, progress):
+def _write_drive(root, date, drive, calib, rotations, centres, velocities, boxes, textures, args, progress):
     name = drive_name(date, drive)
     ddir = os.path.join(root, date, name)
     folders = {key: os.path.join(ddir, *sub) for key, sub in {
@@ -88,6 +147,7 @@ def _write_drive(root, date, drive, calib, rotations, centres, boxes, textures, 
         scan = render_velodyne(world_from_rect @ rect_from_velo, boxes, args["azimuth_step"])
         scan.tofile(os.path.join(folders["velo"], frame + ".bin"))
         progress.update(1)
+    _write_oxts(ddir, date, drive, rotations, velocities)
     first_inv = np.linalg.inv(poses[0])
     os.makedirs(os.path.join(root, "poses"), exist_ok=True)
     with open(os.path.join(root, "poses", name + ".txt"), "w") as f:
@@ -164,9 +224,10 @@ def generate(out_dir, seed=0, num_drives=3, frames_per_drive=24, width=621, heig
         bar = tqdm(total=num_drives * frames_per_drive, desc="synthetic KITTI", unit="frame", disable=not progress)
         for d in range(num_drives):
             date = dates[d % 2]
-            rotations, centres = trajectory(rng, frames_per_drive)
+            rotations, centres, velocities = trajectory(rng, frames_per_drive, velocities=True)
             boxes = make_scene(rng, centres[-1, 2] + max_depth, len(textures))
-            name = _write_drive(tmp, date, d + 1, calibs[date], rotations, centres, boxes, textures, settings, bar)
+            name = _write_drive(tmp, date, d + 1, calibs[date], rotations, centres, velocities, boxes, textures,
+                                settings, bar)
             drives.append(f"{date}/{name}")
         bar.close()
         _write_splits(tmp, drives, frames_per_drive)

@@ -153,3 +153,26 @@ def mlda_losses(colors, disps, K, poses, frames, scales, min_depth=0.1, max_dept
         total += r[("loss", s)]
     r["loss"] = total
     return r
+
+
+def sparse_depth(pred, gt, valid, kind="silog", silog_lambda=0.85):
+    """Issue 11's sparse-depth loss, image by image on the valid pixels only (float64):
+    silog = mean(d^2) - lambda mean(d)^2 with d = log pred - log gt, l1 = mean |pred - gt|;
+    0 for an image without valid pixels; the mean over the batch."""
+    out = []
+    for p, g, v in zip(pred, gt, valid.astype(bool)):
+        p, g = p[v].astype(np.float64), g[v].astype(np.float64)
+        if p.size == 0:
+            out.append(0.0)
+        elif kind == "silog":
+            d = np.log(p) - np.log(g)
+            out.append(np.mean(d ** 2) - silog_lambda * np.mean(d) ** 2)
+        else:
+            out.append(np.mean(np.abs(p - g)))
+    return float(np.mean(out))
+
+
+def velocity(translation, distance):
+    """mean over the batch of | ||t|| - distance |."""
+    t = translation.reshape(len(translation), -1).astype(np.float64)
+    return float(np.mean(np.abs(np.linalg.norm(t, axis=1) - distance)))

@@ -26,18 +26,18 @@ from utils.image_io import to_chw
 H, W, STEPS, LR = 64, 96, 15, 3e-4
 
 
-def stereo_batch():
+def stereo_batch(h=H, w=W):
     """The pair and its mirror image (left and right swap roles, stereo_T's sign flips), as the
-    trainer's float inputs at 4 scales (successive Lanczos resizes, as the loader)."""
+    trainer's float inputs at 4 scales of h x w (successive Lanczos resizes, as the loader)."""
     left, right, _ = skimage.data.stereo_motorcycle()
     inputs = {}
     for f, image in ((0, left), ("s", right)):
         views = [Image.fromarray(image), Image.fromarray(np.ascontiguousarray(image[:, ::-1]))]
         for s in range(4):
-            views = [v.resize((W >> s, H >> s), Image.Resampling.LANCZOS) for v in views]
+            views = [v.resize((w >> s, h >> s), Image.Resampling.LANCZOS) for v in views]
             inputs[("color", f, s)] = inputs[("color_aug", f, s)] = np.stack([to_chw(v) for v in views])
     for s in range(4):
-        k = kitti_layout.intrinsics(W >> s, H >> s)
+        k = kitti_layout.intrinsics(w >> s, h >> s)
         inputs[("K", s)] = np.stack([k, k])
         inputs[("inv_K", s)] = np.stack([np.linalg.pinv(k)] * 2).astype(np.float32)
     inputs["stereo_T"] = np.stack([kitti_layout.stereo_T("l", False), kitti_layout.stereo_T("l", True)])

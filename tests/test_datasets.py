@@ -41,7 +41,9 @@ def _sample(ds, index, flip, jitter):
 @pytest.mark.parametrize("h,w", [(64, 192), (96, 320), (128, 416)])
 def test_keys_and_shapes(synthetic_kitti_hints, h, w):
     ds = _dataset(synthetic_kitti_hints, h, w, is_train=True, depth_gt_size=(128, 416))
-    inputs = batch_to_float(ds[0])
+    sent = ds[0]
+    assert "depth_hint_mask" not in sent   # the workers do not send it: batch_to_float derives it
+    inputs = batch_to_float(sent)
     for f in FRAMES:
         for s in range(4):
             for kind in ("color", "color_aug"):

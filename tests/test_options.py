@@ -56,6 +56,12 @@ def test_group_subset_builds_a_smaller_parser():
     (["--resume", "/no/such/folder"], "--resume /no/such/folder: no such folder"),
     (["--load_weights_folder", "/no/such/folder"], "--load_weights_folder /no/such/folder: no such folder"),
     (["--num_layers", "20"], "invalid choice"),
+    (["--sparse_depth_weight", "-1"], "--sparse_depth_weight -1.0: must be >= 0"),
+    (["--silog_lambda", "1"], "--silog_lambda 1.0: must be in [0, 1)"),
+    (["--lidar_beams", "16"], "--lidar_beams 16 thins the sparse depth supervision"),
+    (["--lidar_beams", "12"], "invalid choice"),
+    (["--dataset", "folder", "--velocity_weight", "1"], "--velocity_weight needs KITTI's oxts"),
+    (["--frame_ids", "0", "--velocity_weight", "1"], "--velocity_weight needs temporal source frames"),
 ])
 def test_bad_options_refused_with_one_line(argv, expected, capsys):
     err = parse_error(argv, capsys)
@@ -70,32 +76,45 @@ def test_resume_excludes_fine_tuning(tmp_path, capsys):
 # The command-line surface of every script before the options were restructured (issue 9): the same
 # flags must still be accepted, no more, no fewer.
 FLAGS = {
+    "app": "--backend --camera --colormap --cpu_threads --device --host --infer_files_dir --load_weights_folder "
+           "--max_image_pixels --max_upload_mb --max_video_frames --no-onednn --no-share --onednn --port "
+           "--pred_depth_scale_factor --share --trt_precision --use_trt",
     "convert_checkpoint": "--batch_coupled_filter --load_weights_folder --models_to_convert --no-batch_coupled_filter "
                           "--output_folder",
     "evaluate_pose": "--batch_coupled_filter --batch_size --data_path --device --eval_split --load_weights_folder "
                      "--no-batch_coupled_filter --no-png --num_threads --num_workers --png --save_pred_poses --seed",
     "export": "--batch_coupled_filter --calib_count --calib_images --calib_method --combined --format --height "
-              "--load_weights_folder --max_rel_error --no-batch_coupled_filter --precision --save_dir --width",
+              "--load_weights_folder --max_rel_error --no-batch_coupled_filter --precision --save_dir --width "
+              "--refine --no-refine --ddim_steps --strength",
     "export_gt_depth": "--data_path --output --source --split",
     "inference": "--backend --calib_path --color_path --colormap --cpu_threads --device --eval_mono --infer_files_dir "
                  "--no-onednn --onednn --output_dir --pred_depth_scale_factor --save_png16 --trt_precision --use_trt "
-                 "--velo_filename --camera --save_ply --video_layout",
+                 "--velo_filename --camera --save_ply --video_layout --camera_height",
     "precompute_depth_hints": "--data_path --dataset --filenames --height --img_ext --num_workers --overwrite "
                               "--save_path --split --width",
     "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
                "--no-batch_coupled_filter --num_threads --num_workers --output_dir --pred_depth_scale_factor "
-               "--save_png16 --seed --velo_filename --camera --save_ply --video_layout",
+               "--save_png16 --seed --velo_filename --camera --save_ply --video_layout --camera_height "
+               "--refine --no-refine --ddim_steps --strength --noise_seed",
     "synthetic": "--azimuth_step --drives --frames --height --img_ext --layout --out --overwrite --seed --width",
     "test": "--batch_coupled_filter --batch_size --data_path --dataset --device --eval_metric --eval_mono "
             "--eval_out_dir --eval_split --eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "
-            "--num_threads --num_workers --png --post_process --save_pred_disps --seed",
+            "--num_threads --num_workers --png --post_process --save_pred_disps --seed --camera_height "
+            "--refine --no-refine --ddim_steps --strength --noise_seed",
     "train": "--amp --batch_coupled_filter --batch_size --data_path --dataset --depth_hint_path --device "
              "--disparity_smoothness --frame_ids --height --learning_rate --load_weights_folder --log_dir "
              "--log_frequency --lr_decay --max_bad_steps --max_depth --max_steps --min_depth --model_name "
              "--models_to_load --no-amp --no-batch_coupled_filter --no-png --no-use_depth_hints --no-use_stereo "
              "--num_epochs --num_layers --num_log_images --num_threads --num_workers --png --resume --save_frequency "
              "--scales --scheduler_step_size --seed --skip_missing --split --use_depth_hints --use_stereo "
-             "--val_max_images --weights_init --width",
+             "--val_max_images --weights_init --width --sparse_depth_weight --sparse_depth_loss --silog_lambda "
+             "--lidar_beams --velocity_weight",
+    "train_refine": "--batch_coupled_filter --batch_size --cond_channels --data_path --dataset --ddim_steps "
+                    "--depth_mapping --detach_ddim_target --device --freeze_mlda --grad_steps --height --learning_rate "
+                    "--load_weights_folder --log_dir --log_frequency --lr_decay --max_bad_steps --max_steps --model_name "
+                    "--no-batch_coupled_filter --no-detach_ddim_target --no-freeze_mlda --no-paper_output_act --no-png "
+                    "--noise_seed --num_epochs --num_threads --num_workers --paper_output_act --pixel_loss --png "
+                    "--resume --seed --split --strength --w_ddim --warmup_steps --width",
 }
 
 

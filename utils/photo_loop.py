@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from utils import image_io, kitti_layout, pointcloud, video
+from utils import ground_plane, image_io, kitti_layout, pointcloud, video
 from utils.depth import disp_to_depth
 from utils.metrics import METRIC_NAMES, evaluate_depth
 
 PREDICT_OUTPUT_NAME = "predictions"              # predict.py's default output folder
 INFERENCE_OUTPUT_NAME = "predictions_inference"  # inference.py's: the two never overwrite each other
+GROUND_NOTE = ("metric depth by the ground-plane approximation: each image's relative depth x {height:g} m / the "
+               "distance of the road plane fitted in its lower part (utils/ground_plane.py; README 'Depth in metres')")
 
 
 def default_output_dir(color_path, name=PREDICT_OUTPUT_NAME):
@@ -64,7 +66,7 @@ class PhotoResult:
     """What predict_photos did: `written` [(image path, {kind: output path})], `failed` [one-line reason],
     `replaced` (images whose earlier output files were overwritten), `velodyne` [(image path, the seven
     metrics, scale ratio, median_scaling)] with a scan, `videos` [(video path, frames, frame folder,
-    depth video)]."""
+    depth video)], `ground` [(image path, utils.ground_plane.GroundScale)] with --camera_height."""
     output_dir: str
     total: int
     written: list = field(default_factory=list)
@@ -73,20 +75,26 @@ class PhotoResult:
     velodyne: list = field(default_factory=list)
     videos: list = field(default_factory=list)
     photos: int = 0
+    ground: list = field(default_factory=list)
 
 
 def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap="magma",
-                   save_png16=False, velodyne=None, progress=None, camera=None, video_layout="auto"):
+                   save_png16=False, velodyne=None, progress=None, camera=None, video_layout="auto", ground=None):
     """Predict every image of `paths` with `predict_disp(PIL image) -> H x W sigmoid disparity` and
     write its files (image_io.write_prediction, depth = scale_factor x disp_to_depth) into output_dir;
     videos (utils.video.is_video) frame by frame with utils.video.predict_video. Unreadable images and
     videos, and images the camera does not fit, are skipped and listed in the result. `velodyne` =
     (velo_filename, calib_path, median_scaling): also the metrics against that scan. `progress`: tqdm
-    label, or None for none. `camera`: a utils.pointcloud.CameraChoice to write <stem>_points.ply."""
+    label, or None for none. `camera`: a utils.pointcloud.CameraChoice to write <stem>_points.ply.
+    `ground` = (camera height in metres, CameraChoice): each photo's factor is scale_factor x its
+    utils.ground_plane.ground_scale, fitted on its depth at the photo's size; a photo without a road plane is
+    skipped and listed, and videos are refused (their frames would each need their own fit)."""
     result = PhotoResult(output_dir=output_dir, total=len(paths))
     stems = image_io.output_stems(paths)
     for path, stem in zip(paths, stems):
-        if video.is_video(path):
+        if video.is_video(path) and ground is not None:
+            result.failed.append(f"{path}: --camera_height works on photos, not videos")
+        elif video.is_video(path):
             try:
                 result.videos.append((path,) + video.predict_video(
                     path, stem, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
@@ -101,6 +109,7 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
         try:
             image = image_io.load_image(path)
             points = (np.asarray(image), camera.intrinsics(*image.size)) if camera is not None else None
+            ground_k = ground[1].intrinsics(*image.size) if ground is not None else None
         except (image_io.ImageLoadError, pointcloud.CameraError) as e:
             reason = str(e) if isinstance(e, image_io.ImageLoadError) else f"{path}: {e}"
             result.failed.append(reason)
@@ -108,16 +117,27 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
                 tqdm.write(f"skipped {reason}", file=sys.stderr)
             continue
         disp = predict_disp(image)
+        factor = scale_factor
+        if ground is not None:
+            relative = image_io.disparity_to_depth(disp, image.size, scale_factor, min_depth, max_depth)
+            fit = ground_plane.ground_scale(relative, ground_k, ground[0])
+            if fit.scale is None:
+                result.failed.append(f"{path}: {fit.describe()}")
+                if len(paths) > 1:
+                    tqdm.write(f"skipped {path}: {fit.describe()}", file=sys.stderr)
+                continue
+            factor = scale_factor * fit.scale
+            result.ground.append((path, fit))
         if any(os.path.exists(p) for p in image_io.prediction_paths(output_dir, stem, save_png16,
                                                                     camera is not None).values()):
             result.replaced += 1
-        files = image_io.write_prediction(output_dir, stem, disp, image.size, scale_factor, colormap, save_png16,
+        files = image_io.write_prediction(output_dir, stem, disp, image.size, factor, colormap, save_png16,
                                           min_depth, max_depth, points=points)
         result.written.append((path, files))
         if velodyne:
             velo_filename, calib_path, median_scaling = velodyne
             errors, ratio = velodyne_errors(disp, path, calib_path, velo_filename, min_depth, max_depth,
-                                            median_scaling, scale_factor)
+                                            median_scaling, factor)
             result.velodyne.append((path, errors, ratio, median_scaling))
     return result
 
@@ -125,7 +145,7 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
 def report(prog, result):
     """The lines both scripts print for a result (stdout), and the one-line error for the exit status
     (None when every image was written)."""
-    lines = []
+    lines = [f"{path}: {fit.describe()}" for path, fit in result.ground]
     for _, errors, ratio, median_scaling in result.velodyne:
         lines.append("  " + " | ".join(f"{n:>8}" for n in METRIC_NAMES))
         lines.append("  " + " | ".join(f"{v:8.3f}" for v in errors))
@@ -142,23 +162,37 @@ def report(prog, result):
 
 def predict_and_report(prog, paths, predict_disp, output_dir, scale_factor, metric, min_depth, max_depth,
                        colormap="magma", save_png16=False, velo_filename=None, calib_path=None, eval_mono=False,
-                       camera=None, video_layout="auto"):
+                       camera=None, video_layout="auto", ground=None):
     """predict_photos, then report: what predict.py and inference.py run. Relative depth has no scale to
-    check, so the velodyne check then uses median scaling (as with --eval_mono). Returns (lines, error)."""
-    velodyne = (velo_filename, calib_path, eval_mono or not metric) if velo_filename else None
+    check, so the velodyne check then uses median scaling (as with --eval_mono); depth scaled by the
+    ground plane (`ground`) is checked with its own factor. Returns (lines, error)."""
+    velodyne = (velo_filename, calib_path, eval_mono or not (metric or ground)) if velo_filename else None
     result = predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
-                            save_png16, velodyne, prog, camera, video_layout)
+                            save_png16, velodyne, prog, camera, video_layout, ground)
     return report(prog, result)
 
 
-def camera_choice(camera_path, trained_camera, save_ply):
-    """The CameraChoice of a run with --save_ply (its source printed once), or None without it.
-    Raises InputError for an unusable camera.json."""
-    if not save_ply:
+def camera_choice(camera_path, trained_camera, save_ply, camera_height=None):
+    """The CameraChoice of a run with --save_ply or --camera_height (its source printed once), or None
+    without either. Raises InputError for an unusable camera.json."""
+    if not (save_ply or camera_height):
         return None
     try:
         choice = pointcloud.CameraChoice(camera_path, trained_camera)
     except pointcloud.CameraError as e:
         raise InputError(str(e)) from None
-    print(choice.source)
+    uses = " and ".join(u for u, on in (("point clouds", save_ply), ("ground plane", camera_height)) if on)
+    print(choice.source.replace("point clouds", uses, 1))
     return choice
+
+
+def ground_setup(camera_height, metric):
+    """Before a run with --camera_height (nothing without it): weights whose depth is already metric are
+    refused (InputError), since the ground plane gives relative depth its scale and metric depth has one;
+    else GROUND_NOTE is printed once. The run's `ground` is then (camera_height, camera_choice(...))."""
+    if not camera_height:
+        return
+    if metric:
+        raise InputError("--camera_height gives relative depth a scale, but these weights' depth is already in "
+                         "metres (stereo training, or opt.json / deploy.json \"metric\": true): drop --camera_height")
+    print(GROUND_NOTE.format(height=camera_height))
