@@ -22,21 +22,19 @@ import utils  # noqa: F401  (first import: silences Paddle's import-time ccache 
 import json
 import logging
 import os
-import pickle
 import random
 import shutil
 import sys
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 from tqdm import tqdm
 
 import datasets
 import networks
 import options
 import training
-from losses import sparse_depth_loss
+from losses import sparse_depth_loss, to_gt_size
 from networks.diffusion import DiffusionHead, RefinedDepthNet
 from utils.fileio import atomic_folder
 from utils.kitti_layout import NATIVE_SIZE
@@ -70,14 +68,6 @@ def pixel_loss(pred, gt, valid, kind="l1l2"):
     l1 = diff.abs().sum(axis=[1, 2, 3]) / count
     l2 = (diff * diff).sum(axis=[1, 2, 3]) / count
     return (l1 + l2).mean()
-
-
-def resize_to(depth, size):
-    """Refined depth B x 1 x h x w bilinearly (half-pixel) to the ground truth's size: the sparse
-    ground truth is never resampled."""
-    if tuple(depth.shape[-2:]) == tuple(size):
-        return depth
-    return F.interpolate(depth, size=list(size), mode="bilinear", align_corners=False)
 
 
 def lr_factor(step, steps_per_epoch, warmup_steps, num_epochs, decay):
@@ -126,12 +116,7 @@ class RefineTrainer:
 
     def setup(self, train_dataset):
         opt = self.opt
-        self.log = logging.getLogger(f"mlda.train_refine.{id(self)}")
-        self.log.setLevel(logging.INFO)
-        self.log.propagate = False
-        handler = logging.FileHandler(os.path.join(self.log_path, "train.log"))
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        self.log.addHandler(handler)
+        self.log = training.run_log(self.log_path, f"mlda.train_refine.{id(self)}")
 
         source = self.mlda_source = opt.resume or opt.load_weights_folder
         try:
@@ -253,7 +238,7 @@ class RefineTrainer:
         noise = paddle.randn([b, c, h // 2, w // 2])  # fresh start noise in training
         out = self.model.refine(image, noise, opt.ddim_steps, opt.strength, opt.grad_steps, opt.freeze_mlda)
         gt = paddle.to_tensor(gt) if not isinstance(gt, paddle.Tensor) else gt
-        pix = pixel_loss(resize_to(out["depth"], gt.shape[-2:]), gt, valid_mask(gt), opt.pixel_loss)
+        pix = pixel_loss(to_gt_size(out["depth"], gt), gt, valid_mask(gt), opt.pixel_loss)
         losses = {"loss": pix, "pix": pix}
         if opt.w_ddim > 0:
             z0 = out["latent"].detach() if opt.detach_ddim_target else out["latent"]
@@ -307,43 +292,27 @@ class RefineTrainer:
         self.log.info(f"weights: {folder}")
         return folder
 
-    def parameter_names(self):
-        """Paddle parameter name -> '<file>/<path>', stable across runs (for the optimiser state)."""
-        names = {p.name: f"refine/{k}" for k, p in self.model.head.named_parameters()}
-        for file, layer in networks.weight_files(self.nets).items():
-            names.update({p.name: f"{file}/{k}" for k, p in layer.named_parameters()})
-        return names
+    def weight_layers(self):
+        """Weights file -> layer of everything the optimiser may hold (names of optimizer.pdopt)."""
+        return dict(networks.weight_files(self.nets), **{networks.REFINE_FILE: self.model.head})
 
     def save_checkpoint(self):
         folder = os.path.join(self.log_path, "checkpoint")
         state = training.trainer_state(self.epoch, self.batch_in_epoch, self.step, None, self.lr_scheduler)
         with atomic_folder(folder) as tmp:
             self.write_weights(tmp)
-            paddle.save(training.rename_prefixes(self.optimizer.state_dict(), self.parameter_names()),
-                        os.path.join(tmp, "optimizer.pdopt"))
-            with open(os.path.join(tmp, "trainer_state.pkl"), "wb") as f:
-                pickle.dump(state, f)
+            training.write_state(tmp, self.optimizer, self.weight_layers(), state)
             with open(os.path.join(tmp, RUN_OPT_FILE), "w") as f:
                 json.dump(options.to_json_dict(self.opt), f, indent=2, sort_keys=True)
         return folder
 
     def load_checkpoint(self, folder):
-        for name in ("optimizer.pdopt", "trainer_state.pkl", "refine.pdparams"):
-            if not os.path.isfile(os.path.join(folder, name)):
-                fail(f"--resume {folder}: no {name}; pass the run's checkpoint folder")
         try:
+            training.missing_file(folder, ("optimizer.pdopt", "trainer_state.pkl", "refine.pdparams"))
             self.model.head.set_state_dict(networks.load_refine_head(folder).state_dict())
-        except networks.CheckpointError as e:
+        except (training.ResumeError, networks.CheckpointError) as e:
             fail(e)
-        back = {v: k for k, v in self.parameter_names().items()}
-        self.optimizer.set_state_dict(training.rename_prefixes(paddle.load(os.path.join(folder, "optimizer.pdopt")),
-                                                               back))
-        with open(os.path.join(folder, "trainer_state.pkl"), "rb") as f:
-            state = pickle.load(f)
-        self.lr_scheduler.set_state_dict(state["lr_scheduler"])
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        paddle.set_rng_state(state["rng"]["paddle"])
+        state = training.restore_state(folder, self.optimizer, self.weight_layers(), self.lr_scheduler)
         self.epoch, self.batch_in_epoch, self.step = state["epoch"], state["batch_in_epoch"], state["step"]
         self.log.info(f"resumed from {folder}: epoch {self.epoch}, batch {self.batch_in_epoch}, step {self.step}")
 

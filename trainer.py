@@ -28,13 +28,12 @@ import warnings
 import numpy as np
 import paddle
 import paddle.distributed as dist
-import paddle.nn.functional as F
 from tqdm import tqdm
 
 import datasets
 import networks
 import training
-from losses import compute_losses, generate_images_pred, sparse_depth_loss, velocity_loss
+from losses import compute_losses, generate_images_pred, sparse_depth_loss, to_gt_size, velocity_loss
 from networks.layers import disp_to_depth, transformation_from_parameters
 from options import to_json_dict
 from utils import image_io
@@ -150,14 +149,7 @@ class Trainer:
                       f"run folder {self.log_path}")
 
     def make_log(self):
-        log = logging.getLogger(f"mlda.train.{id(self)}")
-        log.setLevel(logging.INFO)
-        log.propagate = False
-        if self.is_main:
-            handler = logging.FileHandler(os.path.join(self.log_path, "train.log"))
-            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-            log.addHandler(handler)
-        return log
+        return training.run_log(self.log_path, f"mlda.train.{id(self)}", write=self.is_main)
 
     def make_writer(self):
         if not self.is_main:
@@ -382,8 +374,7 @@ class Trainer:
         opt = self.opt
         if self.sparse_weight and "depth_gt" in inputs:
             gt = inputs["depth_gt"]
-            disp = F.interpolate(outputs[("disp", 0)], size=gt.shape[-2:], mode="bilinear", align_corners=False)
-            _, depth = disp_to_depth(disp, opt.min_depth, opt.max_depth)
+            _, depth = disp_to_depth(to_gt_size(outputs[("disp", 0)], gt), opt.min_depth, opt.max_depth)
             losses["sparse_depth"] = sparse_depth_loss(depth * self.metres_per_unit, gt, gt > 0,
                                                        opt.sparse_depth_loss, opt.silog_lambda)
             losses["loss"] = losses["loss"] + self.sparse_weight * losses["sparse_depth"]

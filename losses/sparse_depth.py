@@ -7,6 +7,7 @@ Both are added to the photometric loss by the trainer with their own weight (iss
   travelled (PackNet-SfM's velocity supervision).
 """
 import paddle
+import paddle.nn.functional as F
 
 SPARSE_DEPTH_LOSSES = ("silog", "l1")
 
@@ -16,6 +17,14 @@ def _masked(x, valid, fill):
     0, negative) at invalid pixels must neither reach log() nor leak into the gradient, and
     0 * NaN = NaN."""
     return paddle.where(valid, x, paddle.full_like(x, fill))
+
+
+def to_gt_size(pred, gt):
+    """Prediction B x 1 x h x w bilinearly (half-pixel, the evaluation's resize) to the ground
+    truth's H x W: a sparse ground truth is compared where it was measured, never resampled."""
+    if tuple(pred.shape[-2:]) == tuple(gt.shape[-2:]):
+        return pred
+    return F.interpolate(pred, size=list(gt.shape[-2:]), mode="bilinear", align_corners=False)
 
 
 def sparse_depth_loss(pred_depth, gt_depth, valid, kind="silog", silog_lambda=0.85):

@@ -18,7 +18,7 @@ import numpy as np
 
 from synthetic.raycast import render_camera
 from synthetic.scene import make_scene, textures as load_textures, trajectory
-from synthetic.writer import _save_image, reuse_existing
+from synthetic.writer import _save_image, check_image_settings, reuse_existing
 from utils.fileio import atomic_folder
 
 FOLDER_INFO_FILE = "folder_info.json"
@@ -40,10 +40,7 @@ def generate_folder(out_dir, seed=0, num_sequences=3, frames=12, width=320, heig
     from tqdm import tqdm
     if num_sequences < 1 or frames < 3:
         raise ValueError("need at least 1 sequence and 3 frames per sequence")
-    if img_ext not in (".jpg", ".png"):
-        raise ValueError(f"img_ext must be .jpg or .png, not {img_ext!r}")
-    if width < 16 or height < 16:
-        raise ValueError(f"image size {width} x {height} is too small (16 x 16 at least)")
+    check_image_settings(img_ext, width, height)
     camera = folder_camera(width, height, focal, baseline)
     settings = {"format_version": FORMAT_VERSION, "seed": int(seed), "num_sequences": int(num_sequences),
                 "frames": int(frames), "img_ext": img_ext, "max_depth": float(max_depth), "camera": camera}

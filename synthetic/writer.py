@@ -173,6 +173,14 @@ def _write_splits(root, drives, frames):
             f.write("\n".join(lines) + "\n")
 
 
+def check_image_settings(img_ext, width, height):
+    """ValueError unless img_ext is .jpg or .png and the images are at least 16 x 16 (both layouts)."""
+    if img_ext not in (".jpg", ".png"):
+        raise ValueError(f"img_ext must be .jpg or .png, not {img_ext!r}")
+    if width < 16 or height < 16:
+        raise ValueError(f"image size {width} x {height} is too small (16 x 16 at least)")
+
+
 def reuse_existing(out_dir, info_file, settings, overwrite):
     """The info dict of a dataset already in `out_dir` made with exactly `settings` (so several callers
     share one), or None when `out_dir` is empty, absent or to be overwritten; FileExistsError for a
@@ -201,10 +209,7 @@ def generate(out_dir, seed=0, num_drives=3, frames_per_drive=24, width=621, heig
     from tqdm import tqdm
     if num_drives < 2 or frames_per_drive < 3:
         raise ValueError("need at least 2 drives (the last one is the test drive) and 3 frames per drive")
-    if img_ext not in (".jpg", ".png"):
-        raise ValueError(f"img_ext must be .jpg or .png, not {img_ext!r}")
-    if width < 16 or height < 16:
-        raise ValueError(f"image size {width} x {height} is too small (16 x 16 at least)")
+    check_image_settings(img_ext, width, height)
     settings = {"format_version": FORMAT_VERSION, "seed": int(seed), "num_drives": int(num_drives),
                 "frames_per_drive": int(frames_per_drive), "width": int(width), "height": int(height),
                 "img_ext": img_ext, "azimuth_step": float(azimuth_step), "max_depth": float(max_depth)}

@@ -33,12 +33,12 @@ def rename_prefixes(state, names):
     return out
 
 
-def optimizer_state(optimizer, nets, state=None):
+def optimizer_state(optimizer, layers, state=None):
     """Get (or set, given `state`) the optimizer's state keyed by '<file>/<parameter path>' (file:
-    the weights file holding the parameter, e.g. 'encoder') instead of Paddle's process-global
-    parameter names, which differ between runs that build networks in another order or number."""
-    names = {p.name: f"{name}/{k}" for name, layer in networks.weight_files(nets).items()
-             for k, p in layer.named_parameters()}
+    the weights file holding the parameter, e.g. 'encoder'; `layers` maps file -> layer, as
+    networks.weight_files) instead of Paddle's process-global parameter names, which differ between
+    runs that build networks in another order or number."""
+    names = {p.name: f"{name}/{k}" for name, layer in layers.items() for k, p in layer.named_parameters()}
     if state is None:
         return rename_prefixes(optimizer.state_dict(), names)
     optimizer.set_state_dict(rename_prefixes(state, {v: k for k, v in names.items()}))
@@ -54,26 +54,17 @@ def trainer_state(epoch, batch_in_epoch, step, best, lr_scheduler, scaler=None):
             "scaler": scaler.state_dict() if scaler else None}
 
 
-def save_checkpoint(folder, nets, opt, optimizer, state):
-    """Write the checkpoint folder: the weights folder of `nets` with `opt` (a JSON-able dict),
-    the optimizer's state and `state` (trainer_state's dict)."""
-    with atomic_folder(folder) as tmp:
-        networks.save_weights_folder(tmp, nets, opt)
-        paddle.save(optimizer_state(optimizer, nets), os.path.join(tmp, "optimizer.pdopt"))
-        with open(os.path.join(tmp, "trainer_state.pkl"), "wb") as f:
-            pickle.dump(state, f)
-    return folder
+def write_state(folder, optimizer, layers, state):
+    """optimizer.pdopt (optimizer_state of `layers`) and trainer_state.pkl (`state`) into `folder`."""
+    paddle.save(optimizer_state(optimizer, layers), os.path.join(folder, "optimizer.pdopt"))
+    with open(os.path.join(folder, "trainer_state.pkl"), "wb") as f:
+        pickle.dump(state, f)
 
 
-def load_checkpoint(folder, nets, optimizer, lr_scheduler, scaler=None):
-    """Restore weights, optimizer, schedule, scaler and RNG states; returns trainer_state's dict
-    (for the counters and the best score). ResumeError / networks.CheckpointError on bad folders."""
-    for name in CHECKPOINT_FILES:
-        if not os.path.isfile(os.path.join(folder, name)):
-            raise ResumeError(f"--resume {folder}: no {name}; pass the run's checkpoint folder "
-                              f"(<log_dir>/<model_name>/checkpoint)")
-    networks.load_into(nets, folder)
-    optimizer_state(optimizer, nets, paddle.load(os.path.join(folder, "optimizer.pdopt")))
+def restore_state(folder, optimizer, layers, lr_scheduler, scaler=None):
+    """The inverse of write_state: restore optimizer, schedule, scaler and the RNG states; returns
+    trainer_state's dict (for the counters and the best score)."""
+    optimizer_state(optimizer, layers, paddle.load(os.path.join(folder, "optimizer.pdopt")))
     with open(os.path.join(folder, "trainer_state.pkl"), "rb") as f:
         state = pickle.load(f)
     lr_scheduler.set_state_dict(state["lr_scheduler"])
@@ -83,3 +74,28 @@ def load_checkpoint(folder, nets, optimizer, lr_scheduler, scaler=None):
     if scaler and state["scaler"]:
         scaler.load_state_dict(state["scaler"])
     return state
+
+
+def missing_file(folder, names=CHECKPOINT_FILES):
+    """ResumeError naming the first of `names` that `folder` lacks (none: returns None)."""
+    for name in names:
+        if not os.path.isfile(os.path.join(folder, name)):
+            raise ResumeError(f"--resume {folder}: no {name}; pass the run's checkpoint folder "
+                              f"(<log_dir>/<model_name>/checkpoint)")
+
+
+def save_checkpoint(folder, nets, opt, optimizer, state):
+    """Write the checkpoint folder: the weights folder of `nets` with `opt` (a JSON-able dict),
+    the optimizer's state and `state` (trainer_state's dict)."""
+    with atomic_folder(folder) as tmp:
+        networks.save_weights_folder(tmp, nets, opt)
+        write_state(tmp, optimizer, networks.weight_files(nets), state)
+    return folder
+
+
+def load_checkpoint(folder, nets, optimizer, lr_scheduler, scaler=None):
+    """Restore weights, optimizer, schedule, scaler and RNG states; returns trainer_state's dict
+    (for the counters and the best score). ResumeError / networks.CheckpointError on bad folders."""
+    missing_file(folder)
+    networks.load_into(nets, folder)
+    return restore_state(folder, optimizer, networks.weight_files(nets), lr_scheduler, scaler)

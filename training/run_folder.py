@@ -1,8 +1,22 @@
 """A run folder, <log_dir>/<model_name>/: one train.py at a time (a lock file holding its pid),
-and how much disk it takes."""
+its plain log, and how much disk it takes."""
+import logging
 import os
 
 LOCK_NAME = "train.lock"
+
+
+def run_log(folder, name, write=True):
+    """A logger of its own (not propagated to the root's handlers) writing timestamped lines to
+    <folder>/train.log; write=False (the non-main processes of a distributed run) writes nothing."""
+    log = logging.getLogger(name)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if write:
+        handler = logging.FileHandler(os.path.join(folder, "train.log"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+    return log
 
 
 class RunFolderBusy(RuntimeError):
