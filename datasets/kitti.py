@@ -1,9 +1,11 @@
 """KITTI raw as a paddle.io.Dataset (spec section 7), with Monodepth2's keys:
 
-    ("color", f, s)                         3 x H/2^s x W/2^s uint8 (as stored); f in frame_idxs (0, -1, 1, "s")
-    ("jitter", f, s)                        3 x 4 float32 [M | b]: the colour jitter of that image (identity if none)
+    ("color", f, s)                         3 x H/2^s x W/2^s uint8 (as stored); f in frame_idxs (0, -1, 1, "s");
+                                            every scale s of frame 0, scale 0 of the others (image_scales)
+    ("jitter", f, 0)                        3 x 4 float32 [M | b]: the colour jitter of the network input
+                                            ("color", f, 0), f != "s" (identity if none)
     after batch_to_float (main process or device, not the loader workers: 8x less to copy between processes):
-    ("color", f, s), ("color_aug", f, s)   3 x H/2^s x W/2^s float32 in [0, 1]; "jitter" keys consumed
+    ("color", f, s), ("color_aug", f, 0)   float32 in [0, 1]; "jitter" keys consumed
     ("K", s), ("inv_K", s)                  4 x 4 float32 intrinsics of scale s (fx = 0.58 W, fy = 1.92 H)
     "stereo_T"                              4 x 4, t_x = side_sign * flip_sign * 0.1 (when "s" is a frame)
     "depth_hint"                            1 x H x W (use_depth_hints; batch_to_float adds "depth_hint_mask")
@@ -16,7 +18,7 @@ A split line is "<date>/<drive> <frame> <l|r>"; the folder layout, the camera an
 are utils/kitti_layout.py's (Paddle-free). Training augmentation (probability 0.5 each, drawn per
 sample from the `rng` given to get_item): horizontal flip of every image, hint, depth_gt and the
 stereo sign; colour jitter (brightness, contrast, saturation 0.2, hue 0.1, in random order, the same
-draw for every frame and scale; see ColorJitter), applied to the network inputs ("color_aug") only.
+draw for every frame; see ColorJitter), applied to the network inputs ("color_aug") only.
 """
 import os
 
@@ -171,7 +173,8 @@ def batch_to_float(inputs):
     """Turn a sample or batch as the loader sends it (uint8 ("color", f, s) and ("jitter", f, s),
     numpy or Paddle) into the network's inputs, in place, and return it:
         ("color", f, s)     = uint8 x float32(1/255)             (image_io.to_chw's arithmetic)
-        ("color_aug", f, s) = clip(M color + b, 0, 1)           ([M | b] = ("jitter", f, s), then dropped)
+        ("color_aug", f, s) = clip(M color + b, 0, 1)           ([M | b] = ("jitter", f, s), then dropped; only
+                                                                  where a jitter key is: the network inputs)
         "depth_hint_mask"   = float32(depth_hint > 0)           (when "depth_hint" is there)
     Runs where it is called (the main process, on the device for GPU batches); a dict already
     converted is returned unchanged, so every consumer may call it."""
@@ -192,7 +195,8 @@ def batch_to_float(inputs):
             x = paddle.scale(x.astype("float32"), float(np.float32(1 / 255)))
         inputs[key] = x
         params = inputs.pop(("jitter",) + key[1:], None)
-        inputs[("color_aug",) + key[1:]] = x if params is None else _apply_jitter(params, x)
+        if params is not None:    # only the images a network reads have a jitter (and so a colour_aug)
+            inputs[("color_aug",) + key[1:]] = _apply_jitter(params, x)
     return inputs
 
 
@@ -364,6 +368,17 @@ class KITTIRAWDataset(paddle.io.Dataset):
     def sample_stereo_T(self, folder, side, do_flip):
         return self.layout.stereo_T(side, do_flip)
 
+    def image_scales(self, f):
+        """The scales made of frame f: every scale of the target (its smoothness term reads each),
+        scale 0 only of the others (the losses warp them at full resolution). Monodepth2's loader
+        also made the 9 source images of scales 1-3, which nothing reads (18 % of a sample's CPU)."""
+        return range(self.num_scales) if f == 0 else range(1)
+
+    def is_network_input(self, f, s):
+        """Whether image (f, s) feeds a network (depth: frame 0, pose: the temporal frames, scale 0):
+        those, and only those, get a colour jitter and a ("color_aug", f, s)."""
+        return s == 0 and f != "s"
+
     def __len__(self):
         return len(self.lines)
 
@@ -387,12 +402,13 @@ class KITTIRAWDataset(paddle.io.Dataset):
                 img = self.get_color(folder, frame, self.layout.OTHER_SIDE[side], do_flip)
             else:
                 img = self.get_color(folder, frame + f, side, do_flip)
-            for s in range(self.num_scales):
+            for s in self.image_scales(f):
                 # Lanczos, scale 0 from the file and each further scale from the previous one
                 img = img.resize((self.width // 2 ** s, self.height // 2 ** s), LANCZOS)
-                # uint8 out of the worker; batch_to_float makes ("color", f, s) and ("color_aug", f, s)
+                # uint8 out of the worker; batch_to_float makes the floats and the network inputs' colour_aug
                 inputs[("color", f, s)] = _to_uint8_chw(img)
-                inputs[("jitter", f, s)] = _jitter_params(jitter, _to_chw(img)) if jitter else _IDENTITY_JITTER
+                if self.is_network_input(f, s):
+                    inputs[("jitter", f, s)] = _jitter_params(jitter, _to_chw(img)) if jitter else _IDENTITY_JITTER
         for s in range(self.num_scales):
             inputs[("K", s)], inputs[("inv_K", s)] = self.sample_K(folder, do_flip)[s]
         if "s" in self.frame_idxs:

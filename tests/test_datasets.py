@@ -44,12 +44,15 @@ def test_keys_and_shapes(synthetic_kitti_hints, h, w):
     sent = ds[0]
     assert "depth_hint_mask" not in sent   # the workers do not send it: batch_to_float derives it
     inputs = batch_to_float(sent)
-    for f in FRAMES:
-        for s in range(4):
-            for kind in ("color", "color_aug"):
-                x = inputs[(kind, f, s)]
-                assert x.shape == (3, h >> s, w >> s) and x.dtype == np.float32
-                assert 0 <= x.min() and x.max() <= 1
+    # what the losses and networks read: every scale of the target, scale 0 of the sources; the
+    # network inputs (not the stereo partner) jittered
+    made = {("color", 0, s) for s in range(4)} | {("color", f, 0) for f in FRAMES} | \
+        {("color_aug", f, 0) for f in FRAMES if f != "s"}
+    assert {k for k in inputs if isinstance(k, tuple) and k[0].startswith("color")} == made
+    for key in made:
+        x = inputs[key]
+        assert x.shape == (3, h >> key[2], w >> key[2]) and x.dtype == np.float32
+        assert 0 <= x.min() and x.max() <= 1
     for s in range(4):
         k = inputs[("K", s)]
         np.testing.assert_allclose(k[:2, :3], [[0.58 * (w >> s), 0, 0.5 * (w >> s)], [0, 1.92 * (h >> s), 0.5 * (h >> s)]], rtol=1e-6)
@@ -69,7 +72,7 @@ def test_scales_are_successive_lanczos_resizes(synthetic_kitti):
     for s in range(4):
         img = img.resize((192 >> s, 64 >> s), LANCZOS)
         np.testing.assert_array_equal(inputs[("color", 0, s)], _to_chw(img))
-        np.testing.assert_array_equal(inputs[("color_aug", 0, s)], inputs[("color", 0, s)])   # no jitter: eval
+    np.testing.assert_array_equal(inputs[("color_aug", 0, 0)], inputs[("color", 0, 0)])   # no jitter: eval
 
 
 def test_flip_mirrors_images_hints_depth_and_stereo_sign(synthetic_kitti_hints):
@@ -121,10 +124,14 @@ def test_colour_jitter_one_draw_for_every_frame_and_scale(synthetic_kitti):
         s_side = {"l": "r", "r": "l"}[side] if f == "s" else side
         fr = frame if f == "s" else frame + f
         img = Image.open(ds.image_path(folder, fr, s_side)).convert("RGB")
-        for s in range(4):
+        for s in range(4 if f == 0 else 1):   # the losses read the target at every scale, the others at 0
             img = img.resize((192 >> s, 64 >> s), LANCZOS)
-            np.testing.assert_array_equal(inputs[("color_aug", f, s)], jitter(_to_chw(img)))
             np.testing.assert_array_equal(inputs[("color", f, s)], _to_chw(img))
+            if s == 0 and f != "s":        # the network inputs (depth: 0, pose: 0 and -1) are jittered
+                np.testing.assert_array_equal(inputs[("color_aug", f, s)], jitter(_to_chw(img)))
+            else:
+                assert ("color_aug", f, s) not in inputs
+        assert ("color", f, 1) in inputs if f == 0 else ("color", f, 1) not in inputs
     assert np.abs(inputs[("color_aug", 0, 0)] - inputs[("color", 0, 0)]).mean() > 1e-3
 
 
@@ -203,7 +210,7 @@ def test_png_falls_back_to_jpg(synthetic_kitti):
 def test_dataloader_batches(synthetic_kitti):
     ds = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, is_train=True, depth_gt_size=(128, 416))
     batch = batch_to_float(next(iter(paddle.io.DataLoader(ds, batch_size=2, num_workers=0))))
-    assert batch[("color_aug", "s", 0)].shape == [2, 3, 64, 192]
+    assert batch[("color_aug", -1, 0)].shape == [2, 3, 64, 192] and batch[("color", "s", 0)].shape == [2, 3, 64, 192]
     assert batch["depth_gt"].shape == [2, 1, 128, 416] and batch["stereo_T"].shape == [2, 4, 4]
 
 
@@ -215,9 +222,10 @@ def test_workers_send_uint8_and_batches_become_the_same_floats(synthetic_kitti):
     seeds = [_seed_for(flip=False, jitter=True), _seed_for(flip=True, jitter=False), _seed_for(flip=True, jitter=True)]
     raw = [ds.get_item(i, np.random.RandomState(seed)) for i, seed in enumerate(seeds)]
     for f in FRAMES:
-        for s in range(4):
+        for s in range(4 if f == 0 else 1):
             assert raw[0][("color", f, s)].dtype == np.uint8 and raw[0][("color", f, s)].shape == (3, 64 >> s, 192 >> s)
-            assert ("color_aug", f, s) not in raw[0] and raw[0][("jitter", f, s)].shape == (3, 4)
+            assert ("color_aug", f, s) not in raw[0]
+            assert raw[0][("jitter", f, s)].shape == (3, 4) if s == 0 and f != "s" else ("jitter", f, s) not in raw[0]
     floats = [batch_to_float(dict(x)) for x in raw]
     batch = {k: paddle.to_tensor(np.stack([x[k] for x in raw])) for k in raw[0]}
     batch = batch_to_float(batch)
