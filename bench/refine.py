@@ -14,7 +14,9 @@ budget), then on its test lines: MLDA-Net median-scaled, and the refined depth u
 1, 5, 10 and 20 DDIM steps at strengths 0.5 and 1. Without --load_weights_folder MLDA-Net is
 random with tamed activations (tests/support/lsuv.py): then the head has only the image features
 to work from, and the numbers say what the head learns from sparse depth, not what it adds to a
-trained MLDA-Net.
+trained MLDA-Net. With --sparse_finetune (default) MLDA-Net is first fine-tuned for the same
+--train_steps with the sparse-depth loss (train.py --sparse_depth_weight 1), scored unscaled, and
+the head is trained on top of that: the rows are cumulative, MLDA-Net, + sparse depth, + head.
 """
 import argparse
 import os
@@ -68,18 +70,46 @@ def table_errors(gts, disps, mode):
     return f"{e[0]:.3f} | {e[2]:.3f} | {e[4]:.3f}"
 
 
+def mlda_disparity(folder, images):
+    """Scale-0 sigmoid disparity of the folder's MLDA-Net, as depth-unit disparity (disp_to_depth 0.1-100)."""
+    _, nets = networks.load_weights_folder(folder, ("depth",))
+    with paddle.no_grad():
+        return disp_to_depth(nets["depth"].disparity(images), 0.1, 100.0)[0].numpy()[:, 0]
+
+
+def sparse_finetune(args, mlda_folder, height, width, log_dir):
+    """MLDA-Net fine-tuned from `mlda_folder` with the metric-depth issue's sparse LiDAR loss
+    (train.py --sparse_depth_weight 1: self-supervised mono + SILog on the velodyne depth) for
+    --train_steps steps of batch 2; returns its weights folder (metric: opt.json says so)."""
+    from trainer import Trainer
+    from tests.support.synthetic_runs import train_steps
+    argv = ["--dataset", "synthetic", "--data_path", args.data_path, "--load_weights_folder", mlda_folder,
+            "--models_to_load", "encoder", "depth", "--weights_init", "scratch", "--log_dir", log_dir,
+            "--model_name", "sparse", "--height", str(height), "--width", str(width), "--batch_size", "2",
+            "--num_workers", "0", "--frame_ids", "0", "-1", "1", "--no-use_stereo", "--no-use_depth_hints",
+            "--sparse_depth_weight", "1", "--num_epochs", "100000", "--scheduler_step_size", "100000",
+            "--log_frequency", "100000", "--val_max_images", "1", "--seed", "0"]
+    tr = train_steps(Trainer(options.parse("train", argv)), args.train_steps)
+    folder = os.path.join(log_dir, "sparse", "models", "weights_final")
+    tr.save_weights(folder)
+    return folder
+
+
 def accuracy(args, mlda_folder, height, width):
     root = args.data_path
     images, gts = synthetic_test_frames(root, height, width)
-    _, nets = networks.load_weights_folder(mlda_folder, ("depth",))
-    with paddle.no_grad():
-        disp = disp_to_depth(nets["depth"].disparity(images), 0.1, 100.0)[0].numpy()[:, 0]
-    print(f"| MLDA-Net, median scaling | - | - | {table_errors(gts, disp, 'median')} |")
+    print(f"| MLDA-Net, median scaling | - | - | {table_errors(gts, mlda_disparity(mlda_folder, images), 'median')} |")
+    log_dir = tempfile.mkdtemp(prefix="bench_refine_")
+    if args.sparse_finetune:
+        mlda_folder = sparse_finetune(args, mlda_folder, height, width, log_dir)
+        disp = mlda_disparity(mlda_folder, images)
+        print(f"| + sparse-depth fine-tuning, unscaled | - | - | {table_errors(gts, disp, 'none')} |")
+        print(f"| + sparse-depth fine-tuning, median scaling | - | - | {table_errors(gts, disp, 'median')} |",
+              flush=True)
     lines = datasets.read_split(os.path.join(synthetic.split_dir(root), "train_files.txt"))
     repeat = max(1, args.train_steps * 2 // len(lines))   # one epoch holds the whole budget (batch 2)
     train = datasets.KITTIRAWDataset(root, lines * repeat, height, width, [0], num_scales=1, is_train=True,
                                      load_depth=True, depth_gt_size=None)
-    log_dir = tempfile.mkdtemp(prefix="bench_refine_")
     for w in ("1", "0"):
         argv = ["--dataset", "synthetic", "--data_path", root, "--load_weights_folder", mlda_folder,
                 "--log_dir", log_dir, "--model_name", f"w{w}", "--height", str(height), "--width", str(width),
@@ -111,6 +141,8 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip_accuracy", action="store_true")
     p.add_argument("--skip_cost", action="store_true")
+    p.add_argument("--sparse_finetune", action=argparse.BooleanOptionalAction, default=True,
+                   help="fine-tune MLDA-Net with the sparse-depth loss first (same steps) and put the head on it")
     args = p.parse_args()
     paddle.set_device("cpu")
     threads = set_cpu_threads(args.threads)
