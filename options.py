@@ -118,6 +118,10 @@ GROUPS = {
     "training": ("training", {
         "frame_ids": dict(nargs="+", type=int, default=[0, -1, 1],
                           help="frames to load, the target 0 first (default: 0 -1 1, M2/orig)"),
+        "resize_on_device": dict(action="store_true",
+                                 help="the loader workers only decode the frames; their Lanczos resizes (PIL's, to the "
+                                      "bit) and colour jitter run on the training device: for GPU machines with few "
+                                      "CPU cores (~2x the workers' samples/s, bench/RESULTS.md); slow on a CPU"),
         "skip_missing": dict(action="store_true",
                              help="drop training lines whose frames, neighbours or hints are missing (reported once "
                                   "with a count) instead of stopping at the first missing file"),

@@ -133,8 +133,13 @@ class Trainer:
         if len(self.sampler) == 0:
             fail(f"{len(train_dataset)} training samples make no batch of {opt.batch_size} per process: "
                  f"lower --batch_size")
+        train_dataset.resize_on_device = opt.get("resize_on_device", False)
+        if train_dataset.resize_on_device and paddle.get_device() == "cpu":
+            self.log.info("--resize_on_device on the CPU: the resizes run in the main process, slower than in "
+                          "the workers (meant for GPU training)")
         self.train_loader = paddle.io.DataLoader(self.sampler.dataset, batch_sampler=self.sampler,
-                                                 num_workers=opt.num_workers)
+                                                 num_workers=opt.num_workers,
+                                                 collate_fn=datasets.collate if train_dataset.resize_on_device else None)
 
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best = None  # (value, metric name, epoch)

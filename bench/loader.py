@@ -7,9 +7,11 @@ Without --data_path it generates a small synthetic KITTI at KITTI's full size un
 (once) and writes hint files of the real size (1 x 320 x 1024 float32; their values do not matter
 for speed). Prints samples/s through paddle.io.DataLoader for each worker count and, for one
 process, where the time of a sample goes. The workers send uint8 images and the main process turns
-each batch into floats (datasets.batch_to_float, timed with the batch); --compare also times, in the
-same run, the loader as it was before: Monodepth2's full image pyramid (every scale of every frame,
-each jittered) converted to float in the worker.
+each batch into floats (datasets.batch_to_float, timed with the batch); the resize_on_device row has
+the workers send the decoded frames only (their resizes are a GPU's work in training: not timed in the
+rate, their cost on this CPU printed apart); --compare also times, in the same run, the loader as it
+was before: Monodepth2's full image pyramid (every scale of every frame, each jittered) converted to
+float in the worker.
 """
 import argparse
 import os
@@ -25,6 +27,7 @@ import paddle  # noqa: E402
 
 import synthetic  # noqa: E402
 from datasets import KITTIRAWDataset, batch_to_float, read_split  # noqa: E402
+from datasets.batch import collate  # noqa: E402
 from datasets import kitti as kitti_module  # noqa: E402
 from utils.kitti_layout import default_hint_root  # noqa: E402
 
@@ -75,7 +78,8 @@ def throughput(ds, workers, samples, batch_size, shared_memory, convert=True):
     trainer sees, whose batch_to_float runs on the device."""
     to_float = batch_to_float if convert else (lambda batch: batch)
     loader = paddle.io.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                  use_shared_memory=shared_memory, drop_last=True)
+                                  use_shared_memory=shared_memory, drop_last=True,
+                                  collate_fn=collate if getattr(ds, "resize_on_device", False) else None)
     it = iter(loader)
     to_float(next(it))   # start-up (worker processes, first files) is not counted
     n, start = 0, time.perf_counter()
@@ -125,6 +129,17 @@ def profile(ds, samples):
     return total / samples, cpu / samples, {k: v / samples for k, v in totals.items()}
 
 
+def device_step_cost(ds, batch_size):
+    """Seconds per sample of batch_to_float on a resize_on_device batch, run here on the CPU (on a GPU
+    trainer it is device work: PIL's Lanczos as integer gathers, datasets/lanczos.py)."""
+    batch = collate([ds.get_item(i % len(ds), np.random.RandomState(i)) for i in range(batch_size)])
+    tensors = {k: paddle.to_tensor(v) for k, v in batch.items()}
+    batch_to_float(dict(tensors))   # warm-up
+    start = time.perf_counter()
+    batch_to_float(dict(tensors))
+    return (time.perf_counter() - start) / batch_size
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_path", help="KITTI raw root with hints in <data_path>/depth_hints "
@@ -164,8 +179,15 @@ def main():
           f"{args.height}x{args.width}, frames {FRAMES}, hints{', depth_gt' if args.depth_gt else ''})")
     for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
         print(f"  {name:40s} {1000 * sec:6.1f} ms CPU  {100 * sec / cpu:5.1f} %")
+    full_size = KITTIRAWDataset(root, lines, args.height, args.width, FRAMES, is_train=True, use_depth_hints=True,
+                                load_depth=args.depth_gt, skip_missing=True)
+    full_size.resize_on_device = True
+    print(f"resize_on_device's batch_to_float on this CPU (a GPU's work): "
+          f"{1000 * device_step_cost(full_size, args.batch_size):.0f} ms per sample")
     kinds = [("uint8 from the workers, batch_to_float on the CPU", ds, True),
-             ("uint8 from the workers, no conversion (done on the GPU)", ds, False)]
+             ("uint8 from the workers, no conversion (done on the GPU)", ds, False),
+             ("full-size uint8 from the workers, resized + converted on the GPU (resize_on_device)",
+              full_size, False)]
     if args.compare:
         before = MonodepthPyramid(root, lines, args.height, args.width, FRAMES, is_train=True,
                                   use_depth_hints=True, load_depth=args.depth_gt, skip_missing=True)

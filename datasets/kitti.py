@@ -4,6 +4,8 @@
                                             every scale s of frame 0, scale 0 of the others (image_scales)
     ("jitter", f, 0)                        3 x 4 float32 [M | b]: the colour jitter of the network input
                                             ("color", f, 0), f != "s" (identity if none)
+    with resize_on_device, instead of those two: ("raw", f) the decoded frame, h x w x 3 uint8, and the
+    keys datasets.batch.resize_on_device makes them from where batch_to_float runs (the device)
     after batch_to_float (main process or device, not the loader workers: 8x less to copy between processes):
     ("color", f, s), ("color_aug", f, 0)   float32 in [0, 1]; "jitter" keys consumed
     ("K", s), ("inv_K", s)                  4 x 4 float32 intrinsics of scale s (fx = 0.58 W, fy = 1.92 H)
@@ -27,7 +29,8 @@ import numpy as np
 import paddle
 from PIL import Image
 
-from utils import image_io
+from datasets.batch import (_IDENTITY_JITTER, _NO_DRAW, ColorJitter, _jitter_params, _to_chw, _to_uint8_chw,  # noqa: F401
+                            batch_to_float, draw_color_jitter)
 from utils import kitti_layout as layout
 from utils.image_io import network_size_problem
 from utils.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
@@ -59,147 +62,6 @@ class _FileIndex:
         return name in self.listings[folder]
 
 
-_LUMA = np.array([0.299, 0.587, 0.114])                      # PIL's (ITU-R 601-2) grey
-_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-
-
-def _hue_rotation(turns):
-    """3 x 3 hue rotation by `turns` of a full turn: rotate the chroma plane (I, Q) of YIQ."""
-    c, s = np.cos(2 * np.pi * turns), np.sin(2 * np.pi * turns)
-    return np.linalg.inv(_RGB_TO_YIQ) @ np.array([[1, 0, 0], [0, c, -s], [0, s, c]]) @ _RGB_TO_YIQ
-
-
-class ColorJitter:
-    """One draw of brightness, contrast, saturation (factors in [1 - x, 1 + x]) and hue (shift in
-    [-h, h] turns), applied in a random order, as torchvision's ColorJitter.
-
-    Every step is affine in the colour, so the whole jitter of an image is one 3 x 3 matrix and an
-    offset, applied to the float image and clipped to [0, 1] once (a few ms for a whole sample,
-    against ~25 ms for PIL's per-step uint8 passes):
-        brightness b:  x -> b x
-        saturation s:  x -> s x + (1 - s) grey(x)          grey(x) = 0.299 r + 0.587 g + 0.114 b
-        contrast c:    x -> c x + (1 - c) mean(grey(x))    mean over the image
-        hue h:         rotation by 2 pi h of the YIQ chroma plane (grey preserved)
-    """
-
-    def __init__(self, rng, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1):
-        """Draws the four factors, then the order, from `rng` (np.random.RandomState or Generator)."""
-        self.factors = {"brightness": rng.uniform(1 - brightness, 1 + brightness),
-                        "contrast": rng.uniform(1 - contrast, 1 + contrast),
-                        "saturation": rng.uniform(1 - saturation, 1 + saturation),
-                        "hue": rng.uniform(-hue, hue)}
-        names = list(self.factors)
-        self.order = [names[i] for i in rng.permutation(len(names))]
-
-    def affine(self, channel_mean):
-        """(M, b) with jitter(x) = M x + b for an image whose per-channel mean is channel_mean."""
-        m, b = np.eye(3), np.zeros(3)
-        grey = np.outer(np.ones(3), _LUMA)
-        for name in self.order:
-            f = self.factors[name]
-            if name == "brightness":
-                step, offset = f * np.eye(3), np.zeros(3)
-            elif name == "saturation":
-                step, offset = f * np.eye(3) + (1 - f) * grey, np.zeros(3)
-            elif name == "contrast":
-                mean_now = m @ channel_mean + b
-                step, offset = f * np.eye(3), (1 - f) * (_LUMA @ mean_now) * np.ones(3)
-            else:
-                step, offset = _hue_rotation(f), np.zeros(3)
-            m, b = step @ m, step @ b + offset
-        return m, b
-
-    def __call__(self, chw):
-        """Jitter a 3 x H x W float image in [0, 1]."""
-        m, b = self.affine(chw.reshape(3, -1).mean(1, dtype=np.float64))
-        out = np.einsum("ij,jhw->ihw", m.astype(np.float32), chw) + b.astype(np.float32)[:, None, None]
-        return np.clip(out, 0, 1, out=out)
-
-
-def draw_color_jitter(rng, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1):
-    """One random colour jitter (drawn now from `rng`), a function of a 3 x H x W float image."""
-    return ColorJitter(rng, brightness, contrast, saturation, hue)
-
-
-_to_chw = image_io.to_chw  # PIL RGB image -> C-contiguous 3 x H x W float32 in [0, 1], as prediction's
-_IDENTITY_JITTER = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
-
-
-def _to_uint8_chw(image):
-    """RGB PIL image -> C-contiguous 3 x H x W uint8 (what the loader workers send)."""
-    return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
-
-
-def _jitter_params(jitter, chw):
-    """The 3 x 4 float32 [M | b] of `jitter` on the float image `chw` (its contrast step needs the
-    image's mean, so it is taken here, from the same float values ColorJitter.__call__ would see)."""
-    m, b = jitter.affine(chw.reshape(3, -1).mean(1, dtype=np.float64))
-    return np.concatenate([m, b[:, None]], axis=1).astype(np.float32)
-
-
-def _jitter(params, x):
-    """clip(M x + b, 0, 1) per pixel for ... x 3 x 4 params and ... x 3 x H x W float32 x (numpy or
-    Paddle): the products summed over the input channels in order 0, 1, 2, then b, each rounded to
-    float32, which are ColorJitter.__call__'s numbers bit for bit."""
-    channels = []
-    for i in range(3):
-        out = params[..., i, 0][..., None, None] * x[..., 0, :, :]
-        for j in (1, 2):
-            out = out + params[..., i, j][..., None, None] * x[..., j, :, :]
-        channels.append(out + params[..., i, 3][..., None, None])
-    if isinstance(x, np.ndarray):
-        return np.clip(np.stack(channels, axis=-3), 0, 1)
-    return paddle.clip(paddle.stack(channels, axis=-3), 0, 1)
-
-
-def _apply_jitter(params, x):
-    """_jitter on the images whose params are not the identity (x itself for the others: the
-    identity's numbers are x's, so only the work is saved); a sample or a batch."""
-    p = params if isinstance(params, np.ndarray) else params.numpy()
-    if p.ndim == 2:
-        return x if np.array_equal(p, _IDENTITY_JITTER) else _jitter(params, x)
-    rows = np.flatnonzero((p != _IDENTITY_JITTER).any(axis=(1, 2)))
-    if len(rows) == 0:
-        return x
-    if isinstance(x, np.ndarray):
-        out = x.copy()
-        out[rows] = _jitter(p[rows], x[rows])
-        return out
-    index = paddle.to_tensor(rows, place=x.place)
-    return paddle.scatter(x, index, _jitter(paddle.gather(params, index), paddle.gather(x, index)))
-
-
-def batch_to_float(inputs):
-    """Turn a sample or batch as the loader sends it (uint8 ("color", f, s) and ("jitter", f, s),
-    numpy or Paddle) into the network's inputs, in place, and return it:
-        ("color", f, s)     = uint8 x float32(1/255)             (image_io.to_chw's arithmetic)
-        ("color_aug", f, s) = clip(M color + b, 0, 1)           ([M | b] = ("jitter", f, s), then dropped; only
-                                                                  where a jitter key is: the network inputs)
-        "depth_hint_mask"   = float32(depth_hint > 0)           (when "depth_hint" is there)
-    Runs where it is called (the main process, on the device for GPU batches); a dict already
-    converted is returned unchanged, so every consumer may call it."""
-    if "depth_hint" in inputs and "depth_hint_mask" not in inputs:
-        hint = inputs["depth_hint"]
-        inputs["depth_hint_mask"] = (hint > 0).astype(np.float32 if isinstance(hint, np.ndarray) else "float32")
-    for key in [k for k in inputs if isinstance(k, tuple) and k[0] == "color"]:
-        x = inputs[key]
-        if isinstance(x, np.ndarray):
-            if x.dtype != np.uint8:
-                continue
-            x = x.astype(np.float32)
-            x *= np.float32(1 / 255)
-        else:
-            if x.dtype != paddle.uint8:
-                continue
-            # scale: the same float32 product as `* float32(1/255)`, faster than a broadcast multiply on the CPU
-            x = paddle.scale(x.astype("float32"), float(np.float32(1 / 255)))
-        inputs[key] = x
-        params = inputs.pop(("jitter",) + key[1:], None)
-        if params is not None:    # only the images a network reads have a jitter (and so a colour_aug)
-            inputs[("color_aug",) + key[1:]] = _apply_jitter(params, x)
-    return inputs
-
-
 class KITTIRAWDataset(paddle.io.Dataset):
     """KITTI raw frames of a split (see the module docstring for the returned keys).
 
@@ -216,6 +78,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
     """
 
     layout = layout
+    resize_on_device = False    # True: send the decoded frames, batch_to_float resizes them (collate_fn=collate)
     lidar_beams = HDL64_RINGS   # subclasses without velodyne scans or oxts keep these
     load_travel = False
 
@@ -379,6 +242,18 @@ class KITTIRAWDataset(paddle.io.Dataset):
         those, and only those, get a colour jitter and a ("color_aug", f, s)."""
         return s == 0 and f != "s"
 
+    def _add_full_size(self, inputs, f, img, do_flip, jitter):
+        """Frame f as decoded (resize_on_device): the keys batch.resize_on_device turns into the
+        images and jitters get_item would otherwise make here (the flip too: cheaper there)."""
+        pixels = np.asarray(img)
+        inputs[("raw", f)] = pixels
+        inputs[("raw_hw", f)] = np.array(pixels.shape[:2], np.int32)
+        inputs["raw_flip"] = np.array(do_flip, np.int32)
+        inputs[("raw_scales", f)] = np.array(len(self.image_scales(f)), np.int32)
+        inputs["resize_to"] = np.array([self.height, self.width], np.int32)
+        if self.is_network_input(f, 0):
+            inputs[("jitter_draw", f)] = jitter.vector() if jitter else _NO_DRAW
+
     def __len__(self):
         return len(self.lines)
 
@@ -398,10 +273,11 @@ class KITTIRAWDataset(paddle.io.Dataset):
         jitter = draw_color_jitter(rng) if do_color_aug else None
         inputs = {}
         for f in self.frame_idxs:
-            if f == "s":
-                img = self.get_color(folder, frame, self.layout.OTHER_SIDE[side], do_flip)
-            else:
-                img = self.get_color(folder, frame + f, side, do_flip)
+            where = (frame, self.layout.OTHER_SIDE[side]) if f == "s" else (frame + f, side)
+            if self.resize_on_device:
+                self._add_full_size(inputs, f, self.get_color(folder, *where, False), do_flip, jitter)
+                continue
+            img = self.get_color(folder, *where, do_flip)
             for s in self.image_scales(f):
                 # Lanczos, scale 0 from the file and each further scale from the previous one
                 img = img.resize((self.width // 2 ** s, self.height // 2 ** s), LANCZOS)

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 import synthetic
-from datasets import DataError, KITTIRAWDataset, MissingFileError, batch_to_float, draw_color_jitter, read_split
+from datasets import (DataError, KITTIRAWDataset, MissingFileError, batch_to_float, collate, draw_color_jitter,
+                      read_split)
 from datasets.kitti import LANCZOS, _to_chw
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
 
@@ -233,6 +234,46 @@ def test_workers_send_uint8_and_batches_become_the_same_floats(synthetic_kitti):
     for key in floats[0]:
         np.testing.assert_array_equal(batch[key].numpy(), np.stack([x[key] for x in floats]))
     assert batch_to_float(batch)[("color", 0, 0)] is batch[("color", 0, 0)]
+
+
+def test_resize_on_device_gives_the_workers_images(synthetic_kitti):
+    """With resize_on_device a sample carries each frame as decoded, unflipped, and nothing resized;
+    batch_to_float then makes, from a numpy sample and from a DataLoader batch (collate_fn=collate,
+    2 workers), the images of the default path to the bit and its colour_aug to 1e-6 (the contrast
+    step's mean is summed in another order), with flips and jitters drawn."""
+    plain = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, is_train=True)
+    full = _dataset(synthetic_kitti, 64, 192, use_depth_hints=False, is_train=True)
+    full.resize_on_device = True
+    seeds = [_seed_for(flip=False, jitter=True), _seed_for(flip=True, jitter=False), _seed_for(flip=True, jitter=True)]
+    sample = full.get_item(0, np.random.RandomState(seeds[2]))
+    folder, frame, side = full.lines[0]
+    with Image.open(full.image_path(folder, frame - 1, side)) as img:
+        np.testing.assert_array_equal(sample[("raw", -1)], np.asarray(img.convert("RGB")))
+    assert not any(k[0] in ("color", "jitter") for k in sample if isinstance(k, tuple))
+
+    class Seeded(paddle.io.Dataset):
+        def __init__(self, ds):
+            self.ds = ds
+
+        def __len__(self):
+            return len(seeds)
+
+        def __getitem__(self, i):
+            return self.ds.get_item(i, np.random.RandomState(seeds[i]))
+
+    expected = [batch_to_float(plain.get_item(i, np.random.RandomState(seed))) for i, seed in enumerate(seeds)]
+    singles = [batch_to_float(full.get_item(i, np.random.RandomState(seed))) for i, seed in enumerate(seeds)]
+    batch = batch_to_float(next(iter(paddle.io.DataLoader(Seeded(full), batch_size=3, num_workers=2,
+                                                          collate_fn=collate))))
+    assert set(batch) == set(expected[0]) == set(singles[0])
+    for key in expected[0]:
+        want = np.stack([x[key] for x in expected])
+        for got in (batch[key].numpy(), np.stack([x[key] for x in singles])):
+            if key[0] == "color_aug":
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(got, want)
+
 
 def test_errors_name_the_file(synthetic_kitti, tmp_path, capsys):
     info = synthetic_kitti

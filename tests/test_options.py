@@ -105,7 +105,7 @@ FLAGS = {
              "--disparity_smoothness --frame_ids --height --learning_rate --load_weights_folder --log_dir "
              "--log_frequency --lr_decay --max_bad_steps --max_depth --max_steps --min_depth --model_name "
              "--models_to_load --no-amp --no-batch_coupled_filter --no-png --no-use_depth_hints --no-use_stereo "
-             "--num_epochs --num_layers --num_log_images --num_threads --num_workers --png --resume --save_frequency "
+             "--num_epochs --num_layers --num_log_images --num_threads --num_workers --png --resize_on_device --resume --save_frequency "
              "--scales --scheduler_step_size --seed --skip_missing --split --use_depth_hints --use_stereo "
              "--val_max_images --weights_init --width --sparse_depth_weight --sparse_depth_loss --silog_lambda "
              "--lidar_beams --velocity_weight",

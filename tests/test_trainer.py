@@ -225,3 +225,25 @@ def test_missing_training_files_stop_or_are_skipped(synthetic_kitti_hints, tmp_p
         trainer.Trainer(options.parse("train", argv))
     tr = trainer.Trainer(options.parse("train", argv + ["--skip_missing"]))
     assert len(tr.train_dataset) == len(good)
+
+
+def test_resize_on_device_trains_on_the_same_batches(synthetic_kitti_hints, tmp_path):
+    """train.py --resize_on_device: the loader (datasets.collate, decoded frames) feeds the trainer the
+    batches of the default loader, whose losses from the same initial networks agree."""
+    root = synthetic_kitti_hints["data_path"]
+    plain = trainer.Trainer(options.parse("train", small_argv(root, tmp_path / "a", "--batch_size", "2")))
+    device = trainer.Trainer(options.parse("train", small_argv(root, tmp_path / "b", "--batch_size", "2",
+                                                               "--resize_on_device")))
+    assert device.train_dataset.resize_on_device and not plain.train_dataset.resize_on_device
+    first = [next(iter(tr.train_loader)) for tr in (plain, device)]
+    assert ("raw", 0) in first[1] and ("color", 0, 0) in first[0]
+    losses = []
+    for tr, inputs in zip((plain, device), first):
+        with paddle.no_grad():
+            _, loss = tr.process_batch(inputs)
+        losses.append(float(loss["loss"]))
+        tr.close()
+    for key, value in first[0].items():
+        if key[0] != "color_aug":
+            np.testing.assert_array_equal(first[1][key].numpy(), value.numpy())
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
