@@ -7,7 +7,6 @@ import paddle
 from paddle.io.dataloader.collate import default_collate_fn
 
 from datasets import lanczos
-from utils import image_io
 
 _LUMA = np.array([0.299, 0.587, 0.114])                      # PIL's (ITU-R 601-2) grey
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
@@ -86,13 +85,7 @@ def draw_color_jitter(rng, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1
     return ColorJitter(rng, brightness, contrast, saturation, hue)
 
 
-_to_chw = image_io.to_chw  # PIL RGB image -> C-contiguous 3 x H x W float32 in [0, 1], as prediction's
 _IDENTITY_JITTER = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
-
-
-def _to_uint8_chw(image):
-    """RGB PIL image -> C-contiguous 3 x H x W uint8 (what the loader workers send)."""
-    return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
 
 
 def _jitter_params(jitter, chw):
@@ -142,27 +135,31 @@ def _apply_jitter(params, x):
 _NO_DRAW = np.zeros(8)   # the jitter_draw of an image that is not jittered
 
 
-def _jitter_from_draws(draws, color):
-    """("jitter", f, 0) params of a batch from its ("jitter_draw", f) rows (an all-zero row: no
-    jitter) and its N x 3 x H x W uint8 images, whose float means the contrast step needs (as
-    _jitter_params takes them; a float64 sum in another order: a few 1e-16 apart)."""
-    means = (paddle.scale(color.astype("float32"), float(np.float32(1 / 255))).astype("float64")
-             .mean(axis=[2, 3]).numpy())
-    params = np.stack([_affine_params(ColorJitter.from_vector(d), mu) if d.any() else _IDENTITY_JITTER
-                       for d, mu in zip(draws, means)])
-    return paddle.to_tensor(params, place=color.place)
+def _jitter_from_draws(draws, x):
+    """[M | b] of ("jitter_draw", f, 0) rows (ColorJitter.vector(); an all-zero row: no jitter) on
+    their float images x (3 x H x W or N x 3 x H x W, numpy or Paddle), as _jitter_params takes them
+    from the worker's image (a numpy sample: the same numbers; a Paddle batch: the mean's float64 sum
+    in another order, a few 1e-16 apart)."""
+    d = draws if isinstance(draws, np.ndarray) else draws.numpy()
+    if isinstance(x, np.ndarray):
+        means = x.reshape(x.shape[:-2] + (-1,)).mean(-1, dtype=np.float64)
+    else:
+        means = x.astype("float64").mean(axis=[-2, -1]).numpy()
+    params = np.stack([_affine_params(ColorJitter.from_vector(v), mu) if v.any() else _IDENTITY_JITTER
+                       for v, mu in zip(d.reshape(-1, 8), means.reshape(-1, 3))]).reshape(d.shape[:-1] + (3, 4))
+    return params if isinstance(x, np.ndarray) else paddle.to_tensor(params, place=x.place)
 
 
 def resize_on_device(inputs):
-    """Make the ("color", f, s) uint8 images and the ("jitter", f, 0) params of a batch that carries
-    full-size frames instead (a dataset with resize_on_device), where this runs:
+    """Make the ("color", f, s) uint8 images of a batch that carries full-size frames instead (a
+    dataset with resize_on_device), where this runs:
         ("raw", f)          N x Hmax x Wmax x 3 uint8, frame f of each sample as decoded, in the
                             top-left ("raw_hw", f) = (h, w) corner (a batch mixes image sizes)
         "raw_flip"          1 where the sample's frames are to be mirrored left-right (before resizing)
         ("raw_scales", f)   scales to make: s = 0 from the frame, each further one from the previous
         "resize_to"         (height, width) of scale 0
-        ("jitter_draw", f)  ColorJitter.vector() of the network inputs (zeros: not jittered)
-    with datasets.lanczos, PIL's Lanczos to the bit: the images the workers would have made. A
+    with datasets.lanczos, PIL's Lanczos to the bit: the images the workers would have made (their
+    ("jitter_draw", f, 0), ColorJitter.vector(), become the jitter in batch_to_float). A
     numpy sample (a dataset's get_item; 3-D frames) or numpy batch is made on the CPU and returned
     as numpy."""
     frames = [k[1] for k in inputs if isinstance(k, tuple) and k[0] == "raw"]
@@ -189,10 +186,7 @@ def resize_on_device(inputs):
         for s in range(scales):
             if s:
                 image = lanczos.resize_nhwc(image, (height // 2 ** s, width // 2 ** s))
-            chw = image.transpose([0, 3, 1, 2])
-            inputs[("color", f, s)] = returned(chw)
-            if s == 0 and ("jitter_draw", f) in inputs:
-                inputs[("jitter", f, 0)] = returned(_jitter_from_draws(host(("jitter_draw", f)), chw))
+            inputs[("color", f, s)] = returned(image.transpose([0, 3, 1, 2]))
     return inputs
 
 
@@ -220,7 +214,7 @@ def collate(samples):
 
 def batch_to_float(inputs):
     """Turn a sample or batch as the loader sends it (uint8 ("color", f, s) and ("jitter", f, s),
-    or the full-size frames of resize_on_device, numpy or Paddle) into the network's inputs, in
+    or the full-size frames and jitter draws of resize_on_device, numpy or Paddle) into the network's inputs, in
     place, and return it:
         ("color", f, s)     = uint8 x float32(1/255)             (image_io.to_chw's arithmetic)
         ("color_aug", f, s) = clip(M color + b, 0, 1)           ([M | b] = ("jitter", f, s), then dropped; only
@@ -246,6 +240,9 @@ def batch_to_float(inputs):
             x = paddle.scale(x.astype("float32"), float(np.float32(1 / 255)))
         inputs[key] = x
         params = inputs.pop(("jitter",) + key[1:], None)
+        draws = inputs.pop(("jitter_draw",) + key[1:], None)   # resize_on_device's: the mean is x's
+        if draws is not None:
+            params = _jitter_from_draws(draws, x)
         if params is not None:    # only the images a network reads have a jitter (and so a colour_aug)
             inputs[("color_aug",) + key[1:]] = _apply_jitter(params, x)
     return inputs

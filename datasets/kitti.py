@@ -29,8 +29,9 @@ import numpy as np
 import paddle
 from PIL import Image
 
-from datasets.batch import (_IDENTITY_JITTER, _NO_DRAW, ColorJitter, _jitter_params, _to_chw, _to_uint8_chw,  # noqa: F401
+from datasets.batch import (_IDENTITY_JITTER, _NO_DRAW, ColorJitter, _jitter_params,  # noqa: F401
                             batch_to_float, draw_color_jitter)
+from utils import image_io
 from utils import kitti_layout as layout
 from utils.image_io import network_size_problem
 from utils.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
@@ -44,6 +45,14 @@ LANCZOS = Image.Resampling.LANCZOS
 # or a missing split file raised by the Paddle-free layout module (and vice versa).
 DataError = layout.LayoutError
 MissingFileError = layout.MissingFileError
+
+
+_to_chw = image_io.to_chw  # PIL RGB image -> C-contiguous 3 x H x W float32 in [0, 1], as prediction's
+
+
+def _to_uint8_chw(image):
+    """RGB PIL image -> C-contiguous 3 x H x W uint8 (what the loader workers send)."""
+    return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
 
 
 class _FileIndex:
@@ -252,7 +261,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
         inputs[("raw_scales", f)] = np.array(len(self.image_scales(f)), np.int32)
         inputs["resize_to"] = np.array([self.height, self.width], np.int32)
         if self.is_network_input(f, 0):
-            inputs[("jitter_draw", f)] = jitter.vector() if jitter else _NO_DRAW
+            inputs[("jitter_draw", f, 0)] = jitter.vector() if jitter else _NO_DRAW
 
     def __len__(self):
         return len(self.lines)
