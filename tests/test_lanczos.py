@@ -84,3 +84,61 @@ def test_resize_on_device_batch_of_two_sizes():
             expected = pil_resize(expected, (64 >> s, 192 >> s))
             as_float = expected.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
             np.testing.assert_array_equal(batch[("color", 0, s)].numpy()[i], as_float)
+
+
+def group_order(sizes, flips):
+    """The batch rows in the order resize_padded resizes them: grouped by (size, flip), groups in
+    the order of their first row (computed here without datasets.lanczos)."""
+    keys = [tuple(hw) + (bool(f),) for hw, f in zip(sizes, flips)]
+    firsts = sorted(set(keys), key=keys.index)
+    return [i for k in firsts for i in range(len(keys)) if keys[i] == k]
+
+
+# (sizes, flips) of batches whose later rows join an earlier group, so the rows are resized out of
+# batch order and must be put back: [0, 2, 1] (its own inverse) and [0, 3, 1, 2] (a 3-cycle, whose
+# inverse is not itself: putting rows back with the order instead of its inverse is wrong here)
+A, B, C = (37, 101), (48, 160), (40, 96)
+REORDERED = [([A, A, A], [0, 1, 0]), ([A, B, A], [0, 0, 0]), ([A, B, C, A], [1, 0, 0, 1]),
+             ([A, A, B, A], [0, 1, 0, 0]), ([B, A, B, A], [1, 1, 0, 1])]
+
+
+@pytest.mark.parametrize("sizes,flips", REORDERED)
+def test_groups_out_of_batch_order_come_back_in_it(sizes, flips):
+    """Each row of the result is its own image, flipped and resized by PIL alone, whatever order
+    the groups were resized in."""
+    order = group_order(sizes, flips)
+    assert order != sorted(order)                      # the premise: the groups are not the batch's order
+    rng = np.random.default_rng(len(sizes) + sum(flips))
+    images = [sample_images(h, w, rng)[i % 2] for i, (h, w) in enumerate(sizes)]
+    out = resize_padded(paddle.to_tensor(pad_to_common_size(images)), sizes, flips, (24, 64)).numpy()
+    for got, image, flip in zip(out, images, flips):
+        np.testing.assert_array_equal(got, pil_resize(np.ascontiguousarray(image[:, ::-1]) if flip else image, (24, 64)))
+
+
+def test_collated_batch_out_of_group_order_keeps_each_sample_in_its_row():
+    """datasets.collate + batch_to_float on four resize_on_device samples of three sizes, flips
+    [1, 0, 0, 1] (resized in the order [0, 3, 1, 2]) and colour jitter on rows 0 and 2 only: row i of
+    every image, colour_aug and per-sample key is sample i's, as PIL and ColorJitter make it alone."""
+    from datasets.batch import ColorJitter
+    sizes, flips, jittered = [A, B, C, A], [1, 0, 0, 1], [True, False, True, False]
+    assert group_order(sizes, flips) == [0, 3, 1, 2]
+    rng = np.random.default_rng(3)
+    frames = [sample_images(h, w, rng)[i % 2] for i, (h, w) in enumerate(sizes)]
+    draws = [ColorJitter(np.random.RandomState(i)).vector() if j else np.zeros(8) for i, j in enumerate(jittered)]
+    samples = [{("raw", 0): frame, ("raw_hw", 0): np.array(frame.shape[:2], np.int32),
+                ("raw_scales", 0): np.array(2, np.int32), "raw_flip": np.array(flip, np.int32),
+                "resize_to": np.array([32, 64], np.int32), ("jitter_draw", 0, 0): draw,
+                "sample_id": np.array([i], np.float32)}
+               for i, (frame, flip, draw) in enumerate(zip(frames, flips, draws))]
+    batch = batch_to_float({k: paddle.to_tensor(v) for k, v in collate(samples).items()})
+    np.testing.assert_array_equal(batch["sample_id"].numpy()[:, 0], np.arange(4))
+    for i, (frame, flip, draw) in enumerate(zip(frames, flips, draws)):
+        expected = np.ascontiguousarray(frame[:, ::-1]) if flip else frame
+        for s in range(2):
+            expected = pil_resize(expected, (32 >> s, 64 >> s))
+            as_float = expected.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
+            np.testing.assert_array_equal(batch[("color", 0, s)].numpy()[i], as_float)
+            if s == 0:
+                want = ColorJitter.from_vector(draw)(as_float.copy()) if jittered[i] else as_float
+                np.testing.assert_allclose(batch[("color_aug", 0, 0)].numpy()[i], want, rtol=0, atol=1e-6)
+                assert not jittered[i] or np.abs(want - as_float).max() > 0.01   # the jitter shows
