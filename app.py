@@ -6,10 +6,10 @@ beside it, turn its point cloud with the mouse, download the files; or give a vi
     python app.py --load_weights_folder WEIGHTS --host 0.0.0.0  # reachable from other machines
 
 The page runs the predictors of predict.py (Predictor, eager Paddle) or inference.py (DepthPredictor, an
-exported model) and writes with their writers (utils.image_io.write_prediction, utils.video.predict_video),
+exported model) and writes with their writers (utils.io.image_io.write_prediction, utils.io.video.predict_video),
 so what it shows and offers is what the scripts write for the same photo: the colour map is
 <stem>_disp.jpeg, the downloads are <stem>_depth.npy, the 16-bit <stem>_depth.png and <stem>_points.ply.
-Metres or relative depth follow the weights as for predict.py (utils.depth.depth_scale; deploy.json for an
+Metres or relative depth follow the weights as for predict.py (utils.geometry.depth.depth_scale; deploy.json for an
 exported model; --pred_depth_scale_factor F always wins) and the page says which. The 3-D view shows a
 subsample of the point cloud (at most VIEW_POINTS points, as binary glTF); the .ply holds every pixel.
 Photos or video frames above --max_image_pixels, videos above --max_video_frames and files above
@@ -35,7 +35,8 @@ import numpy as np
 from PIL import Image
 
 import options
-from utils import image_io, pointcloud, video
+from utils.geometry import pointcloud
+from utils.io import image_io, video
 
 VIEW_POINTS = 80_000       # points in the 3-D view: enough to see the scene, light for a browser
 KEEP_SECONDS = 3600        # request folders (and Gradio's copies) older than this are deleted
@@ -49,7 +50,7 @@ def folder_name(path):
 class Service:
     """The predictor of the page, built as predict.py or inference.py builds it: `predict_disp(PIL image)`
     -> network-size sigmoid disparity; scale_factor, metric, scale_note, min_depth, max_depth as theirs;
-    `camera` the point clouds' utils.pointcloud.CameraChoice (--camera, else the training camera)."""
+    `camera` the point clouds' utils.geometry.pointcloud.CameraChoice (--camera, else the training camera)."""
 
     def __init__(self, opt):
         if opt.load_weights_folder:
@@ -108,7 +109,7 @@ def check_pixels(name, width, height, limit):
 
 
 def read_photo(path, name, limit):
-    """The RGB PIL photo (utils.image_io.load_image: any mode, EXIF orientation); the size is checked
+    """The RGB PIL photo (utils.io.image_io.load_image: any mode, EXIF orientation); the size is checked
     from the header before the pixels are decoded."""
     try:
         with Image.open(path) as header:
@@ -153,7 +154,8 @@ def write_glb(path, points, colours):
 
 
 def view_cloud(depth, rgb, intrinsics, max_points=VIEW_POINTS):
-    """utils.pointcloud.cloud of every s-th row and column (s the smallest stride giving at most max_points)."""
+    """utils.geometry.pointcloud.cloud of every s-th row and column (s the smallest stride giving at most
+    max_points)."""
     h, w = depth.shape
     stride = max(1, int(np.ceil(np.sqrt(h * w / max_points))))
     keep = np.zeros((h, w), bool)
@@ -162,7 +164,7 @@ def view_cloud(depth, rgb, intrinsics, max_points=VIEW_POINTS):
 
 
 def browser_video(source, target):
-    """Re-encode `source` (utils.video's MPEG-4 / Motion JPEG, which browsers do not play) as VP8 WebM."""
+    """Re-encode `source` (utils.io.video's MPEG-4 / Motion JPEG, which browsers do not play) as VP8 WebM."""
     capture = cv2.VideoCapture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or video.DEFAULT_FPS
     writer = None

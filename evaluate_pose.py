@@ -27,8 +27,8 @@ from tqdm import tqdm
 import networks
 import options
 from networks.layers import transformation_from_parameters
-from utils import image_io
-from utils.fileio import atomic_write, atomic_write_text
+from utils.io import image_io
+from utils.io.fileio import atomic_write, atomic_write_text
 from utils.system import RuntimeSetupError, setup_runtime
 
 ROOT = os.path.dirname(os.path.abspath(__file__))

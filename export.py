@@ -24,7 +24,7 @@ import sys
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 import options
-from utils.depth import depth_scale
+from utils.geometry.depth import depth_scale
 
 
 SYNTHETIC_ROOT = os.path.join("data", "synthetic_kitti")  # the test split a reduced model is evaluated on
@@ -36,8 +36,9 @@ def split_evaluator(data_path):
     import numpy as np
 
     from deployment.quantize import scaled_disparity
-    from utils import image_io, kitti_layout
-    from utils.metrics import METRIC_NAMES, evaluate_depth
+    from utils.cameras import kitti_layout
+    from utils.geometry.metrics import METRIC_NAMES, evaluate_depth
+    from utils.io import image_io
 
     split = os.path.join(data_path, "splits")
     if not os.path.isfile(os.path.join(split, "test_files.txt")):

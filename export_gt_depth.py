@@ -9,7 +9,7 @@ allow_pickle=True), the same file Monodepth2 writes. Velodyne maps store the for
 (vel_depth=True) in the image's camera (l: 2, r: 3); annotated maps are
 <data_path>/<drive>/proj_depth/groundtruth/image_0x/<frame>.png / 256.
 
-One's own sequences (utils/folder_layout.py) need no export: folder_gt_depths reads their depth maps
+One's own sequences (utils/cameras/folder_layout.py) need no export: folder_gt_depths reads their depth maps
 (ROOT/<sequence>/depth/<frame>.npy metres, or .png / 256) for test.py on every run.
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
@@ -18,8 +18,8 @@ import sys
 
 import numpy as np
 
-from utils import kitti_layout as layout
-from utils.fileio import atomic_write
+from utils.cameras import kitti_layout as layout
+from utils.io.fileio import atomic_write
 
 
 def gt_sources(data_path, lines, source):
@@ -37,7 +37,7 @@ def gt_sources(data_path, lines, source):
 
 def load_gt(item):
     from PIL import Image
-    from utils.kitti_utils import generate_depth_map
+    from utils.sensors.velodyne import generate_depth_map
     if len(item) == 3:
         return generate_depth_map(item[1], item[0], cam=item[2], vel_depth=True).astype(np.float32)
     with Image.open(item[0]) as img:
@@ -70,10 +70,10 @@ def export_gt_depth(data_path, split, source=None, output=None, progress=True):
 
 def folder_gt_depths(root, lines):
     """The depth maps (float32 metres, 0 = no value) of test lines '<sequence> <frame index> l' of one's
-    own sequences (utils/folder_layout.py): ROOT/<sequence>/depth/<frame>.npy, or .png / 256. LayoutError
+    own sequences (utils/cameras/folder_layout.py): ROOT/<sequence>/depth/<frame>.npy, or .png / 256. LayoutError
     (one line) for a right-image line, a frame index beyond the sequence or a missing map (the count and
     the first)."""
-    from utils import folder_layout
+    from utils.cameras import folder_layout
     names, paths, missing = {}, [], []
     for i, line in enumerate(lines):
         seq, frame, side = folder_layout.parse_split_line(line, f"test_files.txt line {i + 1}")

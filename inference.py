@@ -20,7 +20,7 @@ import sys
 import options
 from deployment import DeployError, DepthPredictor
 from deployment.quantize import describe as describe_precision
-from utils import photo_loop
+from utils.io import photo_loop
 
 
 def main(argv=None):

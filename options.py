@@ -62,7 +62,7 @@ GROUPS = {
                         help="kitti: KITTI raw at --data_path; synthetic: the project's generated KITTI-layout "
                              "scene (created under --data_path if absent) with the small preset "
                              f"{PRESETS['synthetic']} (flags given still win); folder: one's own sequences "
-                             "and camera.json at --data_path (README, utils/folder_layout.py; splits in "
+                             "and camera.json at --data_path (README, utils/cameras/folder_layout.py; splits in "
                              f"<data_path>/splits, made when absent), preset {PRESETS['folder']}"),
         "data_path": dict(default="kitti_data",
                           help="KITTI raw root: <data_path>/<date>/<date>_drive_<nnnn>_sync/... (default as M2)"),
@@ -215,8 +215,8 @@ GROUPS = {
                                  "\"metric\": true)"),
         "camera_height": dict(type=float, default=None, metavar="METRES",
                               help="metres per image from the ground plane: the road fitted in the lower part of "
-                                   "each depth map (utils/ground_plane.py) is taken to lie this far below the camera "
-                                   "(KITTI: 1.65); an approximation for monocular weights (README 'Depth in "
+                                   "each depth map (utils/geometry/ground_plane.py) is taken to lie this far below "
+                                   "the camera (KITTI: 1.65); an approximation for monocular weights (README 'Depth in "
                                    "metres'). test.py: a scaling mode of its own; predict.py / inference.py: "
                                    "refused for metric weights and with --pred_depth_scale_factor"),
     }),
@@ -436,8 +436,8 @@ SCRIPT_GROUPS = {
 _KITTI_ROOT = dict(required=True, default=None, help="KITTI raw root")
 # test.py and precompute_depth_hints.py read either layout; which one follows from --data_path unless given
 _LAYOUT = dict(choices=["kitti", "folder"], default=None,
-               help="kitti: KITTI raw; folder: one's own sequences and camera.json (README, utils/folder_layout.py) "
-                    "(default: folder when <data_path>/camera.json exists, else kitti)")
+               help="kitti: KITTI raw; folder: one's own sequences and camera.json (README, "
+                    "utils/cameras/folder_layout.py) (default: folder when <data_path>/camera.json exists, else kitti)")
 _VELODYNE_MONO = dict(help="the velodyne check uses median scaling instead of --pred_depth_scale_factor")
 
 # Per script: the add_argument keywords that differ from the group's for that script (default, help,
@@ -582,8 +582,8 @@ def build_parser(script="train", groups=None, description=None):
 
 def network_size_error(name, value):
     """The one-line complaint about --<name> `value` as a network input size (the rule:
-    utils.image_io.network_size_problem), or None when it is fine."""
-    from utils.image_io import network_size_problem
+    utils.io.image_io.network_size_problem), or None when it is fine."""
+    from utils.io.image_io import network_size_problem
     problem = network_size_problem(value)
     return f"--{name} {value}: {problem}" if problem else None
 
@@ -714,7 +714,7 @@ def check_evaluation(opt, error, script):
 
 
 def _video_extensions():
-    from utils.video import VIDEO_EXTENSIONS
+    from utils.io.video import VIDEO_EXTENSIONS
     return VIDEO_EXTENSIONS
 
 

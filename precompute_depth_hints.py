@@ -15,7 +15,7 @@ candidate). Float32 1 x H x W, 0 = no hint. Finished files are skipped unless --
 
 KITTI: fx = 0.58 W and baseline 0.1 (the loader's training units), written as
 <save_path>/<date>/<drive>/image_0{2,3}/<frame>.npy for the --split's train and val lines.
-One's own camera (utils/folder_layout.py; --dataset folder, or found by <data_path>/camera.json): the
+One's own camera (utils/cameras/folder_layout.py; --dataset folder, or found by <data_path>/camera.json): the
 sequence's camera.json fx scaled to the working width and its "baseline" in metres, so the hints are
 metres, the units of that dataset's stereo transform; written as
 <save_path>/<sequence>/<left|right>/<frame>.npy for the train and val lines of <data_path>/splits
@@ -28,10 +28,10 @@ import sys
 
 import numpy as np
 
-from utils import folder_layout
-from utils import kitti_layout as layout
-from utils.fileio import atomic_write
-from utils.image_io import to_chw
+from utils.cameras import folder_layout
+from utils.cameras import kitti_layout as layout
+from utils.io.fileio import atomic_write
+from utils.io.image_io import to_chw
 
 SGBM_BLOCK_SIZES = (1, 2, 3)
 SGBM_NUM_DISPARITIES = (64, 96, 128, 160)
@@ -187,7 +187,7 @@ def folder_working_size(camera, max_width=FOLDER_MAX_WIDTH):
 
 
 def folder_hint_tasks(root, filenames, save_path, height=None, width=None, overwrite=False):
-    """hint_tasks for one's own sequences (utils/folder_layout.py): each pair with its sequence's camera
+    """hint_tasks for one's own sequences (utils/cameras/folder_layout.py): each pair with its sequence's camera
     scaled to width x height (None: folder_working_size of that camera) and its baseline in metres
     (hints in metres, as the folder dataset's stereo_T); LayoutError for a camera without a baseline,
     a stale camera or a missing image."""

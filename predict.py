@@ -7,9 +7,9 @@
 
 For each image: <stem>_disp.npy (sigmoid disparity at network size), <stem>_disp.jpeg (colour-mapped
 disparity at the photo's size), <stem>_depth.npy and with --save_png16 <stem>_depth.png; see
-utils/image_io.py. A video (anything OpenCV reads) is streamed frame by frame: the same files per frame
+utils/io/image_io.py. A video (anything OpenCV reads) is streamed frame by frame: the same files per frame
 in <output_dir>/<stem>/ (<stem>_000000_disp.npy, ...) and <stem>_depth.mp4 (.avi for an .avi), the frames
-beside their colour-mapped disparity at the input's fps (utils/video.py). --save_ply adds
+beside their colour-mapped disparity at the input's fps (utils/io/video.py). --save_ply adds
 <stem>_points.ply, the depth back-projected into a coloured point cloud with --camera camera.json (scaled
 to a resized photo of the same aspect ratio; another aspect ratio is refused) or else the training
 camera scaled to the photo (opt.json "camera", else KITTI's); the camera used is said once.
@@ -18,7 +18,7 @@ folder without opt.json: the original MLDA-Net layout, trained mono+stereo), in 
 where opt.json records "metric": true (the folder dataset's stereo with its real baseline) and relative
 (factor 1, said once) otherwise, as Monodepth2; --pred_depth_scale_factor F always wins. --camera_height H
 (metres; KITTI 1.65) gives relative depth an approximate metric scale per photo from the road plane in its
-lower part (utils/ground_plane.py; the camera as for --save_ply; refused for metric weights, videos and
+lower part (utils/geometry/ground_plane.py; the camera as for --save_ply; refused for metric weights, videos and
 with --pred_depth_scale_factor; a photo without a road plane is skipped and listed). Default output
 folder: 'predictions' beside the image or video (for a folder: inside it); files of an earlier run are
 replaced, and the count is said. Two inputs with the same stem (a.jpg, a.png) get the extension appended
@@ -45,8 +45,9 @@ import paddle
 
 import networks
 import options
-from utils.depth import depth_scale
-from utils import image_io, photo_loop, pointcloud
+from utils.geometry import pointcloud
+from utils.geometry.depth import depth_scale
+from utils.io import image_io, photo_loop
 from utils.system import RuntimeSetupError, setup_runtime
 
 
@@ -55,7 +56,7 @@ class Predictor:
 
     predictor(image) -> float32 depth at the image's own size, `scale_factor` x disp_to_depth depth.
     `image`: a path, a PIL image or an H x W (x 3|4) array. scale_factor None: from the weights
-    (utils.depth.depth_scale: metres for stereo-trained weights, relative for monocular-only ones);
+    (utils.geometry.depth.depth_scale: metres for stereo-trained weights, relative for monocular-only ones);
     `metric` says which and `scale_note` is the line to tell the user (or None).
     """
 
@@ -110,7 +111,7 @@ class Predictor:
     def points(self, image, camera=None):
         """(N x 3 float32 points, N x 3 uint8 colours) of the image's depth, back-projected with `camera`
         (a camera.json path or a dict fx fy cx cy width height; None: the training camera), scaled to the
-        image. Metres when self.metric. Raises utils.pointcloud.CameraError when the camera does not fit."""
+        image. Metres when self.metric. Raises utils.geometry.pointcloud.CameraError when the camera does not fit."""
         image = image_io.load_image(image)
         return pointcloud.CameraChoice(camera, self.trained_camera).points(self.depth(image), np.asarray(image))
 

@@ -9,18 +9,18 @@ The network size and depth range come from the weights folder's opt.json (192 x 
 without one). Ground truth: splits/<split>/gt_depths.npz, computed (and saved there) from the
 velodyne scans, or for eigen_benchmark the annotated depth, when absent. Per image: the scaled
 disparity is resized to the ground truth, inverted, masked by the split's rules as Monodepth2
-(utils.kitti_layout.eval_rules: eigen keeps 1e-3 < gt < 80 inside the Garg crop, every other split
+(utils.cameras.kitti_layout.eval_rules: eigen keeps 1e-3 < gt < 80 inside the Garg crop, every other split
 every gt > 0), scaled (median ratio with --eval_mono, x5.4 with --eval_stereo, none with
---eval_metric), clipped to [1e-3, 80] and scored (utils.metrics.evaluate_depth); the seven errors
+--eval_metric), clipped to [1e-3, 80] and scored (utils.geometry.metrics.evaluate_depth); the seven errors
 are averaged over the images. Without a scaling flag: none for weights whose opt.json records
 "metric": true, else the median ratio. The per-image ratio median(gt) / median(pred) is printed
 (and stored) whatever the scaling: with metric weights it says how far from metres they are.
---camera_height H scales each prediction by its own ground-plane factor instead (utils/ground_plane.py:
+--camera_height H scales each prediction by its own ground-plane factor instead (utils/geometry/ground_plane.py:
 H over the distance of the road plane fitted in its lower band, KITTI's camera or the folder layout's at
 the prediction's size); frames without a road plane take the median of the others' factors, and the
 share of such frames and each factor's error against the median ratio are printed and stored.
 
-The folder layout (utils/folder_layout.py; --dataset folder, or found by <data_path>/camera.json):
+The folder layout (utils/cameras/folder_layout.py; --dataset folder, or found by <data_path>/camera.json):
 the test lines of <data_path>/splits/test_files.txt (made by the layout's rule when there are no
 split files; --eval_split FOLDER for another), ground truth read from ROOT/<sequence>/depth
 (.npy metres, or .png uint16 / 256) each run, every gt > 0 counting (no crop), predictions clipped
@@ -43,10 +43,11 @@ import networks
 import options
 from networks.layers import disp_to_depth
 from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float, read_split
-from utils import folder_layout, ground_plane, kitti_layout
-from utils.fileio import atomic_write, atomic_write_text
-from utils.kitti_layout import STEREO_SCALE_FACTOR
-from utils.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
+from utils.cameras import folder_layout, kitti_layout
+from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
+from utils.geometry import ground_plane
+from utils.geometry.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
+from utils.io.fileio import atomic_write, atomic_write_text
 from utils.system import RuntimeSetupError, setup_runtime
 
 DENSE_FRACTION = 0.5  # ground truth counts as dense when at least this share of pixels is valid
@@ -158,7 +159,7 @@ def evaluate(pred_disps, gt_depths, mode="median", stereo_factor=STEREO_SCALE_FA
 
 def ground_scales(pred_disps, intrinsics_of, camera_height):
     """Per image the factor that brings 1 / scaled disparity to metres from the road plane
-    (utils.ground_plane.ground_scale with the intrinsics `intrinsics_of(i)` at the prediction's size).
+    (utils.geometry.ground_plane.ground_scale with the intrinsics `intrinsics_of(i)` at the prediction's size).
     A frame without a road plane takes the median of the other frames' factors: median scaling against
     the ground truth would flatter the method. Returns (factors N, failed N bool), or fails when no frame
     has a road plane."""
@@ -210,7 +211,7 @@ def format_table(mean_errors):
 
 
 def resolve_layout(opt):
-    """"folder" (one's own sequences, utils/folder_layout.py) or "kitti": --dataset, else folder when
+    """"folder" (one's own sequences, utils/cameras/folder_layout.py) or "kitti": --dataset, else folder when
     <data_path>/camera.json exists."""
     return opt.dataset or ("folder" if folder_layout.is_folder_layout(opt.data_path) else "kitti")
 

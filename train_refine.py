@@ -36,8 +36,8 @@ import options
 import training
 from losses import sparse_depth_loss, to_gt_size
 from networks.diffusion import DiffusionHead, RefinedDepthNet
-from utils.fileio import atomic_folder
-from utils.kitti_layout import NATIVE_SIZE
+from utils.cameras.kitti_layout import NATIVE_SIZE
+from utils.io.fileio import atomic_folder
 from utils.system import RuntimeSetupError, setup_runtime
 
 MIN_GT, MAX_GT = 1e-3, 80.0  # ground truth used for training: 1e-3 < gt < 80 m

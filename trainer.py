@@ -15,7 +15,7 @@ Layout of a run, <log_dir>/<model_name>/:
     train.lock                the pid of the train.py using the folder (a second one is refused)
 Epochs count from 0 everywhere, as Monodepth2's: weights_0 holds the first epoch's weights, and the
 progress bar, the log and best.json name that epoch 0; a run stopped inside epoch e by --max_steps
-saves weights_<e>_step<n>. Folders are swapped in whole (utils.fileio.atomic_folder), so a crash
+saves weights_<e>_step<n>. Folders are swapped in whole (utils.io.fileio.atomic_folder), so a crash
 never leaves a half-written folder where a good one was.
 """
 import json
@@ -36,10 +36,10 @@ import training
 from losses import compute_losses, generate_images_pred, sparse_depth_loss, to_gt_size, velocity_loss
 from networks.layers import disp_to_depth, transformation_from_parameters
 from options import to_json_dict
-from utils import image_io
-from utils.fileio import atomic_folder
-from utils.kitti_layout import NATIVE_SIZE, STEREO_SCALE_FACTOR
-from utils.metrics import evaluate_depth
+from utils.cameras.kitti_layout import NATIVE_SIZE, STEREO_SCALE_FACTOR
+from utils.geometry.metrics import evaluate_depth
+from utils.io import image_io
+from utils.io.fileio import atomic_folder
 from utils.system import RuntimeSetupError, setup_runtime
 
 # Options a resumed run may change; everything else comes from the checkpoint's opt.json.

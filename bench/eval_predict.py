@@ -36,7 +36,7 @@ def main():
     import predict
     import synthetic
     from tests.support.lsuv import tame_weights
-    from utils import image_io
+    from utils.io import image_io
     from utils.system import setup_runtime
 
     device = setup_runtime(args.device)

@@ -49,7 +49,7 @@ def main():
     from skimage import data
 
     from tests.support.lsuv import tame_weights
-    from utils import image_io
+    from utils.io import image_io
 
     paddle.seed(0)
     net = networks.build_nets(use_pose=False)["depth"]
@@ -127,7 +127,7 @@ def int8_rows(folder, x, reference, threads, repeats):
     from bench.flops import int8_matmul_rate
     from deployment import DepthPredictor, quantize
     from deployment.config import write_config
-    from utils import image_io
+    from utils.io import image_io
 
     rate = int8_matmul_rate(threads=threads)
     h, w = x.shape[2:]

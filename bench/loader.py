@@ -29,7 +29,7 @@ import synthetic  # noqa: E402
 from datasets import KITTIRAWDataset, batch_to_float, read_split  # noqa: E402
 from datasets.batch import collate  # noqa: E402
 from datasets import kitti as kitti_module  # noqa: E402
-from utils.kitti_layout import default_hint_root  # noqa: E402
+from utils.cameras.kitti_layout import default_hint_root  # noqa: E402
 
 FRAMES = [0, -1, 1, "s"]
 

@@ -10,7 +10,7 @@ Every configuration trains from the same random start (seed 0, --weights_init sc
 weights 1), then predicts the split's test drive (every frame, left
 camera) and is scored against its velodyne ground truth as test.py scores the synthetic KITTI (every
 gt > 0, no crop, predictions clipped to [1e-3, 80]). "unscaled" applies the factor the weights'
-opt.json implies (utils.depth.depth_scale: 1 for metric weights and for mono, 5.4 for KITTI-unit
+opt.json implies (utils.geometry.depth.depth_scale: 1 for metric weights and for mono, 5.4 for KITTI-unit
 stereo): the error a user without ground truth gets. The ratio spread is the std of the per-image
 ratios divided by their median (test.py's "std"). The data: synthetic.ensure(--data_path) (the
 quick-start subset when absent; it needs oxts/, written by synthetic format 2 and later).
@@ -56,9 +56,9 @@ def score(tr, test_set):
     import paddle
     import datasets
     from networks.layers import disp_to_depth
-    from utils.depth import depth_scale
-    from utils.kitti_layout import eval_rules
-    from utils.metrics import evaluate_depth
+    from utils.cameras.kitti_layout import eval_rules
+    from utils.geometry.depth import depth_scale
+    from utils.geometry.metrics import evaluate_depth
     factor, _, _ = depth_scale(tr.opt.use_stereo, metric=tr.opt.get("metric"))
     rules = eval_rules("synthetic")
     net = tr.models["depth"]

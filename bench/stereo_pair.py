@@ -24,7 +24,7 @@ import options  # noqa: E402
 import trainer  # noqa: E402
 from networks.layers import disp_to_depth  # noqa: E402
 from tests.test_collapse import _NoFiles, stereo_batch  # noqa: E402
-from utils.kitti_layout import STEREO_BASELINE  # noqa: E402
+from utils.cameras.kitti_layout import STEREO_BASELINE  # noqa: E402
 
 
 def pixel_error(disp, gt):

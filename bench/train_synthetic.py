@@ -5,7 +5,7 @@ constant prediction (the trivial baseline a depth network must beat).
     python bench/train_synthetic.py --steps 1000 --every 100 --height 96 --width 320
 
 Uses train.py's synthetic preset (data/synthetic_kitti, generated with hints if absent) and the
-standard protocol of utils.metrics.evaluate_depth (velodyne ground truth, Garg crop, median scaling)
+standard protocol of utils.geometry.metrics.evaluate_depth (velodyne ground truth, Garg crop, median scaling)
 on the split's val files. Prints one line per checkpoint and a markdown table at the end.
 """
 import argparse
@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import options  # noqa: E402
-from utils.metrics import evaluate_depth  # noqa: E402
+from utils.geometry.metrics import evaluate_depth  # noqa: E402
 
 
 def constant_baseline(dataset):

@@ -3,13 +3,13 @@ import os
 
 from datasets.folder import FolderDataset
 from datasets.kitti import KITTIRAWDataset
-from utils import folder_layout
-from utils import kitti_layout as layout
+from utils.cameras import folder_layout
+from utils.cameras import kitti_layout as layout
 
 
 def split_files_folder(split, data_path, dataset="kitti"):
     """Folder of a split's train/val files: for --dataset folder <data_path>/splits (generated there by
-    utils/folder_layout.py's rule when absent); for 'synthetic' the generated dataset's own splits
+    utils/cameras/folder_layout.py's rule when absent); for 'synthetic' the generated dataset's own splits
     folder under data_path; otherwise kitti_layout.split_folder (a name under splits/ or a path)."""
     if dataset == "folder":
         return folder_layout.ensure_splits(data_path)

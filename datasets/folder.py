@@ -1,4 +1,4 @@
-"""One's own image sequences and camera (utils/folder_layout.py's layout) with KITTIRAWDataset's keys.
+"""One's own image sequences and camera (utils/cameras/folder_layout.py's layout) with KITTIRAWDataset's keys.
 
 Everything per sample is KITTIRAWDataset's (get_item: the same augmentation, drawn in the same order,
 the same image keys) except where the camera matters:
@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 
 from datasets.kitti import DataError, KITTIRAWDataset, MissingFileError
-from utils import folder_layout as layout
+from utils.cameras import folder_layout as layout
 
 
 class FolderDataset(KITTIRAWDataset):
-    """Frames of split lines '<sequence> <frame index> <l|r>' under data_path (utils/folder_layout.py).
+    """Frames of split lines '<sequence> <frame index> <l|r>' under data_path (utils/cameras/folder_layout.py).
 
     camera: the default camera (ROOT/camera.json, else the first sequence's), recorded in opt.json;
     metric_stereo: True when every sequence used has a baseline (stereo then trains in metres)."""

@@ -17,7 +17,7 @@
                                             drive's oxts (load_travel; f = each temporal source frame)
 
 A split line is "<date>/<drive> <frame> <l|r>"; the folder layout, the camera and the split files
-are utils/kitti_layout.py's (Paddle-free). Training augmentation (probability 0.5 each, drawn per
+are utils/cameras/kitti_layout.py's (Paddle-free). Training augmentation (probability 0.5 each, drawn per
 sample from the `rng` given to get_item): horizontal flip of every image, hint, depth_gt and the
 stereo sign; colour jitter (brightness, contrast, saturation 0.2, hue 0.1, in random order, the same
 draw for every frame; see ColorJitter), applied to the network inputs ("color_aug") only.
@@ -31,13 +31,13 @@ from PIL import Image
 
 from datasets.batch import (_IDENTITY_JITTER, _NO_DRAW, ColorJitter, _jitter_params,  # noqa: F401
                             batch_to_float, draw_color_jitter)
-from utils import image_io
-from utils import kitti_layout as layout
-from utils.image_io import network_size_problem
-from utils.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
-from utils.kitti_utils import load_velodyne_points, read_calib_dir, velo_to_depth_map
-from utils.lidar import HDL64_RINGS, keep_beams
-from utils.oxts import DriveOxts, OxtsError, oxts_path, timestamps_path
+from utils.cameras import kitti_layout as layout
+from utils.cameras.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
+from utils.io import image_io
+from utils.io.image_io import network_size_problem
+from utils.sensors.lidar_beams import HDL64_RINGS, keep_beams
+from utils.sensors.oxts import DriveOxts, OxtsError, oxts_path, timestamps_path
+from utils.sensors.velodyne import load_velodyne_points, read_calib_dir, velo_to_depth_map
 
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -80,10 +80,10 @@ class KITTIRAWDataset(paddle.io.Dataset):
     load_depth: velodyne depth_gt (None: when the first line's scan exists, as Monodepth2);
     depth_gt_size: (h, w) depth_gt is resized to with nearest neighbour (None: the calibration's size);
     skip_missing: drop lines whose files are missing (reported once with a count) instead of failing;
-    lidar_beams: thin each scan to that many rings (utils.lidar.keep_beams) before projecting it;
+    lidar_beams: thin each scan to that many rings (utils.sensors.lidar_beams.keep_beams) before projecting it;
     load_travel: ("travel", f) from the drive's oxts (a line without them is a missing file).
     Every path, the split-line format and the camera come from `layout` (a module with
-    utils/kitti_layout.py's functions), so another folder layout is a subclass setting `layout`.
+    utils/cameras/kitti_layout.py's functions), so another folder layout is a subclass setting `layout`.
     """
 
     layout = layout
@@ -212,7 +212,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
         return np.fliplr(depth) if do_flip else depth
 
     def travel(self, folder, frame_a, frame_b):
-        """Metres travelled between two frames of a drive (utils.oxts: mean speed x time)."""
+        """Metres travelled between two frames of a drive (utils.sensors.oxts: mean speed x time)."""
         if folder not in self._oxts:
             self._oxts[folder] = DriveOxts(os.path.join(self.data_path, folder))
         try:

@@ -17,9 +17,9 @@ depth (factor 1) for monocular-only weights.
 import json
 import os
 
-from utils.fileio import atomic_write_text
-from utils.image_io import network_size_problem
-from utils.kitti_layout import STEREO_SCALE_FACTOR
+from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
+from utils.io.fileio import atomic_write_text
+from utils.io.image_io import network_size_problem
 
 CONFIG_NAME = "deploy.json"
 FORMAT_VERSION = 1

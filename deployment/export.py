@@ -12,7 +12,7 @@ import tempfile
 
 from deployment.config import (CONFIG_NAME, FILE_STEMS, FORMAT_VERSION, LAYOUTS, PREPROCESSING, DeployError,
                                check_values, model_files, write_config)
-from utils.kitti_layout import STEREO_SCALE_FACTOR
+from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 
 
 def decode_scale0(net, features):

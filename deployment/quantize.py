@@ -36,7 +36,7 @@ import tempfile
 import numpy as np
 
 from deployment.config import CONFIG_NAME, LAYOUTS, DeployError, read_config, write_config
-from utils import image_io
+from utils.io import image_io
 
 CALIB_METHODS = ("minmax", "percentile", "entropy")
 DEFAULT_MAX_REL_ERROR = 0.01

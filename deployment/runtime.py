@@ -8,7 +8,7 @@
     xyz, rgb = predictor.points("photo.jpg", camera="camera.json")  # coloured point cloud, N x 3 each
 
 A photo may be a path, a PIL image of any mode (converted to RGB) or an H x W x 3 uint8 array; a
-float32 B x 3 x h x w array in [0, 1] (utils.image_io.preprocess) is passed to the network as it is.
+float32 B x 3 x h x w array in [0, 1] (utils.io.image_io.preprocess) is passed to the network as it is.
 Only numpy, PIL and cv2 are imported at module level: backend="onnxruntime" runs without Paddle;
 paddle.inference is imported when a Paddle session is built.
 """
@@ -18,7 +18,8 @@ import numpy as np
 
 from deployment.config import (BACKENDS, CONFIG_NAME, LAYOUTS, DeployError, check_input_shapes, depth_scale,
                                expected_shapes, read_config)
-from utils import ddim, image_io
+from utils.diffusion import ddim
+from utils.io import image_io
 
 
 class _PaddleSession:
@@ -126,8 +127,8 @@ REFINE_CONFIG = "refine.json"  # written by deployment/export_refine.py
 
 class _RefineLoop:
     """The diffusion head's step programs run by the host: cond, z = refine_prepare(image, noise,
-    t_start); z = refine_step(z, t, t_prev, cond) over utils.ddim.schedule(ddim_steps, strength);
-    depth = refine_decode(z) in metres. noise: utils.ddim.seeded_noise of the head's seed."""
+    t_start); z = refine_step(z, t, t_prev, cond) over utils.diffusion.ddim.schedule(ddim_steps, strength);
+    depth = refine_decode(z) in metres. noise: utils.diffusion.ddim.seeded_noise of the head's seed."""
 
     def __init__(self, model_dir, make_session, ddim_steps=None, strength=None, noise_seed=None):
         import json
@@ -213,7 +214,7 @@ class DepthPredictor:
         want = (3, self.height, self.width)
         if images.ndim != 4 or images.shape[1:] != want:
             raise DeployError(f"input of shape {list(images.shape)}: the model takes B x 3 x {self.height} x "
-                              f"{self.width} (utils.image_io.preprocess(image, {self.height}, {self.width})), "
+                              f"{self.width} (utils.io.image_io.preprocess(image, {self.height}, {self.width})), "
                               "or give it a photo")
         if self.refine is not None:  # metric depth as the sigmoid disparity that disp_to_depth maps back to it
             depth = np.clip(self.refine(images), self.min_depth, self.max_depth)
@@ -239,7 +240,7 @@ class DepthPredictor:
     def points(self, image, camera=None):
         """(N x 3 float32 points, N x 3 uint8 colours) of a photo's depth back-projected with `camera`
         (camera.json path or dict; None: deploy.json's training camera, else KITTI's), as predict.Predictor."""
-        from utils.pointcloud import CameraChoice
+        from utils.geometry.pointcloud import CameraChoice
 
         image = image_io.load_image(image)
         return CameraChoice(camera, self.config.get("camera")).points(self.depth(image), np.asarray(image))

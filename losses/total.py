@@ -3,7 +3,7 @@ import paddle
 
 from losses.reprojection import reprojection_loss
 from networks.layers import get_smooth_loss
-from utils.kitti_layout import HINT_INVALID_PENALTY
+from utils.cameras.kitti_layout import HINT_INVALID_PENALTY
 
 
 def select_masks(reproj, identity, hint_reproj=None):

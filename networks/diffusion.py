@@ -1,5 +1,5 @@
 """DiffusionDepth-style refinement head on MLDA-Net (spec: /work/shared/spec/DIFFUSION_REFINEMENT.md,
-section 5 is this design; the DDIM arithmetic is utils/ddim.py).
+section 5 is this design; the DDIM arithmetic is utils/diffusion/ddim.py).
 
     c, z_prior = neck(F_0..F_4, sigma_0), E(sigma_0)          once per image
     z = sqrt(ab_ts) z_prior + sqrt(1 - ab_ts) e              e: seeded noise, an input
@@ -18,8 +18,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from utils import ddim
-from utils.ddim import seeded_noise  # noqa: F401  (part of this module's API)
+from utils.diffusion import ddim
+from utils.diffusion.ddim import seeded_noise  # noqa: F401  (part of this module's API)
 from networks.encoder import NUM_CH_ENC
 
 # The head's options (saved as refine.json beside MLDA-Net's weights).
@@ -227,7 +227,7 @@ class DiffusionHead(nn.Layer):
 
     # -------- the loop
     def schedule(self, ddim_steps=None, strength=None):
-        """(start timestep, [(t, t_prev)]) of a run (utils.ddim.schedule; None: the head's options)."""
+        """(start timestep, [(t, t_prev)]) of a run (utils.diffusion.ddim.schedule; None: the head's options)."""
         return ddim.schedule(ddim_steps or self.config["ddim_steps"], strength or self.config["strength"],
                              self.config["num_train_timesteps"])
 

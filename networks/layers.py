@@ -8,7 +8,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from utils.depth import disp_to_depth  # noqa: F401  (Monodepth2's home for it)
+from utils.geometry.depth import disp_to_depth  # noqa: F401  (Monodepth2's home for it)
 
 
 def rot_from_axisangle(vec):

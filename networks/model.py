@@ -11,7 +11,7 @@ import paddle.nn as nn
 
 from networks.decoder import DepthDecoder, PoseDecoder
 from networks.encoder import NUM_CH_ENC, MultiLevelEncoder
-from utils.kitti_layout import NORMALISED_K, STEREO_BASELINE
+from utils.cameras.kitti_layout import NORMALISED_K, STEREO_BASELINE
 
 # weights-folder file name -> (net, sub-layer): DepthNet and PoseNet keep the file layout of
 # Monodepth2 and the original MLDA-Net (spec section 9).

@@ -14,7 +14,7 @@ from networks.decoder import NUM_CH_DEC, Conv3x3
 from networks.diffusion import HEAD_DEFAULTS, DiffusionHead, RefinedDepthNet
 from networks.encoder import MultiLevelEncoder
 from networks.model import WEIGHT_FILES, build_net, weight_files
-from utils.fileio import atomic_write, atomic_write_text
+from utils.io.fileio import atomic_write, atomic_write_text
 
 FILE_NAMES = tuple(WEIGHT_FILES)  # encoder, depth, pose_encoder, pose
 REFINE_FILE = "refine"  # the diffusion head: refine.pdparams + refine.json (its options)

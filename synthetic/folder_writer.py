@@ -1,4 +1,5 @@
-"""The synthetic street in the --dataset folder layout (utils/folder_layout.py), seen by a camera unlike KITTI's.
+"""The synthetic street in the --dataset folder layout (utils/cameras/folder_layout.py), seen by a camera
+unlike KITTI's.
 
     <out>/camera.json                    {"fx", "fy", "cx", "cy", "width", "height", "baseline"}
     <out>/seq<k>/left/<frame:06d>.png    left camera (.jpg with img_ext=".jpg")
@@ -19,7 +20,7 @@ import numpy as np
 from synthetic.raycast import render_camera
 from synthetic.scene import make_scene, textures as load_textures, trajectory
 from synthetic.writer import _save_image, check_image_settings, reuse_existing
-from utils.fileio import atomic_folder
+from utils.io.fileio import atomic_folder
 
 FOLDER_INFO_FILE = "folder_info.json"
 FORMAT_VERSION = 1
@@ -36,7 +37,7 @@ def generate_folder(out_dir, seed=0, num_sequences=3, frames=12, width=320, heig
                     baseline=0.12, img_ext=".png", max_depth=60.0, overwrite=False, progress=True):
     """Write the synthetic street in the folder layout to out_dir; returns its description (dict, also
     in <out>/folder_info.json, with "data_path" and "camera"). Deterministic for a seed; an existing
-    folder with the same settings is reused; written atomically (utils.fileio.atomic_folder)."""
+    folder with the same settings is reused; written atomically (utils.io.fileio.atomic_folder)."""
     from tqdm import tqdm
     if num_sequences < 1 or frames < 3:
         raise ValueError("need at least 1 sequence and 3 frames per sequence")

@@ -4,7 +4,7 @@ World = camera 0 at frame 0 (x right, y down, z forward); the ground is the plan
 """
 import numpy as np
 
-from utils.kitti_layout import NORMALISED_K
+from utils.cameras.kitti_layout import NORMALISED_K
 
 CAMERA_HEIGHT = 1.65          # metres above the ground (KITTI)
 BASELINE = 0.54               # camera 2 to camera 3, metres (KITTI; the training units call it 0.1)
@@ -17,7 +17,7 @@ MAX_RANGE = 120.0
 
 
 def intrinsics(width, height):
-    """0-based 3x3 K (float64) of the synthetic camera: KITTI's normalised K (utils.kitti_layout) x (W, H)."""
+    """0-based 3x3 K (float64) of the synthetic camera: KITTI's normalised K (utils.cameras.kitti_layout) x (W, H)."""
     (fx, _, cx), (_, fy, cy) = NORMALISED_K
     return np.array([[fx * width, 0, cx * width], [0, fy * height, cy * height], [0, 0, 1]])
 

@@ -9,8 +9,8 @@ from PIL import Image
 from synthetic.raycast import render_camera, render_velodyne
 from synthetic.scene import (BASELINE, CAM2_OFFSET, CAM3_OFFSET, CAM_OFFSETS, intrinsics, make_calib, make_scene,
                              textures as load_textures, trajectory)
-from utils.fileio import atomic_folder
-from utils.oxts import OXTS_FIELDS, oxts_path, timestamps_path
+from utils.io.fileio import atomic_folder
+from utils.sensors.oxts import OXTS_FIELDS, oxts_path, timestamps_path
 
 FORMAT_VERSION = 2   # 2: oxts/ (GPS/IMU records and timestamps) in every drive
 FRAME_PERIOD = 0.1036  # seconds between frames (KITTI raw: ~10 Hz; not round, so that dt matters)
@@ -52,7 +52,7 @@ def _write_calib(date_dir, calib):
 
 
 def _oxts_records(rotations, velocities):
-    """KITTI's 30 oxts values (utils.oxts.OXTS_FIELDS) of every frame, from the camera-0 poses and
+    """KITTI's 30 oxts values (utils.sensors.oxts.OXTS_FIELDS) of every frame, from the camera-0 poses and
     their exact world velocities (metres per frame; world = camera 0 at frame 0, x right, y down,
     z forward). The vehicle is camera 0: vehicle frame x forward = camera z, y left = -camera x,
     z up = -camera y; the drive starts heading north (world z = north, x = east, -y = up).

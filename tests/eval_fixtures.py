@@ -11,7 +11,7 @@ import pytest
 import networks
 from tests.support.lsuv import tame_weights
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401  (the data tests' dataset, shared)
-from utils import image_io
+from utils.io import image_io
 
 NET_H, NET_W = 64, 128
 

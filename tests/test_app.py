@@ -24,7 +24,7 @@ from PIL import Image
 import app
 import predict
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
-from utils import pointcloud
+from utils.geometry import pointcloud
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCREENSHOT = os.path.join(ROOT, "docs", "app.png")

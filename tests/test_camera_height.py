@@ -1,5 +1,5 @@
 """--camera_height (issue 11, item 4) in predict.py, inference.py and test.py: each image's relative depth times the
-factor utils.ground_plane computes on that very depth, checked by recomputing it here; refusals in one line."""
+factor utils.geometry.ground_plane computes on that very depth, checked by recomputing it here; refusals in one line."""
 import json
 import os
 import shutil
@@ -13,7 +13,9 @@ import predict
 from deployment import runtime
 from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 from eval_fixtures import dense_gt, load_script, split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
-from utils import ground_plane, image_io, kitti_layout
+from utils.cameras import kitti_layout
+from utils.geometry import ground_plane
+from utils.io import image_io
 
 test_script = load_script("test")
 CAMERA_HEIGHT = 1.65   # synthetic.scene.CAMERA_HEIGHT

@@ -20,8 +20,8 @@ from PIL import Image
 import networks.model
 import options
 import trainer
-from utils import kitti_layout
-from utils.image_io import to_chw
+from utils.cameras import kitti_layout
+from utils.io.image_io import to_chw
 
 H, W, STEPS, LR = 64, 96, 15, 3e-4
 

@@ -7,7 +7,7 @@ import pytest
 import precompute_depth_hints as hints
 import synthetic
 from datasets import DataError, read_split
-from utils.kitti_layout import HINT_INVALID_PENALTY, STEREO_BASELINE
+from utils.cameras.kitti_layout import HINT_INVALID_PENALTY, STEREO_BASELINE
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
 
 
@@ -121,7 +121,7 @@ def test_missing_image_and_bad_split_are_one_line_errors(synthetic_kitti, tmp_pa
 
 
 def write_plane_stereo_root(root, depth=3.7, fx=400.0, baseline=0.3, width=320, height=192, frames=5):
-    """One's own stereo camera (utils/folder_layout.py) looking at a textured fronto-parallel plane at
+    """One's own stereo camera (utils/cameras/folder_layout.py) looking at a textured fronto-parallel plane at
     `depth` metres: the right image is the left one shifted by fx * baseline / depth px (sub-pixel,
     bilinear). Returns the disparity in stored pixels."""
     import json

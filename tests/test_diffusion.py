@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from utils import ddim
+from utils.diffusion import ddim
 from networks.diffusion import DiffusionHead, RefinedDepthNet, seeded_noise
 from networks.encoder import NUM_CH_ENC
 from networks.model import DepthNet

@@ -101,7 +101,7 @@ def test_end_to_end_with_a_network(tmp_path):
     pred = np.load(weights / "poses_odom_9.npy")
     assert pred.shape == (n - 1, 4, 4)
     # the saved motion of the first pair is the pose network's output on (frame 0, frame 1)
-    from utils import image_io
+    from utils.io import image_io
     from networks.layers import transformation_from_parameters
     frames = [image_io.preprocess(image_io.load_image(str(tmp_path / "odom/sequences/09/image_2" / f"{i:06d}.png")),
                                   h, w) for i in (0, 1)]

@@ -19,7 +19,7 @@ from skimage import data
 import deployment
 import networks
 from tests.support.lsuv import tame_weights
-from utils import image_io
+from utils.io import image_io
 
 H, W = 64, 128
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

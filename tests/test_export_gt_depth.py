@@ -8,7 +8,7 @@ import export_gt_depth
 import synthetic
 from datasets import read_split
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
-from utils.kitti_utils import generate_depth_map
+from utils.sensors.velodyne import generate_depth_map
 
 
 def test_velodyne_and_annotated_ground_truth(synthetic_kitti, tmp_path):

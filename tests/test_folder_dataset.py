@@ -1,4 +1,4 @@
-"""utils/folder_layout.py and datasets/folder.py: K at every scale against camera.json (numpy), the
+"""utils/cameras/folder_layout.py and datasets/folder.py: K at every scale against camera.json (numpy), the
 stereo transform in metres, depth maps (.npy and .png), stale and missing cameras refused in one line,
 the split rule, and the synthetic generator's folder layout (its baseline checked photometrically)."""
 import json
@@ -13,7 +13,7 @@ from PIL import Image
 import synthetic
 import trainer
 from datasets import DataError, FolderDataset, MissingFileError, train_val_datasets
-from utils import folder_layout
+from utils.cameras import folder_layout
 
 FRAMES = [0, -1, 1, "s"]
 # a sequence with its own, off-centre camera of the same image size (the loader does not check optics)

@@ -1,4 +1,4 @@
-"""test.py on one's own sequences (utils/folder_layout.py): a tiny dataset written here (a non-KITTI
+"""test.py on one's own sequences (utils/cameras/folder_layout.py): a tiny dataset written here (a non-KITTI
 camera, 120 x 80 images, frames whose natural order differs from their names' character order, dense
 .npy and sparse uint16 .png depth maps) evaluated against an independent numpy computation of the
 protocol, median-scaled and unscaled; scaling choices; refusals."""
@@ -15,7 +15,7 @@ from PIL import Image
 import networks
 from eval_fixtures import load_script
 from tests.support.lsuv import tame_weights
-from utils import image_io
+from utils.io import image_io
 
 test_script = load_script("test")
 

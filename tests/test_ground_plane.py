@@ -1,4 +1,4 @@
-"""utils/ground_plane.py: the metric scale of relative depth from the road plane and the camera height,
+"""utils/geometry/ground_plane.py: the metric scale of relative depth from the road plane and the camera height,
 checked on analytic depth maps (a plane at a known height and pitch, seen through a known K) and on the
 synthetic KITTI's exact depth (camera 1.65 m above a flat road)."""
 import glob
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
-from utils import ground_plane, kitti_layout
+from utils.cameras import kitti_layout
+from utils.geometry import ground_plane
 
 H, W = 96, 320
 HEIGHT_M = 1.65

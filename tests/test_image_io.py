@@ -1,4 +1,4 @@
-"""utils/image_io.py: listing, robust loading, preprocessing, colour maps and the written files."""
+"""utils/io/image_io.py: listing, robust loading, preprocessing, colour maps and the written files."""
 import os
 
 import cv2
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import image_io
-from utils.image_io import ImageLoadError
+from utils.io import image_io
+from utils.io.image_io import ImageLoadError
 
 
 def _save(path, array, mode=None, **kw):

@@ -15,7 +15,7 @@ from skimage import data
 
 import inference
 import predict
-from utils import photo_loop
+from utils.io import photo_loop
 from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

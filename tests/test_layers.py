@@ -6,7 +6,7 @@ import pytest
 from networks.layers import (SSIM, BackprojectDepth, Project3D, disp_to_depth, get_smooth_loss,
                              rot_from_axisangle, transformation_from_parameters)
 from losses import warp_image
-from utils.kitti_layout import intrinsics as kitti_intrinsics
+from utils.cameras.kitti_layout import intrinsics as kitti_intrinsics
 
 
 def textured(b, c, h, w, seed=0):

@@ -1,4 +1,4 @@
-"""utils/lidar.py (issue 11): the laser ring of every point of a scan, found from elevation angles
+"""utils/sensors/lidar_beams.py (issue 11): the laser ring of every point of a scan, found from elevation angles
 alone, and --lidar_beams' thinning to every k-th ring. Checked on a scan of the synthetic scanner
 (synthetic/raycast.render_velodyne: 64 rings evenly spaced over scene.VELO_ELEVATIONS, ring 0 the
 top) against its own ring table, and on a simulated real HDL-64E (two pitches, 1/3 and 1/2 deg,
@@ -13,7 +13,7 @@ from synthetic import split_dir
 from synthetic.raycast import render_velodyne
 from synthetic.scene import VELO_ELEVATIONS, make_scene, trajectory
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
-from utils.lidar import elevation_deg, keep_beams, ring_index
+from utils.sensors.lidar_beams import elevation_deg, keep_beams, ring_index
 
 SYNTHETIC_RINGS = np.linspace(VELO_ELEVATIONS[0], VELO_ELEVATIONS[1], 64)   # the scanner's own table
 

@@ -8,7 +8,7 @@ import pytest
 
 from losses import compute_losses, generate_images_pred, hint_loss, min_over_sources, reprojection_loss, select_masks
 from networks.layers import SSIM
-from utils.kitti_layout import intrinsics as kitti_intrinsics
+from utils.cameras.kitti_layout import intrinsics as kitti_intrinsics
 from tests import numpy_losses as ref
 
 B, H, W = 2, 32, 48

@@ -26,7 +26,7 @@ from tests import numpy_losses as ref
 from tests.support.synthetic_runs import train_steps
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
 from trainer import Trainer
-from utils.metrics import evaluate_depth
+from utils.geometry.metrics import evaluate_depth
 
 H, W = 64, 96
 MONO = ["--frame_ids", "0", "-1", "1", "--no-use_stereo", "--no-use_depth_hints"]
@@ -100,7 +100,7 @@ def _train(opt, info, steps):
 
 
 def _abs_rel(tr, info):
-    """Mean abs_rel over the training images, unscaled and median-scaled (utils.metrics, every gt > 0)."""
+    """Mean abs_rel over the training images, unscaled and median-scaled (utils.geometry.metrics, every gt > 0)."""
     data = _dataset(info, [0], train=False)
     net = tr.models["depth"]
     net.eval()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from utils.metrics import (compute_depth_errors, evaluate_depth, evaluation_mask, garg_crop_mask,
+from utils.geometry.metrics import (compute_depth_errors, evaluate_depth, evaluation_mask, garg_crop_mask,
                            post_process_disparity, scale_prediction)
 
 
@@ -81,7 +81,7 @@ def _monodepth2_errors(gt, disp, eigen):
 def test_eigen_and_eigen_benchmark_masks_follow_monodepth2():
     """eigen: Garg crop and 1e-3 < gt < 80; eigen_benchmark (and any other split): gt > 0, so ground
     truth beyond 80 m and pixels outside the crop count. Predictions are clipped to [1e-3, 80] in both."""
-    from utils.kitti_layout import eval_rules
+    from utils.cameras.kitti_layout import eval_rules
     rng = np.random.RandomState(0)
     h, w = 60, 200
     gt = np.where(rng.uniform(size=(h, w)) < 0.3, rng.uniform(2, 120, (h, w)), 0).astype(np.float32)

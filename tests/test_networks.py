@@ -12,7 +12,7 @@ from networks import GlobalAttention, MultiLevelEncoder, attention_guided_filter
 from networks.decoder import reflection_pad1
 from networks.resize import bilinear_align_corners, downsample2_bilinear, upsample2_bilinear, upsample2_nearest
 from tests.support.lsuv import tame_weights
-from utils import image_io
+from utils.io import image_io
 
 
 def photo(h, w, flip=False):

@@ -1,4 +1,4 @@
-"""utils/oxts.py and the synthetic KITTI's oxts/ (issue 11): the distance travelled between two
+"""utils/sensors/oxts.py and the synthetic KITTI's oxts/ (issue 11): the distance travelled between two
 frames, read back from the synthetic GPS/IMU records and timestamps, equals the true distance
 between the camera-2 centres of the drive's poses; KITTI's timestamp format to the nanosecond;
 the dataset's ("travel", f) keys; missing records are named."""
@@ -12,7 +12,7 @@ from datasets import KITTIRAWDataset, MissingFileError, read_split
 from synthetic import split_dir
 from synthetic.scene import CAM2_OFFSET
 from tests.synthetic_fixture import SETTINGS, synthetic_kitti  # noqa: F401
-from utils.oxts import OXTS_FIELDS, DriveOxts, OxtsError, parse_timestamp, read_oxts, speed
+from utils.sensors.oxts import OXTS_FIELDS, DriveOxts, OxtsError, parse_timestamp, read_oxts, speed
 
 
 def _centres(info, drive):

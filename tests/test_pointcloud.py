@@ -12,7 +12,7 @@ from PIL import Image
 import predict
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
 from test_predict import weights_with
-from utils import pointcloud
+from utils.geometry import pointcloud
 
 CAMERA = {"fx": 50.0, "fy": 60.0, "cx": 39.5, "cy": 29.0, "width": 80, "height": 60}
 

@@ -13,7 +13,7 @@ from PIL import Image
 import predict
 from eval_fixtures import (NET_H, NET_W, load_script, split_image_paths, synthetic_kitti,  # noqa: F401
                            tamed_weights)
-from utils.kitti_utils import generate_depth_map
+from utils.sensors.velodyne import generate_depth_map
 
 MIN_D, MAX_D = 0.1 * 5.4, 100 * 5.4
 

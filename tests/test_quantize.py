@@ -23,7 +23,8 @@ from deployment import quantize
 from deployment.config import CONFIG_NAME
 from tests.support.lsuv import tame_weights
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
-from utils import image_io, kitti_layout
+from utils.cameras import kitti_layout
+from utils.io import image_io
 
 H, W = 64, 96
 BOUND = 0.05

@@ -93,10 +93,10 @@ def test_weights_folder_resume_and_reload(synthetic_kitti, mlda_folder, straight
 
 def test_test_py_and_predictor_use_the_head(synthetic_kitti, straight_run, tmp_path):
     """test.py's refined rows and Predictor's depth are the head's depth, checked against the eager
-    RefinedDepthNet and utils.metrics on the same frames."""
+    RefinedDepthNet and utils.geometry.metrics on the same frames."""
     import test as test_script
     from predict import Predictor
-    from utils import image_io
+    from utils.io import image_io
 
     root = synthetic_kitti["data_path"]
     _, folder = straight_run

@@ -14,7 +14,7 @@ import train
 import trainer
 from networks.layers import disp_to_depth
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
-from utils.metrics import compute_depth_errors
+from utils.geometry.metrics import compute_depth_errors
 
 MAX_OVERFIT_STEPS = 60  # done after 35 here (lr 3e-5; the default 1e-4 is too large from scratch at batch 2)
 # Frame 4 of the 7-frame fixture: 35 steps (frame 2 needs 55, frame 3 more than 60, frame 1 45); a change

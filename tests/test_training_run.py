@@ -18,7 +18,7 @@ import train
 import trainer
 from networks.layers import disp_to_depth
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
-from utils.metrics import evaluate_depth
+from utils.geometry.metrics import evaluate_depth
 from utils.system import set_cpu_threads, setup_runtime
 
 
@@ -71,7 +71,7 @@ def test_best_folder_holds_the_minimum_validation_score(short_run):
     assert info["epoch"] == best_epoch and info["abs_rel"] == best_value
     assert not os.path.exists(short_run["run"] / "train.lock")  # released at the end
 
-    # independent recomputation on the saved weights: each val image alone, utils.metrics
+    # independent recomputation on the saved weights: each val image alone, utils.geometry.metrics
     _, nets = networks.load_weights_folder(str(best), ("depth",))
     _, val = datasets.train_val_datasets(short_run["root"], str(short_run["split"]), 64, 96, [0, "s"],
                                          use_depth_hints=True, depth_gt_size=None)

@@ -9,7 +9,7 @@ import pytest
 import predict
 from eval_fixtures import NET_H, NET_W, synthetic_kitti, tamed_weights  # noqa: F401
 from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
-from utils import video
+from utils.io import video
 
 FRAMES, H, W = 3, 64, 96
 

@@ -4,7 +4,7 @@
     optimizer.pdopt             Adam's state keyed by '<file>/<parameter path>' (rename_prefixes)
     trainer_state.pkl           counters, best score, LR schedule, loss scaler and the RNG states
 
-Written as a whole with utils.fileio.atomic_folder: a crash leaves the previous checkpoint."""
+Written as a whole with utils.io.fileio.atomic_folder: a crash leaves the previous checkpoint."""
 import os
 import pickle
 import random
@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 
 import networks
-from utils.fileio import atomic_folder
+from utils.io.fileio import atomic_folder
 
 CHECKPOINT_FILES = ("optimizer.pdopt", "trainer_state.pkl", "opt.json")
 

@@ -7,7 +7,7 @@ import paddle
 
 import datasets
 import synthetic
-from utils.metrics import evaluate_depth
+from utils.geometry.metrics import evaluate_depth
 
 RULES = dict(garg_crop=False, cap_gt=False)   # the synthetic split: every gt > 0, no crop, no 80 m cap
 
@@ -35,5 +35,5 @@ def synthetic_test_frames(root, height, width):
 
 
 def mean_errors(gts, disps, mode):
-    """The 7 depth errors averaged over images (utils.metrics.evaluate_depth, RULES)."""
+    """The 7 depth errors averaged over images (utils.geometry.metrics.evaluate_depth, RULES)."""
     return np.mean([evaluate_depth(g, d, mode=mode, **RULES)[0] for g, d in zip(gts, disps)], axis=0)

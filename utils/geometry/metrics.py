@@ -1,11 +1,11 @@
 """The evaluation protocol of spec section 8, in one place: errors, Garg crop, scaling,
 per-image evaluation and Monodepth's post-processing. Which mask a split uses (Garg crop and
-1e-3 < gt < 80 for eigen, gt > 0 for every other split) is utils.kitti_layout.eval_rules(split),
+1e-3 < gt < 80 for eigen, gt > 0 for every other split) is utils.cameras.kitti_layout.eval_rules(split),
 passed here as keyword arguments: evaluate_depth(gt, disp, mode, **eval_rules(split))."""
 import cv2
 import numpy as np
 
-from utils.kitti_layout import STEREO_SCALE_FACTOR
+from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 
 MIN_EVAL_DEPTH, MAX_EVAL_DEPTH = 1e-3, 80.0
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")

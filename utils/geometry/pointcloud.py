@@ -1,8 +1,8 @@
 """Cameras and coloured point clouds: depth map + pinhole camera -> 3-D points -> binary PLY. Free of Paddle.
 
 A camera is a dict {"fx", "fy", "cx", "cy", "width", "height"} in pixels of images of that width x
-height (camera.json, the folder dataset's format: utils/folder_layout.py; "baseline" is not needed here). Pixel (u, v) is the column and row
-index (0 .. W-1, 0 .. H-1), the convention of the networks' BackprojectDepth, so KITTI's normalised
+height (camera.json, the folder dataset's format: utils/cameras/folder_layout.py; "baseline" is not needed
+here). Pixel (u, v) is the column and row index (0 .. W-1, 0 .. H-1), the convention of the networks' BackprojectDepth, so KITTI's normalised
 cx = 0.5 is 0.5 W.
 
     read_camera(path) -> camera                 camera.json, checked (CameraError, one line)
@@ -16,8 +16,8 @@ import os
 
 import numpy as np
 
-from utils import folder_layout
-from utils.fileio import atomic_write
+from utils.cameras import folder_layout
+from utils.io.fileio import atomic_write
 
 CAMERA_KEYS = ("fx", "fy", "cx", "cy", "width", "height")
 # Aspect ratios closer than this (relative) are taken as the same camera resized: a resize rounds
@@ -49,7 +49,7 @@ def check_camera(camera, source):
 
 def read_camera(path):
     """camera.json at `path` -> camera dict, read by the folder dataset's own reader
-    (utils.folder_layout.read_camera: the same file, the same checks). Raises CameraError (one line)."""
+    (utils.cameras.folder_layout.read_camera: the same file, the same checks). Raises CameraError (one line)."""
     try:
         return folder_layout.read_camera(os.fspath(path))
     except folder_layout.LayoutError as e:
@@ -132,7 +132,7 @@ class CameraChoice:
     (opt.json / deploy.json "camera", recorded by the folder dataset), else KITTI's normalised K."""
 
     def __init__(self, camera=None, trained_camera=None):
-        from utils.kitti_layout import intrinsics as kitti_intrinsics
+        from utils.cameras.kitti_layout import intrinsics as kitti_intrinsics
 
         if isinstance(camera, (str, os.PathLike)):
             self.camera, self.label = read_camera(camera), f"camera {camera}"

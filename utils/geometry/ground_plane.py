@@ -1,7 +1,7 @@
 """Metric scale of relative (monocular) depth from the ground plane and the camera's known height. Free of Paddle.
 
 A monocular network gives depth up to an unknown factor per image: D = D_true / s. Back-projection
-X = (u - cx) Z / fx, Y = (v - cy) Z / fy (utils.pointcloud.back_project) is linear in Z, so the road
+X = (u - cx) Z / fx, Y = (v - cy) Z / fy (utils.geometry.pointcloud.back_project) is linear in Z, so the road
 seen through D is the true road shrunk by s: its distance from the camera centre is h = H / s, H the
 camera's true height above the road (KITTI: 1.65 m). Hence s = H / h, and D x s is in metres.
 
@@ -9,7 +9,7 @@ This is an approximation; it holds as far as (1) the lower band of the image sho
 network's depth of the road is right up to one factor (not bent), (3) the camera is H above that road
 (no slope change, no heavy pitching). README "Depth in metres" gives its measured error.
 
-Camera coordinates as utils.pointcloud: x right, y down, z forward, so "up" is -y. A plane is
+Camera coordinates as utils.geometry.pointcloud: x right, y down, z forward, so "up" is -y. A plane is
 (n, h): the points X with n . X = h, n the unit normal pointing down towards the road (n ~ +y for a
 level camera) and h > 0 the distance of the camera centre (the origin) above it.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from utils.pointcloud import back_project
+from utils.geometry.pointcloud import back_project
 
 # The band searched for the road, as fractions of the image: rows from 60 % of the height to the bottom
 # (below KITTI's horizon, which lies near the middle row, and skipping the far road whose depth is least
@@ -69,7 +69,7 @@ class GroundScale:
 
 def pixel_intrinsics(k):
     """(fx, fy, cx, cy) of a 3 x 3 or 4 x 4 pixel K, or of the 4 numbers themselves
-    (what utils.pointcloud.CameraChoice.intrinsics returns)."""
+    (what utils.geometry.pointcloud.CameraChoice.intrinsics returns)."""
     k = np.asarray(k, dtype=np.float64)
     if k.shape == (4,):
         return tuple(float(v) for v in k)

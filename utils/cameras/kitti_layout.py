@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPLITS_ROOT = os.path.join(PROJECT_ROOT, "splits")
 
 SIDE_TO_CAM = {"l": 2, "r": 3}

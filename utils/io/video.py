@@ -2,11 +2,11 @@
 
     predict_video(path, predict_disp, output_dir, ...) writes, for input <stem>.<ext>:
       <output_dir>/<stem>/<stem>_<frame:06d>_disp.npy, _disp.jpeg, _depth.npy (, _depth.png, _points.ply)
-                                 the per-frame files of utils.image_io.write_prediction, frame 0 first
+                                 the per-frame files of utils.io.image_io.write_prediction, frame 0 first
       <output_dir>/<stem>_depth.<mp4|avi>   the input frames beside their colour-mapped disparity
                                  (layout "side": left | right; "stacked": top / bottom; "auto": stacked
                                  when the frame is at least twice as wide as high), at the input's fps
-Both are written under temporary names and swapped in only after the last frame (utils.fileio), so
+Both are written under temporary names and swapped in only after the last frame (utils.io.fileio), so
 an unreadable video or a failure on the way leaves the earlier outputs as they were and nothing new.
 """
 import os
@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from utils import image_io
-from utils.fileio import atomic_folder, atomic_write
+from utils.io import image_io
+from utils.io.fileio import atomic_folder, atomic_write
 
 # FFmpeg prints its own complaints ("moov atom not found") on stderr for a corrupt file; the user gets
 # our one line instead. Read by OpenCV when it first opens a file, so setting it at import suffices.
@@ -84,7 +84,7 @@ def compose(frame, disp_rgb, layout="auto"):
 def predict_video(path, stem, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap="magma",
                   save_png16=False, layout="auto", camera=None, progress=None):
     """Predict each frame of video `path` with `predict_disp(PIL image) -> sigmoid disparity` and write the
-    files of the module docstring. `camera`: a utils.pointcloud.CameraChoice for <frame>_points.ply, or
+    files of the module docstring. `camera`: a utils.geometry.pointcloud.CameraChoice for <frame>_points.ply, or
     None. Returns (frames written, frame folder, video path). Raises VideoError (unreadable or unwritable
     video) or pointcloud.CameraError (the camera does not fit the frames) before writing anything."""
     from PIL import Image

@@ -20,12 +20,12 @@ Writing, for one image with network output `disp` (the scale-0 sigmoid disparity
       <stem>_depth.npy   float32 at the photo's size: `disp` resized bilinearly (cv2 INTER_LINEAR),
                          then depth = scale_factor / (1/max_depth + (1/min_depth - 1/max_depth) disp)
                          (disp_to_depth): metres with the stereo factor 5.4 for stereo-trained
-                         weights, relative depth with 1 (the callers decide: utils.depth.depth_scale)
+                         weights, relative depth with 1 (the callers decide: utils.geometry.depth.depth_scale)
       <stem>_depth.png   (save_png16) KITTI-style uint16 PNG of depth x 256, clipped to 1..65535
                          (so depths above 255.99 m saturate)
       <stem>_points.ply  (points=(rgb, (fx, fy, cx, cy))) the depth back-projected with that camera at
-                         the photo's size, coloured by the photo: binary PLY (utils.pointcloud)
-    Files are written to temporary names (utils.fileio.atomic_write) and renamed only once all of
+                         the photo's size, coloured by the photo: binary PLY (utils.geometry.pointcloud)
+    Files are written to temporary names (utils.io.fileio.atomic_write) and renamed only once all of
     them are written.
 
 `original_size` is (width, height), as PIL's `Image.size`.
@@ -37,9 +37,9 @@ import numpy as np
 from natsort import natsorted, ns
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from utils import pointcloud
-from utils.fileio import atomic_write
-from utils.kitti_layout import STEREO_SCALE_FACTOR
+from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
+from utils.geometry import pointcloud
+from utils.io.fileio import atomic_write
 
 
 
@@ -189,7 +189,7 @@ def resize_map(values, original_size):
 def disparity_to_depth(disp, original_size, scale_factor=STEREO_SCALE_FACTOR, min_depth=0.1, max_depth=100.0):
     """Sigmoid disparity (network resolution) -> depth at the photo's size: bilinear resize, then
     disp_to_depth, times scale_factor (5.4 = metres for stereo-trained weights). float32."""
-    from utils.depth import disp_to_depth
+    from utils.geometry.depth import disp_to_depth
 
     _, depth = disp_to_depth(resize_map(disp, original_size).astype(np.float64), min_depth, max_depth)
     return (scale_factor * np.asarray(depth)).astype(np.float32)

@@ -1,5 +1,5 @@
 """Disparity <-> depth conventions, free of Paddle so that the ONNX route runs without it."""
-from utils.kitti_layout import STEREO_SCALE_FACTOR  # noqa: F401  (re-exported: networks.layers, utils.metrics)
+from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR  # noqa: F401  (re-exported)
 
 RELATIVE_DEPTH_NOTE = ("relative depth: these weights were trained without stereo; "
                        "pass --pred_depth_scale_factor F for metres")

@@ -1,4 +1,4 @@
-"""One's own image sequences and camera ("--dataset folder"), Paddle-free, beside utils/kitti_layout.py.
+"""One's own image sequences and camera ("--dataset folder"), Paddle-free, beside utils/cameras/kitti_layout.py.
 
     ROOT/camera.json                      default camera of every sequence
     ROOT/<sequence>/camera.json           optional: this sequence's own camera
@@ -41,9 +41,9 @@ import re
 
 import numpy as np
 
-from utils.fileio import atomic_write_text
-from utils import kitti_layout
-from utils.kitti_layout import LayoutError, MissingFileError  # noqa: F401 (one error type for every layout)
+from utils.cameras import kitti_layout
+from utils.cameras.kitti_layout import LayoutError, MissingFileError  # noqa: F401 (one error type for every layout)
+from utils.io.fileio import atomic_write_text
 
 CAMERA_FILE = "camera.json"
 SPLITS_DIR = "splits"

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from utils.kitti_layout import CALIB_FILES
+from utils.cameras.kitti_layout import CALIB_FILES
 
 _FLOAT_CHARS = set("0123456789.e+- \t")
 

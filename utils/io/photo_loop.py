@@ -1,7 +1,7 @@
 """The per-photo loop that predict.py (eager Paddle) and inference.py (Paddle Inference or ONNX
 Runtime) share: same files, same velodyne check, and one report that both scripts print. Videos go
-through utils/video.py (frame by frame, the same per-frame files), point clouds through
-utils/pointcloud.py. Free of Paddle. `predict_photos` takes explicit arguments and returns a
+through utils/io/video.py (frame by frame, the same per-frame files), point clouds through
+utils/geometry/pointcloud.py. Free of Paddle. `predict_photos` takes explicit arguments and returns a
 PhotoResult; it never exits."""
 import os
 import sys
@@ -10,14 +10,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from utils import ground_plane, image_io, kitti_layout, pointcloud, video
-from utils.depth import disp_to_depth
-from utils.metrics import METRIC_NAMES, evaluate_depth
+from utils.cameras import kitti_layout
+from utils.geometry import ground_plane, pointcloud
+from utils.geometry.depth import disp_to_depth
+from utils.geometry.metrics import METRIC_NAMES, evaluate_depth
+from utils.io import image_io, video
 
 PREDICT_OUTPUT_NAME = "predictions"              # predict.py's default output folder
 INFERENCE_OUTPUT_NAME = "predictions_inference"  # inference.py's: the two never overwrite each other
 GROUND_NOTE = ("metric depth by the ground-plane approximation: each image's relative depth x {height:g} m / the "
-               "distance of the road plane fitted in its lower part (utils/ground_plane.py; README 'Depth in metres')")
+               "distance of the road plane fitted in its lower part (utils/geometry/ground_plane.py; README 'Depth in "
+               "metres')")
 
 
 def default_output_dir(color_path, name=PREDICT_OUTPUT_NAME):
@@ -53,8 +56,8 @@ def list_inputs(color_path, velo_filename=None, calib_path=None):
 def velodyne_errors(disp, image_path, calib_path, velo_filename, min_depth, max_depth, median_scaling,
                     scale_factor):
     """The seven metrics of a sigmoid disparity against its velodyne scan and the scale used, exactly
-    as test.py computes them (utils.metrics.evaluate_depth on the velodyne-distance ground truth)."""
-    from utils.kitti_utils import generate_depth_map
+    as test.py computes them (utils.geometry.metrics.evaluate_depth on the velodyne-distance ground truth)."""
+    from utils.sensors.velodyne import generate_depth_map
 
     gt = generate_depth_map(calib_path, velo_filename, cam=kitti_layout.camera_of_image(image_path), vel_depth=True)
     scaled_disp, _ = disp_to_depth(disp, min_depth, max_depth)
@@ -66,7 +69,7 @@ class PhotoResult:
     """What predict_photos did: `written` [(image path, {kind: output path})], `failed` [one-line reason],
     `replaced` (images whose earlier output files were overwritten), `velodyne` [(image path, the seven
     metrics, scale ratio, median_scaling)] with a scan, `videos` [(video path, frames, frame folder,
-    depth video)], `ground` [(image path, utils.ground_plane.GroundScale)] with --camera_height."""
+    depth video)], `ground` [(image path, utils.geometry.ground_plane.GroundScale)] with --camera_height."""
     output_dir: str
     total: int
     written: list = field(default_factory=list)
@@ -82,12 +85,12 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
                    save_png16=False, velodyne=None, progress=None, camera=None, video_layout="auto", ground=None):
     """Predict every image of `paths` with `predict_disp(PIL image) -> H x W sigmoid disparity` and
     write its files (image_io.write_prediction, depth = scale_factor x disp_to_depth) into output_dir;
-    videos (utils.video.is_video) frame by frame with utils.video.predict_video. Unreadable images and
+    videos (utils.io.video.is_video) frame by frame with utils.io.video.predict_video. Unreadable images and
     videos, and images the camera does not fit, are skipped and listed in the result. `velodyne` =
     (velo_filename, calib_path, median_scaling): also the metrics against that scan. `progress`: tqdm
-    label, or None for none. `camera`: a utils.pointcloud.CameraChoice to write <stem>_points.ply.
+    label, or None for none. `camera`: a utils.geometry.pointcloud.CameraChoice to write <stem>_points.ply.
     `ground` = (camera height in metres, CameraChoice): each photo's factor is scale_factor x its
-    utils.ground_plane.ground_scale, fitted on its depth at the photo's size; a photo without a road plane is
+    utils.geometry.ground_plane.ground_scale, fitted on its depth at the photo's size; a photo without a road plane is
     skipped and listed, and videos are refused (their frames would each need their own fit)."""
     result = PhotoResult(output_dir=output_dir, total=len(paths))
     stems = image_io.output_stems(paths)

@@ -1,4 +1,4 @@
-"""utils/kitti_utils.py: calibration parsing, velodyne loading and the devkit projection."""
+"""utils/sensors/velodyne.py: calibration parsing, velodyne loading and the devkit projection."""
 import os
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage  # noqa: F401  (scikit-image depends on scipy)
 
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
-from utils.kitti_utils import (generate_depth_map, load_velodyne_points, read_calib_dir, read_calib_file,
+from utils.sensors.velodyne import (generate_depth_map, load_velodyne_points, read_calib_dir, read_calib_file,
                                velo_to_depth_map)
 
 
@@ -127,8 +127,8 @@ def test_vel_depth_is_the_velodyne_forward_distance(synthetic_kitti):
 
 
 def test_kitti_layout_paths_camera_and_splits(tmp_path):
-    """utils/kitti_layout.py: the one home of KITTI's paths, camera constants and split files."""
-    from utils import kitti_layout as kl
+    """utils/cameras/kitti_layout.py: the one home of KITTI's paths, camera constants and split files."""
+    from utils.cameras import kitti_layout as kl
     d = "2011_09_26/2011_09_26_drive_0001_sync"
     assert kl.image_path("/k", d, 7, "r", ".png") == f"/k/{d}/image_03/data/0000000007.png"
     assert kl.velodyne_path("/k", d, 7) == f"/k/{d}/velodyne_points/data/0000000007.bin"
@@ -160,8 +160,8 @@ def test_data_scripts_import_without_paddle():
     import subprocess
     import sys
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = ("import sys; import utils.kitti_layout, utils.kitti_utils, utils.metrics, export_gt_depth, "
-            "precompute_depth_hints; bad = [m for m in sys.modules if m.split('.')[0] in "
+    code = ("import sys; import utils.cameras.kitti_layout, utils.sensors.velodyne, utils.geometry.metrics, "
+            "export_gt_depth, precompute_depth_hints; bad = [m for m in sys.modules if m.split('.')[0] in "
             "('paddle', 'networks', 'datasets', 'losses')]; assert not bad, bad")
     run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

@@ -1,0 +1,1 @@
+"""Cameras and dataset layouts: intrinsics and their checks, KITTI's and one's own folders, KITTI's calibration."""

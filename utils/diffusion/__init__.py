@@ -1,0 +1,1 @@
+"""The diffusion refinement head's sampling schedule (DDIM), numpy only."""

@@ -1,0 +1,1 @@
+"""Geometry of depth maps: disparity/depth conventions, point clouds, the ground plane, evaluation metrics."""
