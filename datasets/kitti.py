@@ -32,12 +32,13 @@ from PIL import Image
 from datasets.batch import (_IDENTITY_JITTER, _NO_DRAW, ColorJitter, _jitter_params,  # noqa: F401
                             batch_to_float, draw_color_jitter)
 from utils.cameras import kitti_layout as layout
+from utils.cameras.kitti_calibration import read_calib_dir
 from utils.cameras.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
 from utils.io import image_io
 from utils.io.image_io import network_size_problem
 from utils.sensors.lidar_beams import HDL64_RINGS, keep_beams
 from utils.sensors.oxts import DriveOxts, OxtsError, oxts_path, timestamps_path
-from utils.sensors.velodyne import load_velodyne_points, read_calib_dir, velo_to_depth_map
+from utils.sensors.velodyne import load_velodyne_points, velo_to_depth_map
 
 LANCZOS = Image.Resampling.LANCZOS
 

@@ -10,7 +10,7 @@ import synthetic
 from datasets import read_split
 from synthetic.__main__ import main as synthetic_main
 from tests.synthetic_fixture import SETTINGS, synthetic_kitti  # noqa: F401
-from utils.sensors.velodyne import read_calib_file
+from utils.cameras.kitti_calibration import read_calib_file
 
 W, H = SETTINGS["width"], SETTINGS["height"]
 

@@ -1,4 +1,5 @@
-"""KITTI raw calibration and velodyne helpers (spec sections 8 and 9).
+"""KITTI's velodyne scans as depth maps in a camera (spec sections 8 and 9); the calibration they are
+projected with is read by utils/cameras/kitti_calibration.py.
 
 Ground truth from a velodyne scan, devkit convention:
     P = P_rect_0c · R_rect_00 · [R|T]_velo_to_cam        (3 x 4, c = camera 2 or 3)
@@ -12,34 +13,7 @@ import os
 
 import numpy as np
 
-from utils.cameras.kitti_layout import CALIB_FILES
-
-_FLOAT_CHARS = set("0123456789.e+- \t")
-
-
-def read_calib_file(path):
-    """Read a KITTI calibration text file ("key: v1 v2 ...") into a dict.
-
-    Numeric values become float64 arrays; anything else (e.g. calib_time) stays a string.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"missing KITTI calibration file: {path}")
-    data = {}
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if ":" not in line:
-                raise ValueError(f"{path}:{number}: not a 'key: values' calibration line: {line.strip()!r}")
-            key, value = line.split(":", 1)
-            value = value.strip()
-            data[key.strip()] = value
-            if value and _FLOAT_CHARS.issuperset(value):
-                try:
-                    data[key.strip()] = np.array([float(v) for v in value.split()])
-                except ValueError:
-                    pass
-    return data
+from utils.cameras.kitti_calibration import read_calib_dir
 
 
 def load_velodyne_points(filename):
@@ -52,35 +26,6 @@ def load_velodyne_points(filename):
     points = raw.reshape(-1, 4)
     points[:, 3] = 1.0
     return points
-
-
-def _calib_entry(calib, key, size, path):
-    if key not in calib or isinstance(calib[key], str) or calib[key].size != size:
-        raise ValueError(f"{path}: missing or malformed entry '{key}' ({size} numbers expected)")
-    return calib[key]
-
-
-def read_calib_dir(calib_dir):
-    """Parse the two files generate_depth_map needs once, so a dataset can cache the result.
-
-    Returns dict with "velo_to_cam" (4x4), "R_rect_00" (4x4), "P_rect_02"/"P_rect_03" (3x4),
-    "im_shape" (H, W) from S_rect_02.
-    """
-    c2c_path, v2c_path = (os.path.join(calib_dir, name) for name in CALIB_FILES)
-    cam2cam = read_calib_file(c2c_path)
-    velo2cam = read_calib_file(v2c_path)
-    velo_to_cam = np.eye(4)
-    velo_to_cam[:3, :3] = _calib_entry(velo2cam, "R", 9, v2c_path).reshape(3, 3)
-    velo_to_cam[:3, 3] = _calib_entry(velo2cam, "T", 3, v2c_path)
-    r_rect = np.eye(4)
-    r_rect[:3, :3] = _calib_entry(cam2cam, "R_rect_00", 9, c2c_path).reshape(3, 3)
-    out = {"velo_to_cam": velo_to_cam, "R_rect_00": r_rect,
-           "im_shape": tuple(int(v) for v in _calib_entry(cam2cam, "S_rect_02", 2, c2c_path)[::-1])}
-    for cam in (2, 3):
-        key = f"P_rect_0{cam}"
-        if key in cam2cam:
-            out[key] = _calib_entry(cam2cam, key, 12, c2c_path).reshape(3, 4)
-    return out
 
 
 def velo_to_depth_map(velo, calib, cam=2, vel_depth=False):
