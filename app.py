@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 import options
+from utils.cameras.camera import CameraChoice, CameraError
 from utils.geometry import pointcloud
 from utils.io import image_io, video
 
@@ -50,7 +51,7 @@ def folder_name(path):
 class Service:
     """The predictor of the page, built as predict.py or inference.py builds it: `predict_disp(PIL image)`
     -> network-size sigmoid disparity; scale_factor, metric, scale_note, min_depth, max_depth as theirs;
-    `camera` the point clouds' utils.geometry.pointcloud.CameraChoice (--camera, else the training camera)."""
+    `camera` the point clouds' utils.cameras.camera.CameraChoice (--camera, else the training camera)."""
 
     def __init__(self, opt):
         if opt.load_weights_folder:
@@ -71,7 +72,7 @@ class Service:
             self.source = f"exported model {folder_name(opt.infer_files_dir)} ({opt.backend}, {opt.device})"
         self.scale_factor, self.metric, self.scale_note = predictor.scale_factor, predictor.metric, predictor.scale_note
         self.min_depth, self.max_depth = predictor.min_depth, predictor.max_depth
-        self.camera = pointcloud.CameraChoice(opt.camera, trained_camera)
+        self.camera = CameraChoice(opt.camera, trained_camera)
 
     def depth_statement(self):
         """The page's line on units: predict.py's note for these weights ("<kind>: <why>"), else metres."""
@@ -209,7 +210,7 @@ def photo_outputs(service, requests, payload, colormap, max_pixels):
     try:
         points = (rgb, service.camera.intrinsics(*image.size))
         cloud_note = service.camera.source.replace("point clouds: ", "point cloud: ")
-    except pointcloud.CameraError as e:
+    except CameraError as e:
         points, cloud_note = None, f"no point cloud: {e}"
     disp = service.predict_disp(image)
     files = image_io.write_prediction(folder, stem, disp, image.size, service.scale_factor, colormap, True,
@@ -333,7 +334,7 @@ def main(argv=None):
     from deployment import DeployError
     from utils.system import RuntimeSetupError
 
-    refusals = (DeployError, RuntimeSetupError, pointcloud.CameraError)
+    refusals = (DeployError, RuntimeSetupError, CameraError)
     if opt.load_weights_folder:   # networks imports Paddle, which an exported ONNX model does not need
         from networks import CheckpointError
         refusals += (CheckpointError,)

@@ -29,6 +29,7 @@ import sys
 import numpy as np
 
 from utils.cameras import folder_layout
+from utils.cameras.camera import intrinsics, read_camera
 from utils.cameras import kitti_layout as layout
 from utils.io.fileio import atomic_write
 from utils.io.image_io import to_chw
@@ -196,7 +197,7 @@ def folder_hint_tasks(root, filenames, save_path, height=None, width=None, overw
     for seq, frame, side in unique:
         if seq not in cameras:
             cam_file = folder_layout.camera_path(root, seq)
-            cam = folder_layout.read_camera(cam_file)
+            cam = read_camera(cam_file)
             if cam["baseline"] is None:
                 raise layout.LayoutError(f"{cam_file}: depth hints need \"baseline\" (metres between the left and "
                                          f"right camera centres) and ROOT/<sequence>/right/ images")
@@ -212,7 +213,7 @@ def folder_hint_tasks(root, filenames, save_path, height=None, width=None, overw
         out = folder_layout.hint_path(save_path, seq, name, side)
         h, w = (height, width) if height and width else folder_working_size(cameras[seq])
         if overwrite or not os.path.isfile(out):
-            tasks.append((images[0], images[1], side, out, w, h, folder_layout.intrinsics(cameras[seq], w, h),
+            tasks.append((images[0], images[1], side, out, w, h, intrinsics(cameras[seq], w, h),
                           cameras[seq]["baseline"]))
     return unique, tasks
 

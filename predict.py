@@ -45,6 +45,7 @@ import paddle
 
 import networks
 import options
+from utils.cameras.camera import CameraChoice
 from utils.geometry import pointcloud
 from utils.geometry.depth import depth_scale
 from utils.io import image_io, photo_loop
@@ -111,9 +112,10 @@ class Predictor:
     def points(self, image, camera=None):
         """(N x 3 float32 points, N x 3 uint8 colours) of the image's depth, back-projected with `camera`
         (a camera.json path or a dict fx fy cx cy width height; None: the training camera), scaled to the
-        image. Metres when self.metric. Raises utils.geometry.pointcloud.CameraError when the camera does not fit."""
+        image. Metres when self.metric. Raises utils.cameras.camera.CameraError when the camera does not fit."""
         image = image_io.load_image(image)
-        return pointcloud.CameraChoice(camera, self.trained_camera).points(self.depth(image), np.asarray(image))
+        choice = CameraChoice(camera, self.trained_camera)
+        return pointcloud.cloud(self.depth(image), np.asarray(image), choice.intrinsics(*image.size))
 
 
 def main(argv=None):

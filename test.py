@@ -43,7 +43,7 @@ import networks
 import options
 from networks.layers import disp_to_depth
 from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float, read_split
-from utils.cameras import folder_layout, kitti_layout
+from utils.cameras import camera, folder_layout, kitti_layout
 from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 from utils.geometry import ground_plane
 from utils.geometry.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
@@ -343,7 +343,7 @@ def main(argv=None):
           ("Garg crop, 1e-3 < gt < 80" if rules["garg_crop"] else "every gt > 0 (no crop)"))
     if mode == "ground":   # KITTI's camera, or the folder layout's (each line's sequence), at the prediction's size
         h, w = pred_disps.shape[1:]
-        intrinsics_of = ((lambda i: folder_layout.intrinsics(folder_layout.camera_of(
+        intrinsics_of = ((lambda i: camera.intrinsics(folder_layout.camera_of(
             opt.data_path, lines[i].split()[0]), w, h)) if layout_name == "folder"
             else (lambda i: kitti_layout.intrinsics(w, h)))
         factors, failed = ground_scales(pred_disps, intrinsics_of, opt.camera_height)

@@ -15,6 +15,7 @@ import numpy as np
 
 from datasets.kitti import DataError, KITTIRAWDataset, MissingFileError
 from utils.cameras import folder_layout as layout
+from utils.cameras.camera import intrinsics, read_camera
 
 
 class FolderDataset(KITTIRAWDataset):
@@ -36,7 +37,7 @@ class FolderDataset(KITTIRAWDataset):
         for seq in dict.fromkeys(line[0] for line in lines):
             self._add_sequence(seq, stereo)
         default = layout.camera_path(data_path)
-        self.camera = layout.read_camera(default) if os.path.isfile(default) else \
+        self.camera = read_camera(default) if os.path.isfile(default) else \
             next(iter(self.cameras.values()), None)
         self.metric_stereo = stereo and all(c["baseline"] for c in self.cameras.values())
         self.lines, missing = [], []
@@ -64,7 +65,7 @@ class FolderDataset(KITTIRAWDataset):
             for flip in (False, True):
                 self.K[seq, flip] = {}
                 for s in range(num_scales):
-                    k = layout.intrinsics(cam, width // 2 ** s, height // 2 ** s, flip)
+                    k = intrinsics(cam, width // 2 ** s, height // 2 ** s, flip)
                     self.K[seq, flip][s] = (k, np.linalg.pinv(k).astype(np.float32))
 
     def _add_sequence(self, seq, stereo):
@@ -74,7 +75,7 @@ class FolderDataset(KITTIRAWDataset):
             raise MissingFileError(f"no frames in {layout.image_path(self.data_path, seq, '', 'l')} "
                                    f"(.jpg/.jpeg/.png): check --data_path and the split")
         cam_file = layout.camera_path(self.data_path, seq)
-        cam = layout.read_camera(cam_file)
+        cam = read_camera(cam_file)
         first = layout.image_path(self.data_path, seq, names[0], "l")
         layout.check_image_size(first, layout.image_size(first), cam_file)
         right = {os.path.splitext(n)[0]: n for n in layout.frame_names(self.data_path, seq, "r")}

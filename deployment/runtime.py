@@ -240,7 +240,9 @@ class DepthPredictor:
     def points(self, image, camera=None):
         """(N x 3 float32 points, N x 3 uint8 colours) of a photo's depth back-projected with `camera`
         (camera.json path or dict; None: deploy.json's training camera, else KITTI's), as predict.Predictor."""
-        from utils.geometry.pointcloud import CameraChoice
+        from utils.cameras.camera import CameraChoice
+        from utils.geometry.pointcloud import cloud
 
+        choice = CameraChoice(camera, self.config.get("camera"))
         image = image_io.load_image(image)
-        return CameraChoice(camera, self.config.get("camera")).points(self.depth(image), np.asarray(image))
+        return cloud(self.depth(image), np.asarray(image), choice.intrinsics(*image.size))

@@ -14,6 +14,7 @@ import synthetic
 import trainer
 from datasets import DataError, FolderDataset, MissingFileError, train_val_datasets
 from utils.cameras import folder_layout
+from utils.cameras.camera import read_camera
 
 FRAMES = [0, -1, 1, "s"]
 # a sequence with its own, off-centre camera of the same image size (the loader does not check optics)
@@ -49,7 +50,7 @@ class FixedRng:
 
 
 def test_camera_from_the_generator_is_not_kittis(folder_root):
-    cam = folder_layout.read_camera(os.path.join(folder_root["data_path"], "camera.json"))
+    cam = read_camera(os.path.join(folder_root["data_path"], "camera.json"))
     assert (cam["width"], cam["height"]) == (96, 72)                       # 4:3, KITTI is 3.3:1
     assert cam["fx"] == cam["fy"] == 72.0 and cam["baseline"] == 0.12      # KITTI: 0.58 W, 1.92 H, 0.54 m
     assert cam["fx"] != 0.58 * 96 and cam["fy"] != 1.92 * 72
@@ -60,7 +61,7 @@ def test_K_at_every_scale_from_camera_json_with_flips(folder_root, h, w):
     root = folder_root["root"]
     default = json.load(open(os.path.join(root, "camera.json")))
     ds = FolderDataset(root, ["seq1 2 l", "seq2 1 r"], h, w, FRAMES, is_train=True)
-    assert ds.camera == folder_layout.read_camera(os.path.join(root, "camera.json"))
+    assert ds.camera == read_camera(os.path.join(root, "camera.json"))
     for index, cam, side in ((0, default, "l"), (1, OWN_CAMERA, "r")):
         for flip in (False, True):
             item = ds.get_item(index, FixedRng(flip))
@@ -219,7 +220,7 @@ def test_synthetic_command_line_writes_the_folder_layout(tmp_path):
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert run.returncode == 0, run.stderr
     assert "--dataset folder" in run.stdout
-    cam = folder_layout.read_camera(str(out / "camera.json"))
+    cam = read_camera(str(out / "camera.json"))
     assert (cam["width"], cam["height"], cam["baseline"]) == (32, 24, 0.12)
     for side in ("left", "right"):
         assert folder_layout.frame_names(str(out), "seq1", "l" if side == "left" else "r") == \

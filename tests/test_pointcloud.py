@@ -12,6 +12,7 @@ from PIL import Image
 import predict
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
 from test_predict import weights_with
+from utils.cameras.camera import CameraChoice, CameraError, check_camera, read_camera, scale_camera
 from utils.geometry import pointcloud
 
 CAMERA = {"fx": 50.0, "fy": 60.0, "cx": 39.5, "cy": 29.0, "width": 80, "height": 60}
@@ -38,8 +39,8 @@ def test_tilted_plane_lands_on_its_plane_in_metres_and_the_ply_reads_back(tmp_pa
     depth[5, 7] = 0.0       # no value: no point
     depth[6, 8] = np.nan
     rgb = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
-    camera = pointcloud.check_camera(CAMERA, "camera")
-    points, colours = pointcloud.cloud(depth, rgb, pointcloud.scale_camera(camera, 80, 60))
+    camera = check_camera(CAMERA, "camera")
+    points, colours = pointcloud.cloud(depth, rgb, scale_camera(camera, 80, 60))
     assert points.shape == (80 * 60 - 2, 3) and points.dtype == np.float32 and colours.dtype == np.uint8
     np.testing.assert_allclose(points.astype(np.float64) @ n, d, rtol=1e-6)         # on the plane
     valid = np.isfinite(depth) & (depth > 0)
@@ -58,15 +59,15 @@ def test_tilted_plane_lands_on_its_plane_in_metres_and_the_ply_reads_back(tmp_pa
 def test_camera_scales_to_a_resized_copy_and_refuses_another_aspect_ratio(tmp_path):
     path = tmp_path / "camera.json"
     path.write_text(json.dumps(dict(CAMERA, baseline=0.12)))
-    choice = pointcloud.CameraChoice(str(path))
+    choice = CameraChoice(str(path))
     assert choice.intrinsics(40, 30) == pytest.approx((25.0, 30.0, 19.75, 14.5))
-    with pytest.raises(pointcloud.CameraError, match="another aspect ratio"):
+    with pytest.raises(CameraError, match="another aspect ratio"):
         choice.intrinsics(60, 60)
     # KITTI's normalised K fits any size: fx = 0.58 W, fy = 1.92 H, centre (0.5 W, 0.5 H)
-    assert pointcloud.CameraChoice().intrinsics(100, 50) == pytest.approx((58.0, 96.0, 50.0, 25.0))
+    assert CameraChoice().intrinsics(100, 50) == pytest.approx((58.0, 96.0, 50.0, 25.0))
     path.write_text('{"fx": 50, "fy": 60, "cx": 40}')
-    with pytest.raises(pointcloud.CameraError, match="missing cy, width, height"):
-        pointcloud.read_camera(str(path))
+    with pytest.raises(CameraError, match="missing cy, width, height"):
+        read_camera(str(path))
 
 
 def test_predict_save_ply_with_camera_json_and_aspect_mismatch(synthetic_kitti, tamed_weights, tmp_path,  # noqa: F811

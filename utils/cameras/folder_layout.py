@@ -9,14 +9,11 @@
     ROOT/splits/{train,val,test}_files.txt  optional; lines "<sequence> <frame index> <l|r>"
 
 A frame index is the frame's position (from 0) in the natural sort of left/ ("2.png" before "10.png").
-camera.json: {"fx", "fy", "cx", "cy"} in pixels of the stored images (principal point in the same
-0-based coordinates the loader uses: a centred one is cx = width / 2), "width", "height" of those images,
-and for stereo "baseline" (metres between the left and right camera centres). Every image must have
-exactly that width and height: a resized copy with a stale camera.json is refused (LayoutError).
-
-Intrinsics at the network size W x H (any stored size and aspect ratio; the image is resized, not cropped):
-    fx' = fx W / width,  cx' = cx W / width,  fy' = fy H / height,  cy' = cy H / height
-and a horizontally mirrored image has cx'' = W - cx' (a centred principal point stays put).
+camera.json: {"fx", "fy", "cx", "cy"} in pixels of the stored images, "width", "height" of those images,
+and for stereo "baseline" (metres between the left and right camera centres), read and checked by
+utils/cameras/camera.py, which also gives the intrinsics at the network size (the image is resized, not
+cropped). Every image must have exactly that width and height: a resized copy with a stale camera.json is
+refused (LayoutError).
 The stereo transform (target -> partner camera) is t_x = -baseline for a left image, +baseline for a right
 one, sign swapped when mirrored: KITTI's convention (kitti_layout.stereo_T) with the real baseline in
 metres instead of KITTI's 0.1 training units, so stereo-trained weights predict metres directly.
@@ -34,7 +31,6 @@ ROOT/splits atomically, so that test.py and the user see and can edit them):
   neighbours gives no val file.
 """
 import functools
-import json
 import math
 import os
 import re
@@ -42,6 +38,7 @@ import re
 import numpy as np
 
 from utils.cameras import kitti_layout
+from utils.cameras.camera import read_camera
 from utils.cameras.kitti_layout import LayoutError, MissingFileError  # noqa: F401 (one error type for every layout)
 from utils.io.fileio import atomic_write_text
 
@@ -53,7 +50,6 @@ SIDE_FOLDER = {"l": "left", "r": "right"}
 OTHER_SIDE = {"l": "r", "r": "l"}
 HELD_OUT_SHARE = 0.1          # of one sequence's frames, for val and for test (fewer than 3 sequences)
 SPLIT_LINE_FORMAT = "'<sequence> <frame index> <l|r>'"
-CAMERA_EXAMPLE = '{"fx": 500, "fy": 500, "cx": 320, "cy": 240, "width": 640, "height": 480, "baseline": 0.12}'
 
 
 def natural_key(name):
@@ -62,37 +58,6 @@ def natural_key(name):
 
 
 # ------------------------------------------------------------------------------------ the camera
-def read_camera(path):
-    """camera.json -> {"fx", "fy", "cx", "cy", "width", "height", "baseline" (None if absent)} as floats/ints;
-    LayoutError (one line naming the file and the fix) when missing or invalid."""
-    fix = f"write it as {CAMERA_EXAMPLE} (pixels of the stored images; baseline in metres, for stereo)"
-    if not os.path.isfile(path):
-        raise MissingFileError(f"missing camera file {path}: {fix}")
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except (OSError, ValueError) as e:
-        raise LayoutError(f"{path}: not readable JSON ({str(e).splitlines()[0]}): {fix}") from None
-    if not isinstance(raw, dict):
-        raise LayoutError(f"{path}: not a JSON object: {fix}")
-    missing = [k for k in ("fx", "fy", "cx", "cy", "width", "height") if k not in raw]
-    if missing:
-        raise LayoutError(f"{path}: missing {', '.join(missing)}: {fix}")
-    try:
-        cam = {k: float(raw[k]) for k in ("fx", "fy", "cx", "cy")}
-        cam.update(width=int(raw["width"]), height=int(raw["height"]))
-        baseline = raw.get("baseline")
-        cam["baseline"] = None if baseline is None else float(baseline)
-    except (TypeError, ValueError):
-        raise LayoutError(f"{path}: fx, fy, cx, cy, width, height and baseline must be numbers: {fix}") from None
-    bad = [k for k in ("fx", "fy", "width", "height") if not cam[k] > 0]
-    if cam["baseline"] is not None and not cam["baseline"] > 0:
-        bad.append("baseline")
-    if bad or not all(np.isfinite(v) for v in cam.values() if v is not None):
-        raise LayoutError(f"{path}: {', '.join(bad) or 'every value'} must be positive and finite: {fix}")
-    return cam
-
-
 def camera_path(root, sequence=None):
     """The camera file that applies: the sequence's own if it has one, else ROOT/camera.json."""
     if sequence is not None:
@@ -121,17 +86,6 @@ def image_size(path):
     from PIL import Image
     with Image.open(path) as img:
         return img.size
-
-
-def intrinsics(camera, width, height, do_flip=False):
-    """4 x 4 float32 K of `camera` for its images resized to width x height (module docstring)."""
-    sx, sy = width / camera["width"], height / camera["height"]
-    k = np.eye(4, dtype=np.float32)
-    k[0, 0], k[0, 2] = camera["fx"] * sx, camera["cx"] * sx
-    k[1, 1], k[1, 2] = camera["fy"] * sy, camera["cy"] * sy
-    if do_flip:
-        k[0, 2] = width - k[0, 2]
-    return k
 
 
 def stereo_T(side, do_flip, baseline):

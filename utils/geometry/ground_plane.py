@@ -69,7 +69,7 @@ class GroundScale:
 
 def pixel_intrinsics(k):
     """(fx, fy, cx, cy) of a 3 x 3 or 4 x 4 pixel K, or of the 4 numbers themselves
-    (what utils.geometry.pointcloud.CameraChoice.intrinsics returns)."""
+    (what utils.cameras.camera.CameraChoice.intrinsics returns)."""
     k = np.asarray(k, dtype=np.float64)
     if k.shape == (4,):
         return tuple(float(v) for v in k)

@@ -11,7 +11,8 @@ import numpy as np
 from tqdm import tqdm
 
 from utils.cameras import kitti_layout
-from utils.geometry import ground_plane, pointcloud
+from utils.cameras.camera import CameraChoice, CameraError
+from utils.geometry import ground_plane
 from utils.geometry.depth import disp_to_depth
 from utils.geometry.metrics import METRIC_NAMES, evaluate_depth
 from utils.io import image_io, video
@@ -88,7 +89,7 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
     videos (utils.io.video.is_video) frame by frame with utils.io.video.predict_video. Unreadable images and
     videos, and images the camera does not fit, are skipped and listed in the result. `velodyne` =
     (velo_filename, calib_path, median_scaling): also the metrics against that scan. `progress`: tqdm
-    label, or None for none. `camera`: a utils.geometry.pointcloud.CameraChoice to write <stem>_points.ply.
+    label, or None for none. `camera`: a utils.cameras.camera.CameraChoice to write <stem>_points.ply.
     `ground` = (camera height in metres, CameraChoice): each photo's factor is scale_factor x its
     utils.geometry.ground_plane.ground_scale, fitted on its depth at the photo's size; a photo without a road plane is
     skipped and listed, and videos are refused (their frames would each need their own fit)."""
@@ -104,7 +105,7 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
                     save_png16, video_layout, camera, progress))
             except video.VideoError as e:
                 result.failed.append(str(e))
-            except pointcloud.CameraError as e:
+            except CameraError as e:
                 result.failed.append(f"{path}: {e}")
     photos = [(p, s) for p, s in zip(paths, stems) if not video.is_video(p)]
     result.photos = len(photos)
@@ -113,7 +114,7 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
             image = image_io.load_image(path)
             points = (np.asarray(image), camera.intrinsics(*image.size)) if camera is not None else None
             ground_k = ground[1].intrinsics(*image.size) if ground is not None else None
-        except (image_io.ImageLoadError, pointcloud.CameraError) as e:
+        except (image_io.ImageLoadError, CameraError) as e:
             reason = str(e) if isinstance(e, image_io.ImageLoadError) else f"{path}: {e}"
             result.failed.append(reason)
             if len(paths) > 1:  # one input: the exit line says it
@@ -181,8 +182,8 @@ def camera_choice(camera_path, trained_camera, save_ply, camera_height=None):
     if not (save_ply or camera_height):
         return None
     try:
-        choice = pointcloud.CameraChoice(camera_path, trained_camera)
-    except pointcloud.CameraError as e:
+        choice = CameraChoice(camera_path, trained_camera)
+    except CameraError as e:
         raise InputError(str(e)) from None
     uses = " and ".join(u for u, on in (("point clouds", save_ply), ("ground plane", camera_height)) if on)
     print(choice.source.replace("point clouds", uses, 1))

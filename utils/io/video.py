@@ -84,9 +84,9 @@ def compose(frame, disp_rgb, layout="auto"):
 def predict_video(path, stem, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap="magma",
                   save_png16=False, layout="auto", camera=None, progress=None):
     """Predict each frame of video `path` with `predict_disp(PIL image) -> sigmoid disparity` and write the
-    files of the module docstring. `camera`: a utils.geometry.pointcloud.CameraChoice for <frame>_points.ply, or
+    files of the module docstring. `camera`: a utils.cameras.camera.CameraChoice for <frame>_points.ply, or
     None. Returns (frames written, frame folder, video path). Raises VideoError (unreadable or unwritable
-    video) or pointcloud.CameraError (the camera does not fit the frames) before writing anything."""
+    video) or utils.cameras.camera.CameraError (the camera does not fit the frames) before writing anything."""
     from PIL import Image
 
     capture, fps, count, first = open_video(path)
