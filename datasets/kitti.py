@@ -235,7 +235,11 @@ class KITTIRAWDataset(paddle.io.Dataset):
                           interpolation=cv2.INTER_NEAREST)
 
     def sample_K(self, folder, do_flip):
-        """{scale: (K, inv_K)} of a sample: KITTI's one camera, whose centred principal point a flip keeps."""
+        """{scale: (K, inv_K)} of a sample: KITTI's one camera, the same for a flipped sample. This is
+        Monodepth2's normalised K (cx = 0.5 W), which the published models were trained with: in the pixel
+        convention of the geometry (utils/cameras/camera.py) the exact mirror of cx = 0.5 W is 0.5 W - 1, one
+        pixel off, less than the fixed K's own error for KITTI's dates (2011_09_26's P_rect_02 puts cx at
+        609.56 of 1242, 1-based: 12.4 px left of 0.5 W). One's own camera (datasets/folder.py) is mirrored exactly."""
         return self.K
 
     def sample_stereo_T(self, folder, side, do_flip):

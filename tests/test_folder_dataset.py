@@ -36,7 +36,7 @@ def _numpy_K(cam, w, h, flip):
     """K of camera.json at w x h, written out independently of folder_layout."""
     fx, fy, cx, cy = cam["fx"] * w / cam["width"], cam["fy"] * h / cam["height"], \
         cam["cx"] * w / cam["width"], cam["cy"] * h / cam["height"]
-    return np.array([[fx, 0, w - cx if flip else cx, 0], [0, fy, cy, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    return np.array([[fx, 0, w - 1 - cx if flip else cx, 0], [0, fy, cy, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
 
 
 class FixedRng:

@@ -12,7 +12,16 @@ utils/cameras/folder_layout.py; predict.py --camera) and of opt.json's "camera".
     scale_camera(camera, width, height)          (fx, fy, cx, cy) there, refusing another aspect ratio
     CameraChoice(camera, trained_camera)         the camera of a prediction run: the user's, the weights', KITTI's
 
-Resizing to W x H scales x by W / width and y by H / height (fx' = fx W / width, cx' = cx W / width, ...).
+Pixel coordinates are the column and row indices of the pixel centres, u = 0 .. W-1 and v = 0 .. H-1:
+the convention of the networks' geometry (networks.layers.BackprojectDepth back-projects the pixel grid
+np.arange(W); Project3D's grid_sample with align_corners=True puts -1 and +1 on the centres of the first
+and last pixel) and of OpenCV's calibration. Resizing to W x H scales x by W / width and y by H / height
+(fx' = fx W / width, cx' = cx W / width, ...). Mirroring the image left-right sends column u to W - 1 - u,
+so the mirrored camera has cx'' = W - 1 - cx': then back-projecting the mirrored image gives exactly the
+mirror (X -> -X) of the original's points (tests/test_camera.py, with an off-centre camera). W - cx'' would
+be the mirror for coordinates whose pixel centres sit at u + 1/2, which this geometry does not use.
+KITTI's training camera is the exception: Monodepth2's normalised K (cx = 0.5 W) for flipped samples too
+(datasets.kitti.KITTIRAWDataset.sample_K), as the published models were trained.
 """
 import json
 import os
@@ -95,13 +104,14 @@ def describe(camera):
 
 
 def intrinsics(camera, width, height, do_flip=False):
-    """4 x 4 float32 K of `camera` for its images resized to width x height (module docstring)."""
+    """4 x 4 float32 K of `camera` for its images resized to width x height, and mirrored left-right
+    when do_flip (cx -> width - 1 - cx; module docstring)."""
     sx, sy = width / camera["width"], height / camera["height"]
     k = np.eye(4, dtype=np.float32)
     k[0, 0], k[0, 2] = camera["fx"] * sx, camera["cx"] * sx
     k[1, 1], k[1, 2] = camera["fy"] * sy, camera["cy"] * sy
     if do_flip:
-        k[0, 2] = width - k[0, 2]
+        k[0, 2] = width - 1 - k[0, 2]
     return k
 
 
