@@ -828,7 +828,8 @@ def parse(script="train", argv=None, groups=None):
     for check in CHECKS:
         check(opt, parser.error, script)
     if "depth_hint_path" in opt and opt.depth_hint_path is None and "data_path" in opt:
-        opt.depth_hint_path = os.path.join(opt.data_path, "depth_hints")
+        from utils.cameras.kitti_layout import default_hint_root
+        opt.depth_hint_path = default_hint_root(opt.data_path)
     return opt
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from utils.cameras import kitti_layout
 from utils.cameras.camera import read_camera
 from utils.cameras.kitti_layout import LayoutError, MissingFileError  # noqa: F401 (one error type for every layout)
+from utils.cameras.kitti_layout import default_hint_root  # noqa: F401 (the same hint folder for every layout)
 from utils.io.fileio import atomic_write_text
 
 CAMERA_FILE = "camera.json"
@@ -148,10 +149,6 @@ def read_depth(path):
 
 def hint_path(hint_root, sequence, name, side):
     return os.path.join(hint_root, sequence, SIDE_FOLDER[side], os.path.splitext(name)[0] + ".npy")
-
-
-def default_hint_root(root):
-    return os.path.join(root, "depth_hints")
 
 
 # ------------------------------------------------------------------------------------ split files

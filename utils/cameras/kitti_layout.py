@@ -123,7 +123,9 @@ def hint_path(hint_root, folder, frame, side):
 
 
 def default_hint_root(data_path):
-    """Where precompute_depth_hints.py writes and the loader reads hints unless told otherwise."""
+    """Where precompute_depth_hints.py writes and the loader reads hints unless told otherwise: <data_path>/
+    depth_hints, as Depth Hints, for every layout (utils/cameras/folder_layout.py uses this one; options.parse
+    records it in opt.json)."""
     return os.path.join(data_path, "depth_hints")
 
 
