@@ -28,7 +28,7 @@ import paddle  # noqa: E402
 import synthetic  # noqa: E402
 from datasets import KITTIRAWDataset, batch_to_float, read_split  # noqa: E402
 from datasets.batch import collate  # noqa: E402
-from datasets import kitti as kitti_module  # noqa: E402
+from utils.io import image_io  # noqa: E402
 from utils.cameras.kitti_layout import default_hint_root  # noqa: E402
 
 FRAMES = [0, -1, 1, "s"]
@@ -107,15 +107,15 @@ def profile(ds, samples):
                 totals[name] = totals.get(name, 0.0) + time.thread_time() - t
         return wrapper
 
-    orig = (ds.get_color, Image.Image.resize, kitti_module._to_chw, ds.get_hint, ds.get_depth,
-            kitti_module._jitter_params, kitti_module._to_uint8_chw)
+    # the dataset's stages are methods (wrapped on this instance) and public functions (wrapped, then restored)
+    orig = (Image.Image.resize, image_io.to_chw)
     ds.get_color = timed("read + decode jpg (PIL), flip", ds.get_color)
     Image.Image.resize = timed("Lanczos resizes (4 scales)", Image.Image.resize)
-    kitti_module._to_chw = timed("float image for the jitter's mean", kitti_module._to_chw)
-    kitti_module._to_uint8_chw = timed("uint8 CHW arrays", kitti_module._to_uint8_chw)
+    image_io.to_chw = timed("float image for the jitter's mean", image_io.to_chw)
+    ds.image_array = timed("uint8 CHW arrays", ds.image_array)
     ds.get_hint = timed("depth hint (np.load + nearest resize)", ds.get_hint)
     ds.get_depth = timed("depth_gt (velodyne projection)", ds.get_depth)
-    kitti_module._jitter_params = timed("colour jitter parameters (incl. the float image)", orig[5])
+    ds.jitter_of = timed("colour jitter parameters (incl. the float image)", ds.jitter_of)
     try:
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(samples):
@@ -123,9 +123,8 @@ def profile(ds, samples):
         total = time.perf_counter() - start
         cpu = time.process_time() - cpu
     finally:
-        Image.Image.resize, kitti_module._to_chw = orig[1:3]
-        kitti_module._jitter_params, kitti_module._to_uint8_chw = orig[5:]
-        del ds.get_color, ds.get_hint, ds.get_depth
+        Image.Image.resize, image_io.to_chw = orig
+        del ds.get_color, ds.get_hint, ds.get_depth, ds.image_array, ds.jitter_of
     return total / samples, cpu / samples, {k: v / samples for k, v in totals.items()}
 
 

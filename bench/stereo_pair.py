@@ -23,7 +23,7 @@ import skimage.data  # noqa: E402
 import options  # noqa: E402
 import trainer  # noqa: E402
 from networks.layers import disp_to_depth  # noqa: E402
-from tests.test_collapse import _NoFiles, stereo_batch  # noqa: E402
+from tests.support.stereo_pair import NoFiles, stereo_batch  # noqa: E402
 from utils.cameras.kitti_layout import STEREO_BASELINE  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def main():
         argv = ["--data_path", tmp, "--log_dir", tmp, "--frame_ids", "0", "--use_stereo", "--no-use_depth_hints",
                 "--weights_init", "scratch", "--height", str(args.height), "--width", str(args.width),
                 "--batch_size", "2", "--learning_rate", str(args.lr), "--num_workers", "0", "--seed", "0"]
-        tr = trainer.Trainer(options.parse("train", argv), train_dataset=_NoFiles(), val_dataset=None)
+        tr = trainer.Trainer(options.parse("train", argv), train_dataset=NoFiles(), val_dataset=None)
         try:
             for step in range(args.steps + 1):
                 outputs, losses = tr.train_step(inputs)

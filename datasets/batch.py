@@ -85,10 +85,10 @@ def draw_color_jitter(rng, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1
     return ColorJitter(rng, brightness, contrast, saturation, hue)
 
 
-_IDENTITY_JITTER = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
+IDENTITY_JITTER = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1).astype(np.float32)
 
 
-def _jitter_params(jitter, chw):
+def jitter_params(jitter, chw):
     """The 3 x 4 float32 [M | b] of `jitter` on the float image `chw` (its contrast step needs the
     image's mean, so it is taken here, from the same float values ColorJitter.__call__ would see)."""
     return _affine_params(jitter, chw.reshape(3, -1).mean(1, dtype=np.float64))
@@ -120,8 +120,8 @@ def _apply_jitter(params, x):
     identity's numbers are x's, so only the work is saved); a sample or a batch."""
     p = params if isinstance(params, np.ndarray) else params.numpy()
     if p.ndim == 2:
-        return x if np.array_equal(p, _IDENTITY_JITTER) else _jitter(params, x)
-    rows = np.flatnonzero((p != _IDENTITY_JITTER).any(axis=(1, 2)))
+        return x if np.array_equal(p, IDENTITY_JITTER) else _jitter(params, x)
+    rows = np.flatnonzero((p != IDENTITY_JITTER).any(axis=(1, 2)))
     if len(rows) == 0:
         return x
     if isinstance(x, np.ndarray):
@@ -132,12 +132,12 @@ def _apply_jitter(params, x):
     return paddle.scatter(x, index, _jitter(paddle.gather(params, index), paddle.gather(x, index)))
 
 
-_NO_DRAW = np.zeros(8)   # the jitter_draw of an image that is not jittered
+NO_JITTER_DRAW = np.zeros(8)   # the jitter_draw of an image that is not jittered
 
 
 def _jitter_from_draws(draws, x):
     """[M | b] of ("jitter_draw", f, 0) rows (ColorJitter.vector(); an all-zero row: no jitter) on
-    their float images x (3 x H x W or N x 3 x H x W, numpy or Paddle), as _jitter_params takes them
+    their float images x (3 x H x W or N x 3 x H x W, numpy or Paddle), as jitter_params takes them
     from the worker's image (a numpy sample: the same numbers; a Paddle batch: the mean's float64 sum
     in another order, a few 1e-16 apart)."""
     d = draws if isinstance(draws, np.ndarray) else draws.numpy()
@@ -145,7 +145,7 @@ def _jitter_from_draws(draws, x):
         means = x.reshape(x.shape[:-2] + (-1,)).mean(-1, dtype=np.float64)
     else:
         means = x.astype("float64").mean(axis=[-2, -1]).numpy()
-    params = np.stack([_affine_params(ColorJitter.from_vector(v), mu) if v.any() else _IDENTITY_JITTER
+    params = np.stack([_affine_params(ColorJitter.from_vector(v), mu) if v.any() else IDENTITY_JITTER
                        for v, mu in zip(d.reshape(-1, 8), means.reshape(-1, 3))]).reshape(d.shape[:-1] + (3, 4))
     return params if isinstance(x, np.ndarray) else paddle.to_tensor(params, place=x.place)
 

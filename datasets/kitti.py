@@ -29,8 +29,7 @@ import numpy as np
 import paddle
 from PIL import Image
 
-from datasets.batch import (_IDENTITY_JITTER, _NO_DRAW, ColorJitter, _jitter_params,  # noqa: F401
-                            batch_to_float, draw_color_jitter)
+from datasets.batch import IDENTITY_JITTER, NO_JITTER_DRAW, draw_color_jitter, jitter_params
 from utils.cameras import kitti_layout as layout
 from utils.cameras.kitti_calibration import read_calib_dir
 from utils.cameras.kitti_layout import parse_split_line, read_split  # noqa: F401 (datasets' API)
@@ -46,14 +45,6 @@ LANCZOS = Image.Resampling.LANCZOS
 # or a missing split file raised by the Paddle-free layout module (and vice versa).
 DataError = layout.LayoutError
 MissingFileError = layout.MissingFileError
-
-
-_to_chw = image_io.to_chw  # PIL RGB image -> C-contiguous 3 x H x W float32 in [0, 1], as prediction's
-
-
-def _to_uint8_chw(image):
-    """RGB PIL image -> C-contiguous 3 x H x W uint8 (what the loader workers send)."""
-    return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
 
 
 class _FileIndex:
@@ -256,6 +247,15 @@ class KITTIRAWDataset(paddle.io.Dataset):
         those, and only those, get a colour jitter and a ("color_aug", f, s)."""
         return s == 0 and f != "s"
 
+    def image_array(self, img):
+        """RGB PIL image -> C-contiguous 3 x H x W uint8: what the loader workers send of an image."""
+        return np.ascontiguousarray(np.asarray(img).transpose(2, 0, 1))
+
+    def jitter_of(self, jitter, img):
+        """The 3 x 4 [M | b] of the colour jitter (a ColorJitter, or None: the identity) on an RGB PIL image,
+        taken from its float image (image_io.to_chw) as the jitter itself would see it."""
+        return jitter_params(jitter, image_io.to_chw(img)) if jitter else IDENTITY_JITTER
+
     def _add_full_size(self, inputs, f, img, do_flip, jitter):
         """Frame f as decoded (resize_on_device): the keys batch.resize_on_device turns into the
         images and jitters get_item would otherwise make here (the flip too: cheaper there)."""
@@ -266,7 +266,7 @@ class KITTIRAWDataset(paddle.io.Dataset):
         inputs[("raw_scales", f)] = np.array(len(self.image_scales(f)), np.int32)
         inputs["resize_to"] = np.array([self.height, self.width], np.int32)
         if self.is_network_input(f, 0):
-            inputs[("jitter_draw", f, 0)] = jitter.vector() if jitter else _NO_DRAW
+            inputs[("jitter_draw", f, 0)] = jitter.vector() if jitter else NO_JITTER_DRAW
 
     def __len__(self):
         return len(self.lines)
@@ -296,9 +296,9 @@ class KITTIRAWDataset(paddle.io.Dataset):
                 # Lanczos, scale 0 from the file and each further scale from the previous one
                 img = img.resize((self.width // 2 ** s, self.height // 2 ** s), LANCZOS)
                 # uint8 out of the worker; batch_to_float makes the floats and the network inputs' colour_aug
-                inputs[("color", f, s)] = _to_uint8_chw(img)
+                inputs[("color", f, s)] = self.image_array(img)
                 if self.is_network_input(f, s):
-                    inputs[("jitter", f, s)] = _jitter_params(jitter, _to_chw(img)) if jitter else _IDENTITY_JITTER
+                    inputs[("jitter", f, s)] = self.jitter_of(jitter, img)
         for s in range(self.num_scales):
             inputs[("K", s)], inputs[("inv_K", s)] = self.sample_K(folder, do_flip)[s]
         if "s" in self.frame_idxs:

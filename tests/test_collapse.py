@@ -11,44 +11,14 @@ its mirror image as a batch of 2, 64 x 96, stereo only, no hints, 15 steps at lr
 default, a margin: at 1e-4 the old initialisation needs tens of steps at 96 x 160 to saturate, at
 3e-4 it does in 5 at 64 x 96; the 96 x 160 runs at 1e-4 are in bench/RESULTS.md).
 """
-import numpy as np
-import paddle
 import pytest
-import skimage.data
-from PIL import Image
 
 import networks.model
 import options
 import trainer
-from utils.cameras import kitti_layout
-from utils.io.image_io import to_chw
+from tests.support.stereo_pair import NoFiles, stereo_batch
 
 H, W, STEPS, LR = 64, 96, 15, 3e-4
-
-
-def stereo_batch(h=H, w=W):
-    """The pair and its mirror image (left and right swap roles, stereo_T's sign flips), as the
-    trainer's float inputs at 4 scales of h x w (successive Lanczos resizes, as the loader)."""
-    left, right, _ = skimage.data.stereo_motorcycle()
-    inputs = {}
-    for f, image in ((0, left), ("s", right)):
-        views = [Image.fromarray(image), Image.fromarray(np.ascontiguousarray(image[:, ::-1]))]
-        for s in range(4):
-            views = [v.resize((w >> s, h >> s), Image.Resampling.LANCZOS) for v in views]
-            inputs[("color", f, s)] = inputs[("color_aug", f, s)] = np.stack([to_chw(v) for v in views])
-    for s in range(4):
-        k = kitti_layout.intrinsics(w >> s, h >> s)
-        inputs[("K", s)] = np.stack([k, k])
-        inputs[("inv_K", s)] = np.stack([np.linalg.pinv(k)] * 2).astype(np.float32)
-    inputs["stereo_T"] = np.stack([kitti_layout.stereo_T("l", False), kitti_layout.stereo_T("l", True)])
-    return {k: paddle.to_tensor(v) for k, v in inputs.items()}
-
-
-class _NoFiles(paddle.io.Dataset):
-    """Stands in for the training set: the steps are fed the batch directly."""
-
-    def __len__(self):
-        return 2
 
 
 def train(tmp_path, name, inputs):
@@ -57,7 +27,7 @@ def train(tmp_path, name, inputs):
     argv = ["--data_path", str(tmp_path), "--log_dir", str(tmp_path / name), "--frame_ids", "0", "--use_stereo",
             "--no-use_depth_hints", "--weights_init", "scratch", "--height", str(H), "--width", str(W),
             "--batch_size", "2", "--learning_rate", str(LR), "--num_workers", "0", "--seed", "0"]
-    tr = trainer.Trainer(options.parse("train", argv), train_dataset=_NoFiles(), val_dataset=None)
+    tr = trainer.Trainer(options.parse("train", argv), train_dataset=NoFiles(), val_dataset=None)
     try:
         for _ in range(STEPS + 1):
             outputs, losses = tr.train_step(inputs)
@@ -75,7 +45,7 @@ def dead_share(disp):
 
 @pytest.mark.slow
 def test_small_batch_training_does_not_collapse(tmp_path, monkeypatch):
-    inputs = stereo_batch()
+    inputs = stereo_batch(H, W)
     disps, losses = train(tmp_path, "new", inputs)
     for s, d in enumerate(disps):
         # alive at every scale: no saturated pixel, disparities away from 0 and 1, smoothness non-zero

@@ -10,8 +10,9 @@ from PIL import Image
 import synthetic
 from datasets import (DataError, KITTIRAWDataset, MissingFileError, batch_to_float, collate, draw_color_jitter,
                       read_split)
-from datasets.kitti import LANCZOS, _to_chw
+from datasets.kitti import LANCZOS
 from tests.synthetic_fixture import synthetic_kitti, synthetic_kitti_hints  # noqa: F401
+from utils.io.image_io import to_chw
 
 FRAMES = [0, -1, 1, "s"]
 
@@ -72,7 +73,7 @@ def test_scales_are_successive_lanczos_resizes(synthetic_kitti):
     img = Image.open(os.path.join(synthetic_kitti["data_path"], folder, f"image_0{2 if side == 'l' else 3}", "data", f"{frame:010d}.jpg")).convert("RGB")
     for s in range(4):
         img = img.resize((192 >> s, 64 >> s), LANCZOS)
-        np.testing.assert_array_equal(inputs[("color", 0, s)], _to_chw(img))
+        np.testing.assert_array_equal(inputs[("color", 0, s)], to_chw(img))
     np.testing.assert_array_equal(inputs[("color_aug", 0, 0)], inputs[("color", 0, 0)])   # no jitter: eval
 
 
@@ -127,9 +128,9 @@ def test_colour_jitter_one_draw_for_every_frame_and_scale(synthetic_kitti):
         img = Image.open(ds.image_path(folder, fr, s_side)).convert("RGB")
         for s in range(4 if f == 0 else 1):   # the losses read the target at every scale, the others at 0
             img = img.resize((192 >> s, 64 >> s), LANCZOS)
-            np.testing.assert_array_equal(inputs[("color", f, s)], _to_chw(img))
+            np.testing.assert_array_equal(inputs[("color", f, s)], to_chw(img))
             if s == 0 and f != "s":        # the network inputs (depth: 0, pose: 0 and -1) are jittered
-                np.testing.assert_array_equal(inputs[("color_aug", f, s)], jitter(_to_chw(img)))
+                np.testing.assert_array_equal(inputs[("color_aug", f, s)], jitter(to_chw(img)))
             else:
                 assert ("color_aug", f, s) not in inputs
         assert ("color", f, 1) in inputs if f == 0 else ("color", f, 1) not in inputs
