@@ -1,9 +1,8 @@
-"""One's own image sequences and camera (utils/cameras/folder_layout.py's layout) with KITTIRAWDataset's keys.
-
-Everything per sample is KITTIRAWDataset's (get_item: the same augmentation, drawn in the same order,
-the same image keys) except where the camera matters:
+"""One's own image sequences and camera (utils/cameras/folder_layout.py's layout) with the keys of every
+layout (datasets/mono.py). Where the camera matters:
     ("K", s), ("inv_K", s)   the sequence's camera.json scaled to the network size at scale s
-                             (fx W_s / width, ...), principal point mirrored when the sample is flipped
+                             (fx W_s / width, ...), mirrored when the sample is flipped (cx -> W_s - 1 - cx,
+                             utils/cameras/camera.py)
     "stereo_T"               t_x = -/+ baseline in metres (left/right image, sign swapped when flipped)
     "depth_gt"               1 x h x w metres from ROOT/<sequence>/depth (left images; zeros for a right
                              image), h x w = depth_gt_size (default: the default camera's image size)
@@ -13,60 +12,58 @@ import os
 import cv2
 import numpy as np
 
-from datasets.kitti import DataError, KITTIRAWDataset, MissingFileError
+from datasets.mono import DataError, MonoDataset
 from utils.cameras import folder_layout as layout
 from utils.cameras.camera import intrinsics, read_camera
+from utils.cameras.kitti_layout import MissingFileError
+from utils.sensors.lidar_beams import HDL64_RINGS
+
+FIX = "check --data_path and ROOT/splits, or skip such lines with --skip_missing"
 
 
-class FolderDataset(KITTIRAWDataset):
-    """Frames of split lines '<sequence> <frame index> <l|r>' under data_path (utils/cameras/folder_layout.py).
+class FolderDataset(MonoDataset):
+    """Frames of split lines '<sequence> <frame index> <l|r>' under data_path (utils/cameras/folder_layout.py),
+    with MonoDataset's arguments.
 
     camera: the default camera (ROOT/camera.json, else the first sequence's), recorded in opt.json;
-    metric_stereo: True when every sequence used has a baseline (stereo then trains in metres)."""
+    metric_stereo: True when every sequence used has a baseline (stereo then trains in metres).
+    img_ext is accepted and unused (each frame keeps its own extension); lidar_beams and load_travel are
+    KITTI's velodyne rings and odometry, which this layout does not have (DataError for anything else)."""
 
     layout = layout
 
     def __init__(self, data_path, filenames, height, width, frame_idxs, num_scales=4, is_train=False,
                  use_depth_hints=False, depth_hint_path=None, skip_missing=False, load_depth=None,
-                 depth_gt_size=None, verbose=True, img_ext=None):
-        # img_ext is accepted for the factory's common keywords: each frame keeps its own extension
-        lines = self._init_common(data_path, filenames, height, width, frame_idxs, num_scales, is_train,
-                                  use_depth_hints, depth_hint_path)
-        stereo = "s" in self.frame_idxs
+                 depth_gt_size=None, verbose=True, img_ext=None, lidar_beams=HDL64_RINGS, load_travel=False):
+        if lidar_beams != HDL64_RINGS or load_travel:
+            raise DataError("the folder layout has depth maps, not KITTI's velodyne rings or oxts: "
+                            "lidar_beams and load_travel are for KITTI")
         self.names, self.right, self.cameras, self.camera_files = {}, {}, {}, {}
+        super().__init__(data_path, filenames, height, width, frame_idxs, num_scales, is_train, use_depth_hints,
+                         depth_hint_path, skip_missing, load_depth, depth_gt_size, verbose)
+        if self.depth_gt_size is None and self.camera is not None:
+            self.depth_gt_size = (self.camera["height"], self.camera["width"])
+        self.K = {(seq, flip): {s: self.intrinsics_pair(intrinsics(cam, width // 2 ** s, height // 2 ** s, flip))
+                                for s in range(num_scales)}
+                  for seq, cam in self.cameras.items() for flip in (False, True)}   # (sequence, do_flip) -> scales
+
+    @classmethod
+    def split_folder(cls, split, data_path):
+        """Always <data_path>/splits (made there by folder_layout's rule when it has no train_files.txt)."""
+        return layout.ensure_splits(data_path)
+
+    def prepare(self, lines):
+        """Listings and cameras of the sequences the lines name; the default camera; metric_stereo."""
+        stereo = "s" in self.frame_idxs
         for seq in dict.fromkeys(line[0] for line in lines):
             self._add_sequence(seq, stereo)
-        default = layout.camera_path(data_path)
-        self.camera = read_camera(default) if os.path.isfile(default) else \
-            next(iter(self.cameras.values()), None)
+        default = layout.camera_path(self.data_path)
+        self.camera = read_camera(default) if os.path.isfile(default) else next(iter(self.cameras.values()), None)
         self.metric_stereo = stereo and all(c["baseline"] for c in self.cameras.values())
-        self.lines, missing = [], []
-        for i, (seq, frame, side) in enumerate(lines):
-            absent = self._first_missing(seq, frame, side)
-            if absent is None:
-                self.lines.append((seq, frame, side))
-            elif skip_missing:
-                missing.append(absent)
-            else:
-                raise MissingFileError(f"{absent} (needed by split line {i + 1}: '{filenames[i].strip()}'; check "
-                                       f"--data_path and ROOT/splits, or skip such lines with --skip_missing)")
-        if missing and verbose:
-            print(f"skip_missing: skipped {len(missing)} of {len(lines)} split lines ({missing[0]})")
-        self.num_skipped = len(missing)
-        if load_depth is None:
-            load_depth = any(layout.depth_path(data_path, seq, self.names[seq][0]) for seq in self.names
-                             if self.names[seq])
-        self.load_depth = load_depth
-        if depth_gt_size is None and self.camera is not None:
-            depth_gt_size = (self.camera["height"], self.camera["width"])
-        self.depth_gt_size = tuple(depth_gt_size) if depth_gt_size is not None else None
-        self.K = {}   # (sequence, do_flip) -> {scale: (K, inv_K)}
-        for seq, cam in self.cameras.items():
-            for flip in (False, True):
-                self.K[seq, flip] = {}
-                for s in range(num_scales):
-                    k = intrinsics(cam, width // 2 ** s, height // 2 ** s, flip)
-                    self.K[seq, flip][s] = (k, np.linalg.pinv(k).astype(np.float32))
+
+    def has_depth(self, lines):
+        """When any sequence's first frame has a depth map."""
+        return any(layout.depth_path(self.data_path, seq, names[0]) for seq, names in self.names.items() if names)
 
     def _add_sequence(self, seq, stereo):
         """Listing, camera (checked against the sequence's first image) and right-image names of `seq`."""
@@ -94,16 +91,17 @@ class FolderDataset(KITTIRAWDataset):
             return None
         return names[frame] if side == "l" else self.right[seq].get(os.path.splitext(names[frame])[0])
 
-    def _first_missing(self, seq, frame, side):
-        """A sentence naming the first file this line needs that is not there, or None."""
+    def first_missing(self, seq, frame, side):
+        """(a sentence naming the first file this line needs that is not there, how to mend it), or None."""
         for f in self.frame_idxs:
             fr, sd = (frame, layout.OTHER_SIDE[side]) if f == "s" else (frame + f, side)
             if self._name(seq, fr, sd) is None:
                 what = "stereo partner" if f == "s" else f"frame {f:+d}" if f else "frame"
                 return (f"missing {what}: frame index {fr} of {seq}/{layout.SIDE_FOLDER[sd]} "
-                        f"({len(self.names[seq])} frames)")
+                        f"({len(self.names[seq])} frames)", FIX)
         if self.use_depth_hints and not os.path.isfile(self.hint_path(seq, frame, side)):
-            return f"missing depth hint: {self.hint_path(seq, frame, side)}"
+            return (f"missing depth hint: {self.hint_path(seq, frame, side)}",
+                    "compute hints with precompute_depth_hints.py or check --depth_hint_path")
         return None
 
     # ---------------------------------------------------------------- paths and loading (KITTI's names)

@@ -192,6 +192,12 @@ def test_splits_written_once_and_the_users_own_kept(folder_root, tmp_path):
     (root / "splits" / "train_files.txt").write_text("seq2 2 r\n")
     train, val = train_val_datasets(str(root), "ignored", 64, 64, FRAMES, dataset="folder")
     assert train.lines == [("seq2", 2, "r")] and val.lines[0] == ("seq2", 1, "l")
+    # the factory's dataset names: each layout's own class, KITTI's sensors refused here, a typo named
+    assert isinstance(train, FolderDataset) and train.depth_gt_size == (72, 96) and train.num_skipped == 0
+    with pytest.raises(DataError, match="velodyne rings or oxts"):
+        train_val_datasets(str(root), "ignored", 64, 64, FRAMES, dataset="folder", lidar_beams=16)
+    with pytest.raises(DataError, match="'kiti': not one of kitti, synthetic, folder"):
+        train_val_datasets(str(root), "ignored", 64, 64, FRAMES, dataset="kiti")
 
 
 def test_synthetic_right_image_is_the_left_shifted_by_the_real_baseline(folder_root):
