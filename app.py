@@ -5,12 +5,13 @@ beside it, turn its point cloud with the mouse, download the files; or give a vi
     python app.py --infer_files_dir inference_model [--backend onnxruntime] [--port 8000]
     python app.py --load_weights_folder WEIGHTS --host 0.0.0.0  # reachable from other machines
 
-The page runs the predictors of predict.py (Predictor, eager Paddle) or inference.py (DepthPredictor, an
-exported model) and writes with their writers (utils.io.image_io.write_prediction, utils.io.video.predict_video),
-so what it shows and offers is what the scripts write for the same photo: the colour map is
-<stem>_disp.jpeg, the downloads are <stem>_depth.npy, the 16-bit <stem>_depth.png and <stem>_points.ply.
-Metres or relative depth follow the weights as for predict.py (utils.geometry.depth.depth_scale; deploy.json for an
-exported model; --pred_depth_scale_factor F always wins) and the page says which. The 3-D view shows a
+The page runs the predictors of predict.py (deployment.Predictor, eager Paddle) or inference.py
+(deployment.DepthPredictor, an exported model) and writes with their writers
+(utils.io.image_io.write_prediction, utils.io.video.predict_video), so what it shows and offers is what the
+scripts write for the same photo: the colour map is <stem>_disp.jpeg, the downloads are <stem>_depth.npy, the
+16-bit <stem>_depth.png and <stem>_points.ply. Metres or relative depth follow the weights as for predict.py
+(utils.geometry.depth.depth_scale; deploy.json for an exported model; --pred_depth_scale_factor F always wins)
+and the page says which. The 3-D view shows a
 subsample of the point cloud (at most VIEW_POINTS points, as binary glTF); the .ply holds every pixel.
 Photos or video frames above --max_image_pixels, videos above --max_video_frames and files above
 --max_upload_mb are refused with a message; so are files that are not readable images or videos. Gradio's
@@ -55,7 +56,7 @@ class Service:
 
     def __init__(self, opt):
         if opt.load_weights_folder:
-            from predict import Predictor
+            from deployment import Predictor
             from utils.system import setup_runtime
 
             setup_runtime(opt.device)

@@ -48,7 +48,7 @@ def split_evaluator(data_path):
     def evaluate(predictor):
         gt_path = os.path.join(split, "gt_depths.npz")
         if not os.path.isfile(gt_path):
-            from export_gt_depth import export_gt_depth
+            from utils.io.ground_truth import export_gt_depth
             export_gt_depth(data_path, split, progress=False)
         gts = np.load(gt_path, allow_pickle=True)["data"]
         lines = kitti_layout.read_split(os.path.join(split, "test_files.txt"))

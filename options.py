@@ -506,7 +506,7 @@ SCRIPT_DEFAULTS = {
         "eval_mono": _VELODYNE_MONO,
     },
     "app": {
-        "load_weights_folder": dict(help="weights folder to serve (predict.py's Predictor); or --infer_files_dir"),
+        "load_weights_folder": dict(help="weights folder to serve (deployment.Predictor, as predict.py); or --infer_files_dir"),
         "infer_files_dir": dict(required=False, default=None,
                                 help="folder written by export.py to serve instead (inference.py's DepthPredictor)"),
         "colormap": dict(help="colour map the page starts with (default: %(default)s, M2)"),

@@ -48,6 +48,7 @@ from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 from utils.geometry import ground_plane
 from utils.geometry.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
 from utils.io.fileio import atomic_write, atomic_write_text
+from utils.io.ground_truth import export_gt_depth, folder_gt_depths
 from utils.system import RuntimeSetupError, setup_runtime
 
 DENSE_FRACTION = 0.5  # ground truth counts as dense when at least this share of pixels is valid
@@ -135,7 +136,6 @@ def load_gt_depths(split_dir, data_path):
     or KITTI's annotated depth for eigen_benchmark: export_gt_depth.py)."""
     path = os.path.join(split_dir, "gt_depths.npz")
     if not os.path.isfile(path):
-        from export_gt_depth import export_gt_depth
         print(f"-> {path} not found: computing the ground truth from {data_path}")
         try:
             export_gt_depth(data_path, split_dir)
@@ -279,7 +279,6 @@ def main(argv=None):
 
     # the ground truth first: a refusal must come before anything is predicted or written
     if layout_name == "folder":
-        from export_gt_depth import folder_gt_depths
         try:
             gt_depths = folder_gt_depths(opt.data_path, lines)
         except DataError as e:

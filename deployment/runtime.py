@@ -239,7 +239,7 @@ class DepthPredictor:
 
     def points(self, image, camera=None):
         """(N x 3 float32 points, N x 3 uint8 colours) of a photo's depth back-projected with `camera`
-        (camera.json path or dict; None: deploy.json's training camera, else KITTI's), as predict.Predictor."""
+        (camera.json path or dict; None: deploy.json's training camera, else KITTI's), as deployment.Predictor."""
         from utils.cameras.camera import CameraChoice
         from utils.geometry.pointcloud import cloud
 

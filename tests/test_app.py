@@ -23,6 +23,7 @@ from PIL import Image
 
 import app
 import predict
+from deployment import Predictor
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
 from utils.geometry import pointcloud
 
@@ -203,7 +204,7 @@ def test_video_tab_returns_the_depth_video(server, browser, synthetic_kitti, tam
         depths = [np.load(io.BytesIO(z.read(f"drive_{i:06d}_depth.npy"))) for i in range(3)]
     # each frame's depth is the Predictor's depth of that frame as the video decoder returned it
     capture = cv2.VideoCapture(str(clip))
-    predictor = predict.Predictor(tamed_weights)
+    predictor = Predictor(tamed_weights)
     for depth in depths:
         ok, bgr = capture.read()
         assert ok

@@ -10,7 +10,7 @@ import pytest
 
 import inference
 import predict
-from deployment import runtime
+from deployment import Predictor, runtime
 from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 from eval_fixtures import dense_gt, load_script, split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
 from utils.cameras import kitti_layout
@@ -53,7 +53,7 @@ def road_disparity(info):
 
 def road_network(info, monkeypatch):
     disparity, paths = road_disparity(info)
-    monkeypatch.setattr(predict.Predictor, "predict_disp", lambda self, image: disparity(image, self))
+    monkeypatch.setattr(Predictor, "predict_disp", lambda self, image: disparity(image, self))
     return paths
 
 

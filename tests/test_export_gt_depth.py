@@ -1,4 +1,5 @@
-"""export_gt_depth.py: gt_depths.npz from velodyne scans and from annotated depth pngs."""
+"""export_gt_depth.py and utils/io/ground_truth.py: gt_depths.npz from velodyne scans and from annotated
+depth pngs."""
 import os
 
 import numpy as np
@@ -8,6 +9,7 @@ import export_gt_depth
 import synthetic
 from datasets import read_split
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
+from utils.io import ground_truth
 from utils.sensors.velodyne import generate_depth_map
 
 
@@ -26,7 +28,7 @@ def test_velodyne_and_annotated_ground_truth(synthetic_kitti, tmp_path):
     np.testing.assert_array_equal(maps[2], want)
     # annotated (eigen_benchmark style): the rendered depth quantised to 1/256 m
     out = tmp_path / "annotated.npz"
-    export_gt_depth.export_gt_depth(root, split, source="annotated", output=str(out), progress=False)
+    ground_truth.export_gt_depth(root, split, source="annotated", output=str(out), progress=False)
     dense = np.load(out, allow_pickle=True)["data"]
     rendered = np.load(os.path.join(root, folder, "depth", "image_02", f"{int(frame):010d}.npy"))
     np.testing.assert_allclose(dense[2], rendered, atol=1 / 512 + 1e-6)

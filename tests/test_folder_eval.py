@@ -128,7 +128,7 @@ def test_network_on_own_sequences_median_and_metric(own_data, weights, tmp_path,
     disps = np.load(out / "disps_mydata_split.npy")
     assert disps.shape == (3, NET_H, NET_W)
     # line 'b 2 l' is frame10 (natural order): the network's own prediction of that file
-    from predict import Predictor
+    from deployment import Predictor
     direct = 1 / 100 + (1 / 0.1 - 1 / 100) * Predictor(relative).predict_disp(os.path.join(root, "b", "left",
                                                                                           "frame10.png"))
     np.testing.assert_allclose(disps[2], direct, rtol=1e-4)

@@ -8,7 +8,7 @@
 * fine-tuning self-supervised monocular weights whose scale is far from metres (unscaled abs_rel
   more than twice the median-scaled one) with sparse depth brings the unscaled abs_rel within 20 %
   of the median-scaled one in 20 steps (2 fixed training images, as spec 10 advises for tests of
-  learning), and predict.Predictor then gives metres with factor 1.
+  learning), and Predictor then gives metres with factor 1.
 """
 import json
 import os
@@ -137,6 +137,6 @@ def test_fine_tuning_with_sparse_depth_makes_monocular_weights_metric(synthetic_
     tuned.save_weights(folder)
     with open(os.path.join(folder, "opt.json")) as f:
         assert json.load(f)["metric"] is True
-    from predict import Predictor
+    from deployment import Predictor
     predictor = Predictor(folder)
     assert (predictor.metric, predictor.scale_factor, predictor.scale_note) == (True, 1.0, None)

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import predict
+from deployment import Predictor
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
 from test_predict import weights_with
 from utils.cameras.camera import CameraChoice, CameraError, check_camera, read_camera, scale_camera
@@ -113,7 +114,7 @@ def test_metric_weights_give_points_in_metres_with_the_training_camera(synthetic
     trained = {"fx": 0.9 * w, "fy": 0.9 * w, "cx": 0.5 * w, "cy": 0.5 * h, "width": w, "height": h}
     weights = weights_with(tamed_weights, tmp_path, use_stereo=True, frame_ids=[0], metric=True,
                            camera=trained)
-    predictor = predict.Predictor(weights)
+    predictor = Predictor(weights)
     assert (predictor.metric, predictor.scale_factor, predictor.scale_note) == (True, 1.0, None)
     disp = predictor.disparity(photo).astype(np.float64)
     assert disp.shape == (h, w)

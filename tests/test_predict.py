@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import predict
+from deployment import Predictor
 from eval_fixtures import (NET_H, NET_W, load_script, split_image_paths, synthetic_kitti,  # noqa: F401
                            tamed_weights)
 from utils.sensors.velodyne import generate_depth_map
@@ -20,7 +21,7 @@ MIN_D, MAX_D = 0.1 * 5.4, 100 * 5.4
 
 def test_python_api(synthetic_kitti, tamed_weights):  # noqa: F811
     _, paths = split_image_paths(synthetic_kitti)
-    predictor = predict.Predictor(tamed_weights)
+    predictor = Predictor(tamed_weights)
     depth = predictor(paths[0])
     photo = Image.open(paths[0])
     assert depth.shape == (photo.height, photo.width) and depth.dtype == np.float32
@@ -144,7 +145,7 @@ def test_metric_depth_only_for_stereo_weights_and_explicit_factor_wins(synthetic
         predict.main(["--load_weights_folder", mono, "--color_path", str(photos), "--output_dir", str(out)] + argv)
         assert capsys.readouterr().out.count(RELATIVE_NOTE) == notes
         np.testing.assert_allclose(np.load(out / "photo_depth.npy"), factor * relative_depth(out), rtol=1e-5)
-    stereo = predict.Predictor(weights_with(tamed_weights, tmp_path, use_stereo=True, frame_ids=[0]))
+    stereo = Predictor(weights_with(tamed_weights, tmp_path, use_stereo=True, frame_ids=[0]))
     assert (stereo.metric, stereo.scale_factor, stereo.scale_note) == (True, 5.4, None)
     np.testing.assert_allclose(stereo(paths[0]), 5.4 * relative_depth(tmp_path / "out_1.0"), rtol=1e-5)
 

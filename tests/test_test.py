@@ -61,7 +61,7 @@ def test_synthetic_kitti_matches_independent_numpy(synthetic_kitti, tamed_weight
     disps = np.load(out / "disps_split_split.npy")
     assert disps.shape == (len(lines), NET_H, NET_W) and disps.dtype == np.float32
     # the saved predictions are the network's: scaled disparity of one image computed directly
-    from predict import Predictor
+    from deployment import Predictor
     predictor = Predictor(tamed_weights)
     one = 1 / 100 + (1 / 0.1 - 1 / 100) * predictor.predict_disp(paths[1])
     np.testing.assert_allclose(disps[1], one, rtol=1e-4)

@@ -95,7 +95,7 @@ def test_test_py_and_predictor_use_the_head(synthetic_kitti, straight_run, tmp_p
     """test.py's refined rows and Predictor's depth are the head's depth, checked against the eager
     RefinedDepthNet and utils.geometry.metrics on the same frames."""
     import test as test_script
-    from predict import Predictor
+    from deployment import Predictor
     from utils.io import image_io
 
     root = synthetic_kitti["data_path"]

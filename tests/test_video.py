@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import predict
+from deployment import Predictor
 from eval_fixtures import NET_H, NET_W, synthetic_kitti, tamed_weights  # noqa: F401
 from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 from utils.io import video
@@ -120,7 +121,7 @@ def test_frames_in_order_and_a_failure_mid_video_leaves_earlier_outputs_untouche
 def test_inference_streams_the_same_video_outputs_and_points_as_predict(exported, weights,  # noqa: F811
                                                                         tmp_path, capsys):
     """inference.py shares the loop: same per-frame files (and point clouds) as predict.py; the deployed
-    DepthPredictor's disparity / points agree with predict.Predictor's."""
+    DepthPredictor's disparity / points agree with Predictor's."""
     import inference
     from deployment import DepthPredictor
 
@@ -135,7 +136,7 @@ def test_inference_streams_the_same_video_outputs_and_points_as_predict(exported
         f"clip_{i:06d}_{k}" for i in range(3) for k in ("disp.npy", "disp.jpeg", "depth.npy", "points.ply"))
     assert len(read_video(out / "clip_depth.avi")[0]) == 3
     frame = read_video(source)[0][2]
-    deployed, eager = DepthPredictor(exported["combined"], backend="onnxruntime"), predict.Predictor(weights)
+    deployed, eager = DepthPredictor(exported["combined"], backend="onnxruntime"), Predictor(weights)
     np.testing.assert_allclose(np.load(out / "clip" / "clip_000002_depth.npy"), eager.depth(frame), rtol=2e-3)
     np.testing.assert_allclose(deployed.disparity(frame), eager.disparity(frame), atol=1e-4)
     (p1, c1), (p2, c2) = deployed.points(frame), eager.points(frame)
