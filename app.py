@@ -39,6 +39,7 @@ import options
 from utils.cameras.camera import CameraChoice, CameraError
 from utils.geometry import pointcloud
 from utils.io import image_io, video
+from utils.io.output_options import OutputOptions
 
 VIEW_POINTS = 80_000       # points in the 3-D view: enough to see the scene, light for a browser
 KEEP_SECONDS = 3600        # request folders (and Gradio's copies) older than this are deleted
@@ -249,9 +250,9 @@ def video_outputs(service, requests, payload, colormap, layout, max_pixels, max_
                         "--max_video_frames); cut the video first")
     folder, stem = requests.new(), safe_stem(name, "video")
     try:
-        frames, frame_folder, depth_video = video.predict_video(
-            path, stem, service.predict_disp, folder, service.scale_factor, service.min_depth, service.max_depth,
-            colormap, False, layout, None, "app.py")
+        out = OutputOptions(folder, service.scale_factor, service.min_depth, service.max_depth, colormap,
+                            video_layout=layout, progress="app.py")
+        frames, frame_folder, depth_video = video.predict_video(path, stem, service.predict_disp, out)
     except video.VideoError as e:
         raise PageError(str(e).replace(path, name)) from None
     archive = shutil.make_archive(os.path.join(folder, f"{stem}_frames"), "zip", frame_folder)

@@ -21,6 +21,7 @@ import options
 from deployment import DeployError, DepthPredictor
 from deployment.quantize import describe as describe_precision
 from utils.io import photo_loop
+from utils.io.output_options import OutputOptions
 
 
 def main(argv=None):
@@ -33,18 +34,14 @@ def main(argv=None):
         camera = photo_loop.camera_choice(opt.camera, predictor.config.get("camera"), opt.save_ply, opt.camera_height)
     except (photo_loop.InputError, DeployError) as e:
         sys.exit(f"inference.py: error: {e}")
-    ground = (opt.camera_height, camera) if opt.camera_height else None   # metres from the road plane
-    if predictor.scale_note and not ground:
+    if predictor.scale_note and not opt.camera_height:   # the ground plane gives relative depth metres
         print(predictor.scale_note)
     precision = describe_precision(predictor.config)  # export.py --precision int8 | bf16
     if precision:
         print(precision)
     output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, photo_loop.INFERENCE_OUTPUT_NAME)
-    lines, error = photo_loop.predict_and_report(
-        "inference.py", paths, lambda image: predictor(image)[0, 0], output_dir, predictor.scale_factor,
-        predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap, opt.save_png16,
-        opt.velo_filename, opt.calib_path, opt.eval_mono, camera if opt.save_ply else None, opt.video_layout,
-        ground)
+    out = OutputOptions.from_run(opt, predictor, camera, output_dir, "inference.py")
+    lines, error = photo_loop.predict_and_report("inference.py", paths, lambda image: predictor(image)[0, 0], out)
     if lines:
         print("\n".join(lines))
     if error:

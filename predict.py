@@ -35,6 +35,7 @@ import networks
 import options
 from deployment import Predictor
 from utils.io import photo_loop
+from utils.io.output_options import OutputOptions
 from utils.system import RuntimeSetupError, setup_runtime
 
 
@@ -53,14 +54,11 @@ def main(argv=None):
         camera = photo_loop.camera_choice(opt.camera, predictor.trained_camera, opt.save_ply, opt.camera_height)
     except (photo_loop.InputError, networks.CheckpointError) as e:
         sys.exit(f"predict.py: error: {e}")
-    ground = (opt.camera_height, camera) if opt.camera_height else None   # metres from the road plane
-    if predictor.scale_note and not ground:
+    if predictor.scale_note and not opt.camera_height:   # the ground plane gives relative depth metres
         print(predictor.scale_note)
-    lines, error = photo_loop.predict_and_report(
-        "predict.py", paths, predictor.predict_disp, opt.output_dir or photo_loop.default_output_dir(opt.color_path),
-        predictor.scale_factor, predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap,
-        opt.save_png16, opt.velo_filename, opt.calib_path, opt.eval_mono, camera if opt.save_ply else None,
-        opt.video_layout, ground)
+    output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path)
+    out = OutputOptions.from_run(opt, predictor, camera, output_dir, "predict.py")
+    lines, error = photo_loop.predict_and_report("predict.py", paths, predictor.predict_disp, out)
     if lines:
         print("\n".join(lines))
     if error:

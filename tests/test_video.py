@@ -11,6 +11,7 @@ from deployment import Predictor
 from eval_fixtures import NET_H, NET_W, synthetic_kitti, tamed_weights  # noqa: F401
 from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 from utils.io import video
+from utils.io.output_options import OutputOptions
 
 FRAMES, H, W = 3, 64, 96
 
@@ -105,14 +106,14 @@ def test_frames_in_order_and_a_failure_mid_video_leaves_earlier_outputs_untouche
     def mean_disp(image):  # a stand-in network: each frame's own mean colour, so frames are told apart
         return np.full((NET_H, NET_W), np.asarray(image).mean() / 255, np.float32)
 
-    frames_written = video.predict_video(str(source), "clip", mean_disp, str(out), 1.0, 0.1, 100.0)[0]
+    frames_written = video.predict_video(str(source), "clip", mean_disp, OutputOptions(str(out)))[0]
     decoded = read_video(source)[0]
     assert frames_written == len(decoded) == 3
     for i, frame in enumerate(decoded):  # frame i's files hold frame i's prediction: in order, none skipped
         np.testing.assert_allclose(np.load(out / "clip" / f"clip_{i:06d}_disp.npy"), frame.mean() / 255, rtol=1e-5)
     before = {n: os.path.getmtime(out / "clip" / n) for n in os.listdir(out / "clip")}
     with pytest.raises(RuntimeError):
-        video.predict_video(str(source), "clip", predict_disp, str(out), 1.0, 0.1, 100.0)
+        video.predict_video(str(source), "clip", predict_disp, OutputOptions(str(out)))
     assert sorted(os.listdir(out)) == ["clip", f"clip_depth{ext}"] and len(read_video(out / f"clip_depth{ext}")[0]) == 3
     assert {n: os.path.getmtime(out / "clip" / n) for n in os.listdir(out / "clip")} == before
     np.testing.assert_allclose(np.load(out / "clip" / "clip_000002_disp.npy"), decoded[2].mean() / 255, rtol=1e-5)

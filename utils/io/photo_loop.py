@@ -1,8 +1,8 @@
 """The per-photo loop that predict.py (eager Paddle) and inference.py (Paddle Inference or ONNX
 Runtime) share: same files, same velodyne check, and one report that both scripts print. Videos go
 through utils/io/video.py (frame by frame, the same per-frame files), point clouds through
-utils/geometry/pointcloud.py. Free of Paddle. `predict_photos` takes explicit arguments and returns a
-PhotoResult; it never exits."""
+utils/geometry/pointcloud.py. Free of Paddle. `predict_photos` takes the paths, the predictor and one
+OutputOptions (utils/io/output_options.py) and returns a PhotoResult; it never exits."""
 import os
 import sys
 from dataclasses import dataclass, field
@@ -82,38 +82,36 @@ class PhotoResult:
     ground: list = field(default_factory=list)
 
 
-def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap="magma",
-                   save_png16=False, velodyne=None, progress=None, camera=None, video_layout="auto", ground=None):
+def predict_photos(paths, predict_disp, out):
     """Predict every image of `paths` with `predict_disp(PIL image) -> H x W sigmoid disparity` and
-    write its files (image_io.write_prediction, depth = scale_factor x disp_to_depth) into output_dir;
-    videos (utils.io.video.is_video) frame by frame with utils.io.video.predict_video. Unreadable images and
-    videos, and images the camera does not fit, are skipped and listed in the result. `velodyne` =
-    (velo_filename, calib_path, median_scaling): also the metrics against that scan. `progress`: tqdm
-    label, or None for none. `camera`: a utils.cameras.camera.CameraChoice to write <stem>_points.ply.
-    `ground` = (camera height in metres, CameraChoice): each photo's factor is scale_factor x its
-    utils.geometry.ground_plane.ground_scale, fitted on its depth at the photo's size; a photo without a road plane is
-    skipped and listed, and videos are refused (their frames would each need their own fit)."""
-    result = PhotoResult(output_dir=output_dir, total=len(paths))
+    write its files (image_io.write_prediction, depth = out.scale_factor x disp_to_depth) into
+    out.output_dir; videos (utils.io.video.is_video) frame by frame with utils.io.video.predict_video.
+    Unreadable images and videos, and images the camera does not fit, are skipped and listed in the result.
+    `out` (OutputOptions) also says: out.velodyne, the metrics against that scan; out.save_ply, a point
+    cloud with out.camera; out.camera_height, each photo's factor is out.scale_factor x its
+    utils.geometry.ground_plane.ground_scale with out.camera, fitted on its depth at the photo's size (a
+    photo without a road plane is skipped and listed, and videos are refused: their frames would each need
+    their own fit)."""
+    result = PhotoResult(output_dir=out.output_dir, total=len(paths))
     stems = image_io.output_stems(paths)
     for path, stem in zip(paths, stems):
-        if video.is_video(path) and ground is not None:
+        if video.is_video(path) and out.camera_height:
             result.failed.append(f"{path}: --camera_height works on photos, not videos")
         elif video.is_video(path):
             try:
-                result.videos.append((path,) + video.predict_video(
-                    path, stem, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
-                    save_png16, video_layout, camera, progress))
+                result.videos.append((path,) + video.predict_video(path, stem, predict_disp, out))
             except video.VideoError as e:
                 result.failed.append(str(e))
             except CameraError as e:
                 result.failed.append(f"{path}: {e}")
     photos = [(p, s) for p, s in zip(paths, stems) if not video.is_video(p)]
     result.photos = len(photos)
-    for path, stem in tqdm(photos, desc=progress, unit="image", disable=progress is None or len(photos) <= 1):
+    bar = tqdm(photos, desc=out.progress, unit="image", disable=out.progress is None or len(photos) <= 1)
+    for path, stem in bar:
         try:
             image = image_io.load_image(path)
-            points = (np.asarray(image), camera.intrinsics(*image.size)) if camera is not None else None
-            ground_k = ground[1].intrinsics(*image.size) if ground is not None else None
+            points = (np.asarray(image), out.ply_camera.intrinsics(*image.size)) if out.ply_camera else None
+            ground_k = out.camera.intrinsics(*image.size) if out.camera_height else None
         except (image_io.ImageLoadError, CameraError) as e:
             reason = str(e) if isinstance(e, image_io.ImageLoadError) else f"{path}: {e}"
             result.failed.append(reason)
@@ -121,26 +119,26 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
                 tqdm.write(f"skipped {reason}", file=sys.stderr)
             continue
         disp = predict_disp(image)
-        factor = scale_factor
-        if ground is not None:
-            relative = image_io.disparity_to_depth(disp, image.size, scale_factor, min_depth, max_depth)
-            fit = ground_plane.ground_scale(relative, ground_k, ground[0])
+        factor = out.scale_factor
+        if out.camera_height:
+            relative = image_io.disparity_to_depth(disp, image.size, out.scale_factor, out.min_depth, out.max_depth)
+            fit = ground_plane.ground_scale(relative, ground_k, out.camera_height)
             if fit.scale is None:
                 result.failed.append(f"{path}: {fit.describe()}")
                 if len(paths) > 1:
                     tqdm.write(f"skipped {path}: {fit.describe()}", file=sys.stderr)
                 continue
-            factor = scale_factor * fit.scale
+            factor = out.scale_factor * fit.scale
             result.ground.append((path, fit))
-        if any(os.path.exists(p) for p in image_io.prediction_paths(output_dir, stem, save_png16,
-                                                                    camera is not None).values()):
+        if any(os.path.exists(p) for p in image_io.prediction_paths(out.output_dir, stem, out.save_png16,
+                                                                    points is not None).values()):
             result.replaced += 1
-        files = image_io.write_prediction(output_dir, stem, disp, image.size, factor, colormap, save_png16,
-                                          min_depth, max_depth, points=points)
+        files = image_io.write_prediction(out.output_dir, stem, disp, image.size, factor, out.colormap,
+                                          out.save_png16, out.min_depth, out.max_depth, points=points)
         result.written.append((path, files))
-        if velodyne:
-            velo_filename, calib_path, median_scaling = velodyne
-            errors, ratio = velodyne_errors(disp, path, calib_path, velo_filename, min_depth, max_depth,
+        if out.velodyne:
+            velo_filename, calib_path, median_scaling = out.velodyne
+            errors, ratio = velodyne_errors(disp, path, calib_path, velo_filename, out.min_depth, out.max_depth,
                                             median_scaling, factor)
             result.velodyne.append((path, errors, ratio, median_scaling))
     return result
@@ -164,21 +162,15 @@ def report(prog, result):
     return lines, error
 
 
-def predict_and_report(prog, paths, predict_disp, output_dir, scale_factor, metric, min_depth, max_depth,
-                       colormap="magma", save_png16=False, velo_filename=None, calib_path=None, eval_mono=False,
-                       camera=None, video_layout="auto", ground=None):
-    """predict_photos, then report: what predict.py and inference.py run. Relative depth has no scale to
-    check, so the velodyne check then uses median scaling (as with --eval_mono); depth scaled by the
-    ground plane (`ground`) is checked with its own factor. Returns (lines, error)."""
-    velodyne = (velo_filename, calib_path, eval_mono or not (metric or ground)) if velo_filename else None
-    result = predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
-                            save_png16, velodyne, prog, camera, video_layout, ground)
-    return report(prog, result)
+def predict_and_report(prog, paths, predict_disp, out):
+    """predict_photos with OutputOptions `out` (OutputOptions.from_run), then report: what predict.py and
+    inference.py run. Returns (lines, error)."""
+    return report(prog, predict_photos(paths, predict_disp, out))
 
 
 def camera_choice(camera_path, trained_camera, save_ply, camera_height=None):
-    """The CameraChoice of a run with --save_ply or --camera_height (its source printed once), or None
-    without either. Raises InputError for an unusable camera.json."""
+    """The CameraChoice of a run with --save_ply or --camera_height (its source printed once; the run's
+    OutputOptions.camera), or None without either. Raises InputError for an unusable camera.json."""
     if not (save_ply or camera_height):
         return None
     try:
@@ -193,7 +185,7 @@ def camera_choice(camera_path, trained_camera, save_ply, camera_height=None):
 def ground_setup(camera_height, metric):
     """Before a run with --camera_height (nothing without it): weights whose depth is already metric are
     refused (InputError), since the ground plane gives relative depth its scale and metric depth has one;
-    else GROUND_NOTE is printed once. The run's `ground` is then (camera_height, camera_choice(...))."""
+    else GROUND_NOTE is printed once. The run's OutputOptions then carry camera_height and camera_choice(...)."""
     if not camera_height:
         return
     if metric:

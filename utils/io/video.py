@@ -1,6 +1,7 @@
 """Depth for every frame of a video, streamed: one frame in memory at a time. Free of Paddle.
 
-    predict_video(path, predict_disp, output_dir, ...) writes, for input <stem>.<ext>:
+    predict_video(path, stem, predict_disp, out) writes, for input <stem>.<ext> and OutputOptions `out`
+    (utils/io/output_options.py; out.output_dir written <output_dir> here):
       <output_dir>/<stem>/<stem>_<frame:06d>_disp.npy, _disp.jpeg, _depth.npy (, _depth.png, _points.ply)
                                  the per-frame files of utils.io.image_io.write_prediction, frame 0 first
       <output_dir>/<stem>_depth.<mp4|avi>   the input frames beside their colour-mapped disparity
@@ -81,38 +82,40 @@ def compose(frame, disp_rgb, layout="auto"):
     return np.vstack([frame, disp_rgb]) if layout == "stacked" else np.hstack([frame, disp_rgb])
 
 
-def predict_video(path, stem, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap="magma",
-                  save_png16=False, layout="auto", camera=None, progress=None):
+def predict_video(path, stem, predict_disp, out):
     """Predict each frame of video `path` with `predict_disp(PIL image) -> sigmoid disparity` and write the
-    files of the module docstring. `camera`: a utils.cameras.camera.CameraChoice for <frame>_points.ply, or
-    None. Returns (frames written, frame folder, video path). Raises VideoError (unreadable or unwritable
-    video) or utils.cameras.camera.CameraError (the camera does not fit the frames) before writing anything."""
+    files of the module docstring as OutputOptions `out` says (out.save_ply: <frame>_points.ply with
+    out.camera, a utils.cameras.camera.CameraChoice; out.video_layout; out.progress). Returns (frames
+    written, frame folder, video path). Raises VideoError (unreadable or unwritable video) or
+    utils.cameras.camera.CameraError (the camera does not fit the frames) before writing anything."""
     from PIL import Image
 
     capture, fps, count, first = open_video(path)
     try:
+        camera = out.ply_camera
         intrinsics = camera.intrinsics(first.shape[1], first.shape[0]) if camera is not None else None
-        os.makedirs(output_dir, exist_ok=True)
-        folder = os.path.join(output_dir, stem)
-        video_path = output_video_path(output_dir, stem, path)
+        os.makedirs(out.output_dir, exist_ok=True)
+        folder = os.path.join(out.output_dir, stem)
+        video_path = output_video_path(out.output_dir, stem, path)
         written = [0]
 
         def write_video(tmp_video, tmp_folder):
-            size = compose(first, first, layout).shape[1::-1]
+            size = compose(first, first, out.video_layout).shape[1::-1]
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if tmp_video.endswith(".avi") else "mp4v"))
             writer = cv2.VideoWriter(tmp_video, fourcc, fps, size)
             if not writer.isOpened():
                 raise VideoError(f"cannot write video {video_path} (OpenCV has no encoder for it)")
             try:
-                for index, frame in enumerate(tqdm(frames(capture, first), desc=progress, unit="frame",
-                                                   total=count or None, disable=progress is None)):
+                for index, frame in enumerate(tqdm(frames(capture, first), desc=out.progress, unit="frame",
+                                                   total=count or None, disable=out.progress is None)):
                     image = Image.fromarray(frame)
                     disp = predict_disp(image)
                     points = (frame, intrinsics) if intrinsics is not None else None
-                    image_io.write_prediction(tmp_folder, frame_stem(stem, index), disp, image.size, scale_factor,
-                                              colormap, save_png16, min_depth, max_depth, points=points)
-                    colored = image_io.colorize(image_io.resize_map(disp, image.size), colormap)
-                    writer.write(np.ascontiguousarray(compose(frame, colored, layout)[..., ::-1]))
+                    image_io.write_prediction(tmp_folder, frame_stem(stem, index), disp, image.size,
+                                              out.scale_factor, out.colormap, out.save_png16, out.min_depth,
+                                              out.max_depth, points=points)
+                    colored = image_io.colorize(image_io.resize_map(disp, image.size), out.colormap)
+                    writer.write(np.ascontiguousarray(compose(frame, colored, out.video_layout)[..., ::-1]))
                     written[0] = index + 1
             finally:
                 writer.release()
