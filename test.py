@@ -9,15 +9,15 @@ The network size and depth range come from the weights folder's opt.json (192 x 
 without one). Ground truth: splits/<split>/gt_depths.npz, computed (and saved there) from the
 velodyne scans, or for eigen_benchmark the annotated depth, when absent. Per image: the scaled
 disparity is resized to the ground truth, inverted, masked by the split's rules as Monodepth2
-(utils.cameras.kitti_layout.eval_rules: eigen keeps 1e-3 < gt < 80 inside the Garg crop, every other split
-every gt > 0), scaled (median ratio with --eval_mono, x5.4 with --eval_stereo, none with
---eval_metric), clipped to [1e-3, 80] and scored (utils.geometry.metrics.evaluate_depth); the seven errors
-are averaged over the images. Without a scaling flag: none for weights whose opt.json records
-"metric": true, else the median ratio. The per-image ratio median(gt) / median(pred) is printed
-(and stored) whatever the scaling: with metric weights it says how far from metres they are.
---camera_height H scales each prediction by its own ground-plane factor instead (utils/geometry/ground_plane.py:
-H over the distance of the road plane fitted in its lower band, KITTI's camera or the folder layout's at
-the prediction's size); frames without a road plane take the median of the others' factors, and the
+(utils.cameras.kitti_layout.eval_rules: eigen keeps 1e-3 < gt < 80 inside the Garg crop, every other
+split every gt > 0), scaled (the image's own median ratio with --eval_mono, the fixed factor 5.4 with
+--eval_stereo, none with --eval_metric), clipped to [1e-3, 80] and scored
+(utils.geometry.metrics.evaluate_depth); the seven errors are averaged over the images. Without a
+scaling flag: none for weights whose opt.json records "metric": true, else the median ratio. The
+per-image ratio median(gt) / median(pred) is printed (and stored) whatever the scaling: with metric
+weights it says how far from metres they are. --camera_height H scales each prediction by its own
+ground-plane factor instead (utils/geometry/ground_plane.py: H over the distance of the road plane fitted
+in its lower band, KITTI's camera or the folder layout's at the prediction's size); frames without a road plane take the median of the others' factors, and the
 share of such frames and each factor's error against the median ratio are printed and stored.
 
 The folder layout (utils/cameras/folder_layout.py; --dataset folder, or found by <data_path>/camera.json):
@@ -29,11 +29,15 @@ Refusals (e.g. --image_metrics on sparse ground truth, a test frame without a de
 before anything is written; the json and the saved disparities appear atomically.
 Saved disparities (--save_pred_disps, read by --ext_disp_to_eval) are Monodepth2's format:
 the scaled disparities, N x H x W float32.
+
+Reads top to bottom as main does: load (the test set and its ground truth), predict (the network or the
+saved disparities), score (the errors under the run's scaling), report (the table and the json).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import json
 import os
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import paddle
@@ -46,12 +50,12 @@ from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float, 
 from utils.cameras import camera, folder_layout, kitti_layout
 from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 from utils.geometry import ground_plane
-from utils.geometry.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
+from utils.geometry.metrics import (METRIC_NAMES, evaluate_images, format_table, image_metrics, is_dense, median_ratios,
+                                    post_process_disparity)
 from utils.io.fileio import atomic_write, atomic_write_text
 from utils.io.ground_truth import export_gt_depth, folder_gt_depths
 from utils.system import RuntimeSetupError, setup_runtime
 
-DENSE_FRACTION = 0.5  # ground truth counts as dense when at least this share of pixels is valid
 # One's own depth maps: every gt > 0 counts (Monodepth2's rule for the splits other than eigen), no crop,
 # and predictions are clipped only below: KITTI's 80 m is its lidar's range, a user's scene may reach further
 FOLDER_EVAL_RULES = {"garg_crop": False, "cap_gt": False, "min_depth": 1e-3, "max_depth": float("inf")}
@@ -123,11 +127,8 @@ def evaluate_refined(opt, depth_net, loader, gt_depths, rules):
         disps = predict_refined_disparities(net, loader, steps, strength, seed)
         results[str(steps)] = {}
         for mode in ("none", "median"):
-            errors, _ = evaluate(disps, gt_depths, mode, rules=rules)
+            errors, _ = evaluate_images(disps, gt_depths, mode, rules=rules)
             results[str(steps)][mode] = dict(zip(METRIC_NAMES, map(float, errors.mean(axis=0))))
-            scaling = "unscaled (metric)" if mode == "none" else "median scaling"
-            print(f"\n-> Diffusion refinement, {steps} DDIM steps, strength {strength}, {scaling}:\n"
-                  + format_table(errors.mean(axis=0)))
     return {"strength": strength, "noise_seed": seed, "ddim_steps": results}
 
 
@@ -144,19 +145,6 @@ def load_gt_depths(split_dir, data_path):
     return list(np.load(path, allow_pickle=True, fix_imports=True, encoding="latin1")["data"])
 
 
-def evaluate(pred_disps, gt_depths, mode="median", stereo_factor=STEREO_SCALE_FACTOR, rules=None):
-    """Per-image errors (N x 7) and scale ratios (N) of scaled disparities against gt maps, masked by
-    `rules` (kitti_layout.eval_rules(split); None: eigen's). `stereo_factor`: one factor, or one per image."""
-    rules = rules or kitti_layout.eval_rules("eigen")
-    errors, ratios = [], []
-    factors = np.broadcast_to(np.asarray(stereo_factor, dtype=np.float64), (len(pred_disps),))
-    for disp, gt, factor in zip(pred_disps, gt_depths, factors):
-        e, r = evaluate_depth(gt, disp, mode=mode, stereo_factor=float(factor), **rules)
-        errors.append(e)
-        ratios.append(r)
-    return np.array(errors), np.array(ratios)
-
-
 def ground_scales(pred_disps, intrinsics_of, camera_height):
     """Per image the factor that brings 1 / scaled disparity to metres from the road plane
     (utils.geometry.ground_plane.ground_scale with the intrinsics `intrinsics_of(i)` at the prediction's size).
@@ -170,44 +158,6 @@ def ground_scales(pred_disps, intrinsics_of, camera_height):
         fail(f"--camera_height: no frame has a road plane ({fits[0].describe()}); evaluate with --eval_mono")
     scales = np.array([np.nan if f.scale is None else f.scale for f in fits])
     return np.where(failed, np.median(scales[~failed]), scales), failed
-
-
-def median_ratios(pred_disps, gt_depths, rules):
-    """Per image median(gt) / median(unscaled predicted depth) over the pixels that count."""
-    return np.array([median_ratio(gt, disp, **rules) for disp, gt in zip(pred_disps, gt_depths)])
-
-
-def is_dense(gt_depths):
-    return all((gt > 0).mean() >= DENSE_FRACTION for gt in gt_depths)
-
-
-def image_metrics(pred_disps, gt_depths, ratios, max_depth=80.0, min_depth=1e-3):
-    """RMSE, PSNR and SSIM (skimage.metrics) between the ground truth and the scaled, clipped
-    predicted depth at its size, both mapped to 0-255 by the ground truth's maximum; invalid
-    ground-truth pixels are 0 in both. Averaged over the images."""
-    import cv2
-    from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
-
-    out = []
-    for disp, gt, ratio in zip(pred_disps, gt_depths, ratios):
-        h, w = gt.shape
-        pred = np.clip(ratio / cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR), min_depth, max_depth)
-        valid = gt > 0
-        peak = float(gt.max())
-        g = np.where(valid, gt, 0.0) / peak * 255.0
-        p = np.clip(np.where(valid, pred, 0.0) / peak * 255.0, 0.0, 255.0)
-        out.append((np.sqrt(mean_squared_error(g, p)), peak_signal_noise_ratio(g, p, data_range=255.0),
-                    structural_similarity(g, p, data_range=255.0)))
-    mean = np.array(out).mean(axis=0)
-    return {"rmse_255": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2])}
-
-
-def format_table(mean_errors):
-    """The field's table: a header, the row, and a LaTeX-ready row."""
-    header = "  " + " | ".join(f"{n:>8}" for n in METRIC_NAMES)
-    row = "  " + " | ".join(f"{v:8.3f}" for v in mean_errors)
-    latex = " & ".join(f"{v:.3f}" for v in mean_errors) + r" \\"
-    return f"{header}\n{row}\n  LaTeX: {latex}"
 
 
 def resolve_layout(opt):
@@ -236,10 +186,11 @@ def folder_split(opt):
 
 
 def scaling_mode(opt, wopt, layout_name):
-    """How predictions become metres: "median" (per image), "stereo" (x5.4, KITTI's stereo training
-    units), "ground" (per image from the road plane, --camera_height) or "none" (metric weights).
-    --eval_stereo on the folder layout is "none": there stereo trains with the camera's real baseline.
-    Without a flag: "none" for weights whose opt.json says "metric": true, else "median"."""
+    """How predictions become metres: "median" (per image from the ground truth), "stereo" (the fixed
+    factor 5.4 of KITTI's stereo training units), "ground" (per image from the road plane, --camera_height)
+    or "none" (metric weights). --eval_stereo on the folder layout is "none": there stereo trains with the
+    camera's real baseline. Without a flag: "none" for weights whose opt.json says "metric": true, else
+    "median". The name is stored in the results ("scaling") and names their file (RESULT_TAG)."""
     if opt.camera_height:
         return "ground"
     if opt.eval_metric or (opt.eval_stereo and layout_name == "folder"):
@@ -256,30 +207,32 @@ SCALING_TEXT = {"median": "median scaling", "stereo": f"fixed scale factor {STER
 RESULT_TAG = {"median": "mono", "stereo": "stereo", "none": "metric", "ground": "ground"}
 
 
-def main(argv=None):
-    opt = options.parse("test", argv)
+# ---------------------------------------------------------------------------------- load
+@dataclass
+class TestSet:
+    """What is evaluated: the layout ("kitti" or "folder"), the split's folder and name (the results'
+    file names), its test lines, the masking rules, the ground-truth maps and where results go."""
+    layout: str
+    split_dir: str
+    split_name: str
+    lines: list
+    rules: dict
+    gt_depths: list
+    out_dir: str
+
+
+def load(opt):
+    """The test set of the command line, ground truth included: a refusal (a missing or empty map,
+    --image_metrics on sparse maps) comes before anything is predicted or written."""
     layout_name = resolve_layout(opt)
     if layout_name == "folder":
         split_dir = folder_split(opt)
-        root_splits = os.path.abspath(split_dir) == os.path.abspath(os.path.join(opt.data_path, folder_layout.SPLITS_DIR))
+        own = os.path.join(opt.data_path, folder_layout.SPLITS_DIR)
+        root_splits = os.path.abspath(split_dir) == os.path.abspath(own)
         # results of the dataset's own test split are named after the dataset, not after "splits"
         split_name = os.path.basename(os.path.normpath(opt.data_path if root_splits else split_dir))
         try:
             lines = folder_layout.read_split(os.path.join(split_dir, "test_files.txt"))
-        except DataError as e:
-            fail(e)
-        rules = FOLDER_EVAL_RULES
-    else:
-        split_dir = resolve_split(opt.eval_split)
-        split_name = os.path.basename(os.path.normpath(split_dir))
-        lines = read_lines(split_dir)
-        rules = kitti_layout.eval_rules(split_dir)
-    out_dir = opt.eval_out_dir or (os.path.dirname(os.path.abspath(opt.ext_disp_to_eval)) if opt.ext_disp_to_eval
-                                   else opt.load_weights_folder)
-
-    # the ground truth first: a refusal must come before anything is predicted or written
-    if layout_name == "folder":
-        try:
             gt_depths = folder_gt_depths(opt.data_path, lines)
         except DataError as e:
             fail(e)
@@ -287,7 +240,12 @@ def main(argv=None):
         if empty:
             fail(f"{len(empty)} test depth maps hold no value (all 0), first: '{empty[0]}'; drop such lines from "
                  f"{os.path.join(split_dir, 'test_files.txt')}")
+        rules = FOLDER_EVAL_RULES
     else:
+        split_dir = resolve_split(opt.eval_split)
+        split_name = os.path.basename(os.path.normpath(split_dir))
+        lines = read_lines(split_dir)
+        rules = kitti_layout.eval_rules(split_dir)
         gt_depths = load_gt_depths(split_dir, opt.data_path)
     if opt.image_metrics and not is_dense(gt_depths):
         fail("--image_metrics needs dense ground truth (at least half the pixels valid in every map); "
@@ -295,94 +253,152 @@ def main(argv=None):
              "RMSE/PSNR/SSIM of images mean nothing; drop --image_metrics or "
              + ("export dense maps first (synthetic KITTI: export_gt_depth.py --source annotated)"
                 if layout_name == "kitti" else "evaluate a split of the frames with dense depth maps (--eval_split)"))
+    out_dir = opt.eval_out_dir or (os.path.dirname(os.path.abspath(opt.ext_disp_to_eval)) if opt.ext_disp_to_eval
+                                   else opt.load_weights_folder)
+    return TestSet(layout_name, split_dir, split_name, lines, rules, gt_depths, out_dir)
 
-    wopt = None
+
+# ---------------------------------------------------------------------------------- predict
+@dataclass
+class Predictions:
+    """The scaled disparities (N x H x W float32) and, when a network made them, its weights' options,
+    depth network and data loader (for the diffusion head's rows)."""
+    disps: np.ndarray
+    wopt: object = None
+    depth_net: object = None
+    loader: object = None
+
+
+def predict(opt, test_set):
+    """--ext_disp_to_eval's saved disparities, or the weights folder's network on the test images (saved
+    with --save_pred_disps); one prediction per ground-truth map."""
     if opt.ext_disp_to_eval:
         print(f"-> Loading predictions from {opt.ext_disp_to_eval}")
         try:
-            pred_disps = np.load(opt.ext_disp_to_eval)
+            out = Predictions(np.load(opt.ext_disp_to_eval))
         except (OSError, ValueError) as e:
             fail(f"--ext_disp_to_eval {opt.ext_disp_to_eval}: not a saved disparity array ({e})")
     else:
-        try:
-            setup_runtime(opt.device, opt.num_threads)
-        except RuntimeSetupError as e:
-            fail(e)
-        try:
-            wopt, nets = networks.load_weights_folder(opt.load_weights_folder, ("depth",), opt.batch_coupled_filter)
-        except networks.CheckpointError as e:
-            fail(e)
-        try:
-            if layout_name == "folder":
-                dataset = FolderDataset(opt.data_path, lines, int(wopt.height), int(wopt.width), [0], num_scales=1,
-                                        is_train=False, load_depth=False)
-            else:
-                dataset = KITTIRAWDataset(opt.data_path, lines, int(wopt.height), int(wopt.width), [0], num_scales=1,
-                                          is_train=False, img_ext=".png" if opt.png else ".jpg", load_depth=False)
-        except DataError as e:
-            fail(e)
-        print(f"-> Predicting {len(dataset)} images at {wopt.width} x {wopt.height} with {opt.load_weights_folder}")
-        loader = paddle.io.DataLoader(dataset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_workers)
-        try:
-            pred_disps = predict_disparities(nets["depth"], loader, float(wopt.min_depth), float(wopt.max_depth),
-                                             opt.post_process)
-        except (OSError, ValueError) as e:  # an unreadable image (DataError: a resized copy with a stale camera)
-            fail(e)
-        if opt.save_pred_disps:
-            os.makedirs(out_dir, exist_ok=True)
-            path = os.path.join(out_dir, f"disps_{split_name}_split.npy")
-            atomic_write(path, lambda tmp: np.save(tmp, pred_disps))
-            print(f"-> Saved predicted disparities to {path}")
+        out = predict_with_network(opt, test_set)
+    if len(out.disps) != len(test_set.gt_depths):
+        fail(f"{len(out.disps)} predictions for {len(test_set.gt_depths)} ground-truth maps of {test_set.split_dir}")
+    return out
 
-    if len(pred_disps) != len(gt_depths):
-        fail(f"{len(pred_disps)} predictions for {len(gt_depths)} ground-truth maps of {split_dir}")
 
-    mode = scaling_mode(opt, wopt, layout_name)
-    print(f"-> Evaluating {len(gt_depths)} images, {SCALING_TEXT[mode]}, " +
+def predict_with_network(opt, test_set):
+    try:
+        setup_runtime(opt.device, opt.num_threads)
+    except RuntimeSetupError as e:
+        fail(e)
+    try:
+        wopt, nets = networks.load_weights_folder(opt.load_weights_folder, ("depth",), opt.batch_coupled_filter)
+    except networks.CheckpointError as e:
+        fail(e)
+    size = dict(height=int(wopt.height), width=int(wopt.width), frame_idxs=[0], num_scales=1, is_train=False,
+                load_depth=False)
+    try:
+        if test_set.layout == "folder":
+            dataset = FolderDataset(opt.data_path, test_set.lines, **size)
+        else:
+            dataset = KITTIRAWDataset(opt.data_path, test_set.lines, img_ext=".png" if opt.png else ".jpg", **size)
+    except DataError as e:
+        fail(e)
+    print(f"-> Predicting {len(dataset)} images at {wopt.width} x {wopt.height} with {opt.load_weights_folder}")
+    loader = paddle.io.DataLoader(dataset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_workers)
+    try:
+        disps = predict_disparities(nets["depth"], loader, float(wopt.min_depth), float(wopt.max_depth),
+                                    opt.post_process)
+    except (OSError, ValueError) as e:  # an unreadable image (DataError: a resized copy with a stale camera)
+        fail(e)
+    if opt.save_pred_disps:
+        os.makedirs(test_set.out_dir, exist_ok=True)
+        path = os.path.join(test_set.out_dir, f"disps_{test_set.split_name}_split.npy")
+        atomic_write(path, lambda tmp: np.save(tmp, disps))
+        print(f"-> Saved predicted disparities to {path}")
+    return Predictions(disps, wopt, nets["depth"], loader)
+
+
+# ---------------------------------------------------------------------------------- score
+def score(opt, test_set, pred):
+    """The results (the json's dict): the mean errors under the run's scaling, the median ratios
+    gt / pred, and as asked the ground plane's factors, the diffusion head's rows and image metrics.
+    Returns (result, per-image errors N x 7)."""
+    mode = scaling_mode(opt, pred.wopt, test_set.layout)
+    gts, rules = test_set.gt_depths, test_set.rules
+    print(f"-> Evaluating {len(gts)} images, {SCALING_TEXT[mode]}, " +
           ("Garg crop, 1e-3 < gt < 80" if rules["garg_crop"] else "every gt > 0 (no crop)"))
     if mode == "ground":   # KITTI's camera, or the folder layout's (each line's sequence), at the prediction's size
-        h, w = pred_disps.shape[1:]
+        h, w = pred.disps.shape[1:]
         intrinsics_of = ((lambda i: camera.intrinsics(folder_layout.camera_of(
-            opt.data_path, lines[i].split()[0]), w, h)) if layout_name == "folder"
+            opt.data_path, test_set.lines[i].split()[0]), w, h)) if test_set.layout == "folder"
             else (lambda i: kitti_layout.intrinsics(w, h)))
-        factors, failed = ground_scales(pred_disps, intrinsics_of, opt.camera_height)
-        errors, ratios = evaluate(pred_disps, gt_depths, "stereo", factors, rules=rules)
+        factors, failed = ground_scales(pred.disps, intrinsics_of, opt.camera_height)
+        errors, ratios = evaluate_images(pred.disps, gts, "factor", factors, rules=rules)
+    elif mode == "stereo":
+        errors, ratios = evaluate_images(pred.disps, gts, "factor", STEREO_SCALE_FACTOR, rules=rules)
     else:
-        errors, ratios = evaluate(pred_disps, gt_depths, mode, rules=rules)
-    mean_errors = errors.mean(axis=0)
-    result = {"split": split_name, "num_images": len(gt_depths), "scaling": mode,
-              "post_process": bool(opt.post_process), "metrics": dict(zip(METRIC_NAMES, map(float, mean_errors)))}
+        errors, ratios = evaluate_images(pred.disps, gts, mode, rules=rules)
+    result = {"split": test_set.split_name, "num_images": len(gts), "scaling": mode,
+              "post_process": bool(opt.post_process), "metrics": dict(zip(METRIC_NAMES, map(float, errors.mean(0))))}
     # median(gt) / median(pred) per image: the factor of median scaling; without scaling, how far the
     # weights' own scale is from the ground truth's (1 = metric)
-    medians = ratios if mode == "median" else median_ratios(pred_disps, gt_depths, rules)
-    med, std = float(np.median(medians)), float(np.std(medians / np.median(medians)))
+    medians = ratios if mode == "median" else median_ratios(pred.disps, gts, rules)
+    result.update(ratio_median=float(np.median(medians)), ratio_std=float(np.std(medians / np.median(medians))))
+    if mode == "ground":   # how far each frame's ground-plane factor is from the ground truth's median ratio
+        scale_error = ratios[~failed] / medians[~failed] - 1
+        result["ground_plane"] = {"camera_height": opt.camera_height, "failed_share": float(failed.mean()),
+                                  "scale_error_median_abs": float(np.median(np.abs(scale_error))),
+                                  "scale_error_mean": float(np.mean(scale_error))}
+    if pred.depth_net is not None and opt.refine and networks.has_refine_head(opt.load_weights_folder):
+        result["refined"] = evaluate_refined(opt, pred.depth_net, pred.loader, gts, rules)
+    if opt.image_metrics:
+        result["image_metrics"] = image_metrics(pred.disps, gts, ratios, rules["max_depth"], rules["min_depth"])
+    return result, errors
+
+
+# ---------------------------------------------------------------------------------- report
+def report(opt, test_set, result, errors):
+    """Print the ratios, the ground plane's factors, the field's table and the image metrics; write the
+    results json (atomically) into the output folder; its path."""
+    mode, med, std = result["scaling"], result["ratio_median"], result["ratio_std"]
     if mode == "median":
         print(f" Scaling ratios | med: {med:0.3f} | std: {std:0.3f}")
     else:
         meaning = {"none": "1 = metres", "ground": "the ground plane's factors are compared below"}.get(
             mode, f"the fixed factor is {STEREO_SCALE_FACTOR}")
         print(f" Median ratios gt / pred (not applied; {meaning}) | med: {med:0.3f} | std: {std:0.3f}")
-    result.update(ratio_median=med, ratio_std=std)
-    if mode == "ground":   # how far each frame's ground-plane factor is from the ground truth's median ratio
-        scale_error = ratios[~failed] / medians[~failed] - 1
-        result["ground_plane"] = {"camera_height": opt.camera_height, "failed_share": float(failed.mean()),
-                                  "scale_error_median_abs": float(np.median(np.abs(scale_error))),
-                                  "scale_error_mean": float(np.mean(scale_error))}
-        print(f" Ground plane (camera height {opt.camera_height:g} m) | no road plane in {failed.sum()} of "
-              f"{len(failed)} frames (given the others' median factor) | factor / median ratio - 1: median |.| "
-              f"{100 * result['ground_plane']['scale_error_median_abs']:.1f} %, mean "
-              f"{100 * result['ground_plane']['scale_error_mean']:+.1f} %")
-    print("\n" + format_table(mean_errors))
-    if not opt.ext_disp_to_eval and opt.refine and networks.has_refine_head(opt.load_weights_folder):
-        result["refined"] = evaluate_refined(opt, nets["depth"], loader, gt_depths, rules)
-    if opt.image_metrics:
-        result["image_metrics"] = image_metrics(pred_disps, gt_depths, ratios, rules["max_depth"], rules["min_depth"])
+    if "ground_plane" in result:
+        g, frames = result["ground_plane"], result["num_images"]
+        print(f" Ground plane (camera height {g['camera_height']:g} m) | no road plane in "
+              f"{round(g['failed_share'] * frames)} of {frames} frames (given the others' median factor) | "
+              f"factor / median ratio - 1: median |.| "
+              f"{100 * g['scale_error_median_abs']:.1f} %, mean {100 * g['scale_error_mean']:+.1f} %")
+    print("\n" + format_table(errors.mean(axis=0)))
+    if "refined" in result:
+        refined = result["refined"]
+        for steps, rows in refined["ddim_steps"].items():
+            for mode_name, metrics in rows.items():
+                scaling = "unscaled (metric)" if mode_name == "none" else "median scaling"
+                print(f"\n-> Diffusion refinement, {steps} DDIM steps, strength {refined['strength']}, {scaling}:\n"
+                      + format_table([metrics[n] for n in METRIC_NAMES]))
+    if "image_metrics" in result:
         im = result["image_metrics"]
-        print(f"\n  image metrics (0-255): rmse {im['rmse_255']:.3f} | psnr {im['psnr']:.2f} dB | ssim {im['ssim']:.4f}")
-    os.makedirs(out_dir, exist_ok=True)
-    json_path = os.path.join(out_dir, f"eval_{split_name}_{RESULT_TAG[mode]}{'_pp' if opt.post_process else ''}.json")
+        print(f"\n  image metrics (0-255): rmse {im['rmse_255']:.3f} | psnr {im['psnr']:.2f} dB | "
+              f"ssim {im['ssim']:.4f}")
+    os.makedirs(test_set.out_dir, exist_ok=True)
+    json_path = os.path.join(test_set.out_dir, f"eval_{test_set.split_name}_{RESULT_TAG[mode]}"
+                                               f"{'_pp' if opt.post_process else ''}.json")
     atomic_write_text(json_path, json.dumps(result, indent=2))
     print(f"\n-> Results written to {json_path}\n-> Done!")
+    return json_path
+
+
+def main(argv=None):
+    opt = options.parse("test", argv)
+    test_set = load(opt)
+    predictions = predict(opt, test_set)
+    result, errors = score(opt, test_set, predictions)
+    report(opt, test_set, result, errors)
     return result
 
 

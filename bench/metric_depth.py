@@ -70,8 +70,8 @@ def score(tr, test_set):
             disp = net(paddle.to_tensor(item[("color", 0, 0)][None]))[("disp", 0)]
             scaled = disp_to_depth(disp, tr.opt.min_depth, tr.opt.max_depth)[0].numpy()[0, 0]
             gt = item["depth_gt"][0]
-            # depth x factor = 1 / (disp / factor): the factor applied as evaluate_depth's "stereo" mode does
-            unscaled.append(evaluate_depth(gt, scaled, mode="stereo", stereo_factor=factor, **rules)[0][0])
+            # depth x factor = 1 / (disp / factor): the factor applied as evaluate_depth's "factor" mode does
+            unscaled.append(evaluate_depth(gt, scaled, mode="factor", factor=factor, **rules)[0][0])
             errors, ratio = evaluate_depth(gt, scaled / factor, mode="median", **rules)
             median.append(errors[0])
             ratios.append(ratio)

@@ -34,7 +34,7 @@ def test_median_and_stereo_scaling():
     pred, ratio = scale_prediction(gt / 3.0, gt, "median")
     assert ratio == pytest.approx(3.0)
     np.testing.assert_allclose(pred, gt)
-    pred, ratio = scale_prediction(gt / 5.4, gt, "stereo")
+    pred, ratio = scale_prediction(gt / 5.4, gt, "factor")
     assert ratio == 5.4
     np.testing.assert_allclose(pred, gt)
     with pytest.raises(ValueError):
@@ -53,7 +53,7 @@ def test_evaluate_depth_on_constructed_image():
     errors, ratio = evaluate_depth(gt, disp, "median")
     assert ratio == pytest.approx(3.0)
     assert errors[0] == pytest.approx(0.0, abs=1e-6) and errors[4] == 1.0
-    errors, ratio = evaluate_depth(gt, disp, "stereo")
+    errors, ratio = evaluate_depth(gt, disp, "factor")
     assert errors[0] == pytest.approx(0.8, rel=1e-5)
     assert evaluation_mask(gt).sum() == (55 - 30) * (190 - 10) - 2  # minus the 100 m and the 0 m points
 

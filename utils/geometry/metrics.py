@@ -1,6 +1,6 @@
-"""The evaluation protocol of spec section 8, in one place: errors, Garg crop, scaling,
-per-image evaluation and Monodepth's post-processing. Which mask a split uses (Garg crop and
-1e-3 < gt < 80 for eigen, gt > 0 for every other split) is utils.cameras.kitti_layout.eval_rules(split),
+"""The evaluation protocol of spec section 8, in one place: errors, Garg crop, scaling, per-image
+evaluation, a test set's errors and table (test.py) and Monodepth's post-processing. Which mask a split
+uses (Garg crop and 1e-3 < gt < 80 for eigen, gt > 0 for every other split) is utils.cameras.kitti_layout.eval_rules(split),
 passed here as keyword arguments: evaluate_depth(gt, disp, mode, **eval_rules(split))."""
 import cv2
 import numpy as np
@@ -8,6 +8,7 @@ import numpy as np
 from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 
 MIN_EVAL_DEPTH, MAX_EVAL_DEPTH = 1e-3, 80.0
+DENSE_FRACTION = 0.5  # ground truth counts as dense when at least this share of pixels is valid
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
 
 
@@ -40,28 +41,29 @@ def evaluation_mask(gt, min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH, garg
     return mask & garg_crop_mask(*gt.shape) if garg_crop else mask
 
 
-def scale_prediction(pred, gt, mode="median", stereo_factor=STEREO_SCALE_FACTOR):
-    """Bring predicted depths to metres: "median" multiplies by median(gt) / median(pred)
-    (per image), "stereo" by the fixed factor, "none" leaves them. Returns (scaled, ratio)."""
+def scale_prediction(pred, gt, mode="median", factor=STEREO_SCALE_FACTOR):
+    """Bring predicted depths to metres: "median" multiplies by the image's own median(gt) / median(pred),
+    "factor" by the given `factor` (a fixed one such as KITTI's stereo 5.4, the default, or one the caller
+    found for this image, e.g. from the ground plane), "none" leaves them. Returns (scaled, ratio)."""
     if mode == "median":
         ratio = float(np.median(gt) / np.median(pred))
-    elif mode == "stereo":
-        ratio = float(stereo_factor)
+    elif mode == "factor":
+        ratio = float(factor)
     elif mode == "none":
         ratio = 1.0
     else:
-        raise ValueError(f"scaling mode must be 'median', 'stereo' or 'none', got {mode!r}")
+        raise ValueError(f"scaling mode must be 'median', 'factor' or 'none', got {mode!r}")
     return pred * ratio, ratio
 
 
 def evaluate_depth(gt_depth, pred_disp, mode="median", min_depth=MIN_EVAL_DEPTH, max_depth=MAX_EVAL_DEPTH,
-                   stereo_factor=STEREO_SCALE_FACTOR, garg_crop=True, cap_gt=True):
+                   factor=STEREO_SCALE_FACTOR, garg_crop=True, cap_gt=True):
     """Evaluate one image: the scaled disparity (after disp_to_depth) at network resolution is
     resized to the ground truth's size (cv2 INTER_LINEAR, half-pixel), inverted to depth, masked
     (evaluation_mask; the defaults are eigen's rules), scaled, clipped to [min_depth, max_depth].
     Returns (errors tuple, scale ratio)."""
     gt, pred = masked_depths(gt_depth, pred_disp, min_depth, max_depth, garg_crop, cap_gt)
-    pred, ratio = scale_prediction(pred, gt, mode, stereo_factor)
+    pred, ratio = scale_prediction(pred, gt, mode, factor)
     pred = np.clip(pred, min_depth, max_depth)
     return compute_depth_errors(gt, pred), ratio
 
@@ -83,6 +85,57 @@ def median_ratio(gt_depth, pred_disp, **rules):
     would apply, 1 for a prediction already in the ground truth's units (metric weights)."""
     gt, pred = masked_depths(gt_depth, pred_disp, **rules)
     return float(np.median(gt) / np.median(pred))
+
+
+def evaluate_images(pred_disps, gt_depths, mode="median", factors=None, rules=None):
+    """Per-image errors (N x 7) and scale ratios (N) of scaled disparities against gt maps, masked by
+    `rules` (utils.cameras.kitti_layout.eval_rules(split); None: eigen's). mode: scale_prediction's
+    ("median", "factor", "none"); `factors` with "factor": one factor for every image, or one per image."""
+    rules = rules or {}
+    errors, ratios = [], []
+    factors = np.broadcast_to(np.asarray(1.0 if factors is None else factors, dtype=np.float64), (len(pred_disps),))
+    for disp, gt, factor in zip(pred_disps, gt_depths, factors):
+        e, r = evaluate_depth(gt, disp, mode=mode, factor=float(factor), **rules)
+        errors.append(e)
+        ratios.append(r)
+    return np.array(errors), np.array(ratios)
+
+
+def median_ratios(pred_disps, gt_depths, rules):
+    """Per image median(gt) / median(unscaled predicted depth) over the pixels that count."""
+    return np.array([median_ratio(gt, disp, **rules) for disp, gt in zip(pred_disps, gt_depths)])
+
+
+def is_dense(gt_depths):
+    return all((gt > 0).mean() >= DENSE_FRACTION for gt in gt_depths)
+
+
+def image_metrics(pred_disps, gt_depths, ratios, max_depth=80.0, min_depth=1e-3):
+    """RMSE, PSNR and SSIM (skimage.metrics) between the ground truth and the scaled, clipped
+    predicted depth at its size, both mapped to 0-255 by the ground truth's maximum; invalid
+    ground-truth pixels are 0 in both. Averaged over the images."""
+    from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+
+    out = []
+    for disp, gt, ratio in zip(pred_disps, gt_depths, ratios):
+        h, w = gt.shape
+        pred = np.clip(ratio / cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR), min_depth, max_depth)
+        valid = gt > 0
+        peak = float(gt.max())
+        g = np.where(valid, gt, 0.0) / peak * 255.0
+        p = np.clip(np.where(valid, pred, 0.0) / peak * 255.0, 0.0, 255.0)
+        out.append((np.sqrt(mean_squared_error(g, p)), peak_signal_noise_ratio(g, p, data_range=255.0),
+                    structural_similarity(g, p, data_range=255.0)))
+    mean = np.array(out).mean(axis=0)
+    return {"rmse_255": float(mean[0]), "psnr": float(mean[1]), "ssim": float(mean[2])}
+
+
+def format_table(mean_errors):
+    """The field's table: a header, the row, and a LaTeX-ready row."""
+    header = "  " + " | ".join(f"{n:>8}" for n in METRIC_NAMES)
+    row = "  " + " | ".join(f"{v:8.3f}" for v in mean_errors)
+    latex = " & ".join(f"{v:.3f}" for v in mean_errors) + r" \\"
+    return f"{header}\n{row}\n  LaTeX: {latex}"
 
 
 def post_process_disparity(l_disp, r_disp):

@@ -62,7 +62,7 @@ def velodyne_errors(disp, image_path, calib_path, velo_filename, min_depth, max_
 
     gt = generate_depth_map(calib_path, velo_filename, cam=kitti_layout.camera_of_image(image_path), vel_depth=True)
     scaled_disp, _ = disp_to_depth(disp, min_depth, max_depth)
-    return evaluate_depth(gt, scaled_disp, mode="median" if median_scaling else "stereo", stereo_factor=scale_factor)
+    return evaluate_depth(gt, scaled_disp, mode="median" if median_scaling else "factor", factor=scale_factor)
 
 
 @dataclass
