@@ -17,8 +17,9 @@ scaling flag: none for weights whose opt.json records "metric": true, else the m
 per-image ratio median(gt) / median(pred) is printed (and stored) whatever the scaling: with metric
 weights it says how far from metres they are. --camera_height H scales each prediction by its own
 ground-plane factor instead (utils/geometry/ground_plane.py: H over the distance of the road plane fitted
-in its lower band, KITTI's camera or the folder layout's at the prediction's size); frames without a road plane take the median of the others' factors, and the
-share of such frames and each factor's error against the median ratio are printed and stored.
+in its lower band, KITTI's camera or the folder layout's at the prediction's size); frames without a
+road plane take the median of the others' factors, and the share of such frames and each factor's error
+against the median ratio are printed and stored.
 
 The folder layout (utils/cameras/folder_layout.py; --dataset folder, or found by <data_path>/camera.json):
 the test lines of <data_path>/splits/test_files.txt (made by the layout's rule when there are no
