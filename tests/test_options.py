@@ -73,16 +73,14 @@ def test_resume_excludes_fine_tuning(tmp_path, capsys):
     assert "exclude each other" in err
 
 
-# The command-line surface of every script before the options were restructured (issue 9): the same
-# flags must still be accepted, no more, no fewer.
+# The command-line surface of every script: exactly these flags (each one read by its script).
 FLAGS = {
     "app": "--backend --camera --colormap --cpu_threads --device --host --infer_files_dir --load_weights_folder "
            "--max_image_pixels --max_upload_mb --max_video_frames --no-onednn --no-share --onednn --port "
            "--pred_depth_scale_factor --share --trt_precision --use_trt",
-    "convert_checkpoint": "--batch_coupled_filter --load_weights_folder --models_to_convert --no-batch_coupled_filter "
-                          "--output_folder",
-    "evaluate_pose": "--batch_coupled_filter --batch_size --data_path --device --eval_split --load_weights_folder "
-                     "--no-batch_coupled_filter --no-png --num_threads --num_workers --png --save_pred_poses --seed",
+    "convert_checkpoint": "--load_weights_folder --models_to_convert --output_folder",
+    "evaluate_pose": "--batch_size --data_path --device --eval_split --load_weights_folder --no-png --num_threads "
+                     "--num_workers --png --save_pred_poses",
     "export": "--batch_coupled_filter --calib_count --calib_images --calib_method --combined --format --height "
               "--load_weights_folder --max_rel_error --no-batch_coupled_filter --precision --save_dir --width "
               "--refine --no-refine --ddim_steps --strength",
@@ -93,13 +91,13 @@ FLAGS = {
     "precompute_depth_hints": "--data_path --dataset --filenames --height --img_ext --num_workers --overwrite "
                               "--save_path --split --width",
     "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
-               "--no-batch_coupled_filter --num_threads --num_workers --output_dir --pred_depth_scale_factor "
-               "--save_png16 --seed --velo_filename --camera --save_ply --video_layout --camera_height "
+               "--no-batch_coupled_filter --num_threads --output_dir --pred_depth_scale_factor "
+               "--save_png16 --velo_filename --camera --save_ply --video_layout --camera_height "
                "--refine --no-refine --ddim_steps --strength --noise_seed",
     "synthetic": "--azimuth_step --drives --frames --height --img_ext --layout --out --overwrite --seed --width",
     "test": "--batch_coupled_filter --batch_size --data_path --dataset --device --eval_metric --eval_mono "
             "--eval_out_dir --eval_split --eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "
-            "--num_threads --num_workers --png --post_process --save_pred_disps --seed --camera_height "
+            "--num_threads --num_workers --png --post_process --save_pred_disps --camera_height "
             "--refine --no-refine --ddim_steps --strength --noise_seed",
     "train": "--amp --batch_coupled_filter --batch_size --data_path --dataset --depth_hint_path --device "
              "--disparity_smoothness --frame_ids --height --learning_rate --load_weights_folder --log_dir "
@@ -170,3 +168,26 @@ def test_mono_and_stereo_scaling_exclude_each_other(capsys):
     assert "not allowed with argument" in capsys.readouterr().err
     # sizes that are not network inputs (the synthetic images) need not be multiples of 32
     assert options.parse("synthetic", ["--width", "100", "--height", "50"]).width == 100
+
+
+def test_one_line_help_and_the_rest_in_docs():
+    """--help says each option in one short line (no sources such as M2 there); docs/options.md says the
+    rest, and names every option."""
+    import os
+    import re
+    texts = [kw.get("help") or "" for _, table in options.GROUPS.values() for kw in table.values()]
+    texts += [kw.get("help") or "" for table in options.SCRIPT_DEFAULTS.values() for kw in table.values()]
+    for text in texts:
+        assert "\n" not in text and len(text) <= 90, text
+        assert not re.search(r"\b(M2|DH|orig|PM)\b", text), text
+    docs = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "docs", "options.md")).read()
+    missing = [n for _, table in options.GROUPS.values() for n in table if f"`--{n}`" not in docs]
+    assert not missing, f"not in docs/options.md: {missing}"
+    assert "(default: 640)" in options.build_parser("train").format_help()   # the formatter adds defaults
+
+
+def test_checks_belong_to_groups_and_scripts():
+    assert set(options.GROUP_CHECKS) <= set(options.GROUPS) and set(options.SCRIPT_CHECKS) <= set(options.SCRIPT_GROUPS)
+    # a group's check runs for a script with only part of the group: test.py's --batch_size
+    with pytest.raises(SystemExit):
+        options.parse("test", ["--ext_disp_to_eval", __file__, "--batch_size", "0"])
