@@ -1,5 +1,13 @@
-"""Shared helpers. Every script imports this package first (before paddle), so the filters below are
-in place before Paddle prints anything and before any one-line error."""
+"""Helpers below every other layer, grouped by concern (all but system.py free of Paddle):
+    cameras/    camera.json and intrinsics, KITTI's and one's own folder layouts, KITTI's calibration files
+    geometry/   disparity/depth conventions, point clouds, the ground plane, the evaluation metrics
+    io/         reading images and videos, writing predictions, the photo/video output loop, ground truth,
+                atomic files
+    sensors/    KITTI's velodyne scans as depth maps, LiDAR rings, GPS/IMU (OXTS) records
+    diffusion/  the diffusion head's DDIM schedule
+    system.py   device and CPU threads
+Every script imports this package first (before paddle), so the filters below are in place before Paddle
+prints anything and before any one-line error."""
 import warnings
 
 # Paddle 3.3 at import, on machines without ccache (it only matters for compiling C++ extensions).
