@@ -112,7 +112,8 @@ def test_groups_out_of_batch_order_come_back_in_it(sizes, flips):
     images = [sample_images(h, w, rng)[i % 2] for i, (h, w) in enumerate(sizes)]
     out = resize_padded(paddle.to_tensor(pad_to_common_size(images)), sizes, flips, (24, 64)).numpy()
     for got, image, flip in zip(out, images, flips):
-        np.testing.assert_array_equal(got, pil_resize(np.ascontiguousarray(image[:, ::-1]) if flip else image, (24, 64)))
+        expected = pil_resize(np.ascontiguousarray(image[:, ::-1]) if flip else image, (24, 64))
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_collated_batch_out_of_group_order_keeps_each_sample_in_its_row():

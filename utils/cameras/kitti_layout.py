@@ -7,9 +7,10 @@
     <hint_path>/<date>/<date>_drive_<nnnn>_sync/image_0{2,3}/<frame:010d>.npy     (Depth Hints)
 
 A split line is '<date>/<date>_drive_<nnnn>_sync <frame> <l|r>'. Another dataset layout (one's own
-camera) sits beside this module as a module with the same names: the datasets read the split-line format
-and the hint folder through their `layout` attribute (datasets.mono.MonoDataset.layout), and the scripts through the module they import. Paddle-free: precompute_depth_hints.py,
-export_gt_depth.py and deployment use it without loading the network's framework.
+camera) sits beside this module as a module with the same names: the datasets read the split-line
+format and the hint folder through their `layout` attribute (datasets.mono.MonoDataset.layout), and the
+scripts through the module they import. Paddle-free: precompute_depth_hints.py, export_gt_depth.py and
+deployment use it without loading the network's framework.
 
 Evaluation (eval_rules, gt_source) follows Monodepth2's evaluate_depth.py per split name.
 """

@@ -1,7 +1,8 @@
-"""The evaluation protocol of spec section 8, in one place: errors, Garg crop, scaling, per-image
+"""The evaluation protocol of docs/MLDA_NET.md §8, in one place: errors, Garg crop, scaling, per-image
 evaluation, a test set's errors and table (test.py) and Monodepth's post-processing. Which mask a split
-uses (Garg crop and 1e-3 < gt < 80 for eigen, gt > 0 for every other split) is utils.cameras.kitti_layout.eval_rules(split),
-passed here as keyword arguments: evaluate_depth(gt, disp, mode, **eval_rules(split))."""
+uses (Garg crop and 1e-3 < gt < 80 for eigen, gt > 0 for every other split) is
+utils.cameras.kitti_layout.eval_rules(split), passed here as keyword arguments:
+evaluate_depth(gt, disp, mode, **eval_rules(split))."""
 import cv2
 import numpy as np
 
