@@ -43,7 +43,7 @@ def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys
     Image.open(paths[0]).save(photos / "street.png")  # same stem and pixels as street.jpg, lossless
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(SystemExit) as e:
-        predict.main(["--load_weights_folder", tamed_weights, "--color_path", str(photos), "--num_workers", "0"])
+        predict.main(["--load_weights_folder", tamed_weights, "--color_path", str(photos)])
     message = str(e.value.code)
     assert "broken.jpg" in message and "\n" not in message
     out = photos / "predictions"  # the documented default
