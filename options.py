@@ -256,8 +256,14 @@ GROUPS = {
                          help="also write <stem>_points.ply, the depth as a coloured point cloud (binary PLY; metres "
                               "where the depth is metric) with --camera, else the training camera scaled to the image"),
         "camera": dict(default=None,
-                       help="camera.json of the photos for --save_ply: fx, fy, cx, cy in pixels of images of its "
-                            "width x height (scaled to resized copies of the same aspect ratio)"),
+                       help="camera.json of the photos for --save_ply, --camera_height and the focal rescaling of "
+                            "metric depth: fx, fy, cx, cy in pixels of images of its width x height (scaled to resized "
+                            "copies of the same aspect ratio); default: each photo's EXIF focal length, else the "
+                            "training camera"),
+        "focal_rescale": dict(action=BOOL, default=True,
+                              help="metric weights on a photo whose focal length (--camera, else EXIF) differs from the "
+                                   "training camera's: depth x fx_photo / fx_train, both at one image width "
+                                   "(Metric3D's canonical-camera rule; README 'Depth in metres') (default: %(default)s)"),
         "video_layout": dict(choices=["auto", "side", "stacked"], default="auto",
                              help="depth video of a video input: frame and colour-mapped disparity side by side or "
                                   "stacked (auto: stacked when the frame is at least twice as wide as high)"),
@@ -396,6 +402,34 @@ GROUPS = {
         "refine": dict(action=BOOL, default=True,
                        help="use the weights folder's diffusion head (refine.pdparams) when it has one "
                             "(default: %(default)s)"),
+    }),    "calibration": ("calibration", {
+        "images": dict(default=None, metavar="DIR",
+                       help="calibrate from the chessboard photos in DIR (the left camera's with --right)"),
+        "right": dict(default=None, metavar="DIR|FILE",
+                      help="the right camera: its chessboard photos (--images) or frames (--rectify), paired with the "
+                           "left ones by file name; with --import, its ROS camera_info YAML or OpenCV extrinsics file"),
+        "board": dict(default="9x6", metavar="COLSxROWS",
+                      help="inner corners of the chessboard, columns x rows (default: %(default)s, a board of 10 x 7 "
+                           "squares, OpenCV's pattern)"),
+        "square": dict(type=float, default=None, metavar="METRES",
+                       help="side of one board square in metres (needed for stereo: it sets the baseline's unit)"),
+        "rectify": dict(action="store_true",
+                        help="write undistorted, rectified frames of --left (and --right) with --calibration into "
+                             "the folder layout at --out"),
+        "calibration": dict(default=None, metavar="CAMERA_JSON",
+                            help="camera.json written by calibrate.py --images or --import, for --rectify"),
+        "left": dict(default=None, metavar="DIR", help="the left camera's frames for --rectify"),
+        "import": dict(default=None, dest="import_file", metavar="FILE",
+                       help="make camera.json from a calibration you have: KITTI calib_cam_to_cam.txt, ROS "
+                            "camera_info YAML, OpenCV FileStorage YAML/XML or COLMAP cameras.txt (--format)"),
+        "camera_id": dict(type=int, default=None, metavar="N",
+                          help="--import: KITTI camera 0-3 (default 2, the left colour camera), COLMAP CAMERA_ID "
+                               "(default: the only one), OpenCV stereo files' M1/M2 (1 or 2)"),
+        "image_size": dict(default=None, metavar="WxH",
+                           help="--import: the image size, for files that do not store it"),
+        "rectify_alpha": dict(type=float, default=0.0, metavar="ALPHA",
+                              help="stereo rectification (cv2.stereoRectify alpha): 0 keeps only pixels every "
+                                   "camera saw (no black borders), 1 keeps every source pixel (default: %(default)s)"),
     }),
 }
 
@@ -416,8 +450,12 @@ SCRIPT_GROUPS = {
     "convert_checkpoint": ("weights", "convert"),
     "export": ("weights", "export", ("model", ("height", "width")), ("refine", ("refine", "ddim_steps", "strength"))),
     "inference": ("inference", ("system", ("device",)), "prediction", ("scaling", ("eval_mono", "camera_height"))),
+    # borrowed options join calibrate's own section (a third element: the section they are shown in)
+    "calibrate": ("calibration", ("synthetic", ("out",), "calibration"), ("export", ("format",), "calibration"),
+                  ("data", ("overwrite",), "calibration")),
     "app": (("weights", ("load_weights_folder",)), "inference",
-            ("prediction", ("colormap", "pred_depth_scale_factor", "camera")), ("system", ("device",)), "app"),
+            ("prediction", ("colormap", "pred_depth_scale_factor", "camera", "focal_rescale")), ("system", ("device",)),
+            "app"),
     "export_gt_depth": (("data", ("data_path", "split")), "gt_export"),
     "precompute_depth_hints": (("data", ("dataset", "data_path", "split", "img_ext", "overwrite")), "hint_export",
                                ("model", ("height", "width")), ("system", ("num_workers",))),
@@ -510,8 +548,19 @@ SCRIPT_DEFAULTS = {
         "infer_files_dir": dict(required=False, default=None,
                                 help="folder written by export.py to serve instead (inference.py's DepthPredictor)"),
         "colormap": dict(help="colour map the page starts with (default: %(default)s, M2)"),
-        "camera": dict(help="camera.json of the photos for the point cloud (default: the training camera, scaled)"),
+        "camera": dict(help="camera.json of the photos for the point cloud and the focal rescaling of metric depth "
+                            "(default: each photo's EXIF focal length, else the training camera, scaled)"),
         "device": dict(choices=["cpu", "gpu"], default="cpu", help="(default: %(default)s)"),
+    },
+    "calibrate": {
+        "format": dict(choices=["auto", "kitti", "ros", "opencv", "colmap"], default="auto",
+                       help="format of --import: kitti (calib_cam_to_cam.txt), ros (camera_info YAML), opencv "
+                            "(FileStorage YAML/XML), colmap (cameras.txt); auto: from the file's name and content "
+                            "(default: %(default)s)"),
+        "overwrite": dict(help="--rectify: replace the sequence's existing left/ and right/ frames"),
+        "out": dict(required=True, default=None,
+                    help="ROOT/camera.json to write (--images, --import), or the sequence folder ROOT/<sequence> "
+                         "that --rectify fills with left/, right/ and camera.json"),
     },
     "export_gt_depth": {
         "data_path": _KITTI_ROOT,
@@ -547,22 +596,31 @@ def _selected(specs):
     """[(group, [names])] of group specs: 'group' (all its options) or ('group', names)."""
     out = []
     for spec in specs:
-        group, names = (spec, None) if isinstance(spec, str) else spec
+        group, names = (spec, None) if isinstance(spec, str) else spec[:2]
         out.append((group, list(GROUPS[group][1]) if names is None else list(names)))
     return out
+
+
+def _titles(specs):
+    """The --help section of each group spec: the group's title, or the spec's third element."""
+    return [GROUPS[spec][0] if isinstance(spec, str) else spec[2] if len(spec) > 2 else GROUPS[spec[0]][0]
+            for spec in specs]
 
 
 def build_parser(script="train", groups=None, description=None):
     """An OptionsParser holding the options of `groups` (default: SCRIPT_GROUPS[script]) in that order,
     with SCRIPT_DEFAULTS[script] applied."""
-    selected = _selected(SCRIPT_GROUPS[script] if groups is None else groups)
+    specs = SCRIPT_GROUPS[script] if groups is None else groups
+    selected = _selected(specs)
     overrides = SCRIPT_DEFAULTS.get(script, {})
     names = {name for _, group_names in selected for name in group_names}
-    exclusive = {}
+    exclusive, sections = {}, {}
     parser = OptionsParser(prog=f"{script}.py", description=description)
-    for group, group_names in selected:
-        title, table = GROUPS[group]
-        group_section = parser.add_argument_group(title)
+    for (group, group_names), title in zip(selected, _titles(specs)):
+        table = GROUPS[group][1]
+        if title not in sections:
+            sections[title] = parser.add_argument_group(title)
+        group_section = sections[title]
         for name in group_names:
             section = group_section
             pair = next((p for p in EXCLUSIVE if name in p and set(p) <= names), None)
@@ -732,9 +790,9 @@ def check_prediction(opt, error, script):
         error("--velo_filename compares one image with its scan: give --color_path an image, not a folder")
     if opt.velo_filename and os.path.splitext(opt.color_path)[1].lower() in _video_extensions():
         error("--velo_filename compares one image with its scan: give --color_path an image, not a video")
-    if opt.camera and not (opt.save_ply or opt.camera_height):
-        error("--camera is only used with --save_ply or --camera_height (the camera of the point clouds and of the "
-              "ground plane)")
+    if opt.camera and not (opt.save_ply or opt.camera_height or opt.focal_rescale):
+        error("--camera is only used with --save_ply, --camera_height or the focal rescaling of metric depth (the "
+              "camera of the point clouds, of the ground plane and of the photos)")
     if opt.camera and not os.path.isfile(opt.camera):
         error(f"--camera {opt.camera}: no such file (a camera.json with fx, fy, cx, cy, width, height)")
     if opt.pred_depth_scale_factor is not None and opt.pred_depth_scale_factor <= 0:
@@ -790,6 +848,47 @@ def check_camera_height(opt, error, script):
               "its own factor; drop one of them")
 
 
+def check_calibrate(opt, error, script):
+    if "rectify" not in opt:
+        return
+    from utils.cameras.record import parse_pair
+
+    modes = [flag for flag, on in (("--images", opt.images), ("--rectify", opt.rectify), ("--import", opt.import_file))
+             if on]
+    if len(modes) != 1:
+        error(("give one of" if not modes else f"{' and '.join(modes)} exclude each other; give one of") +
+              " --images DIR (calibrate from chessboard photos), --import FILE (a calibration you have) and --rectify "
+              "(rectified frames from a calibration)")
+    wrong = [flag for flag, on, mode in (("--left", opt.left, "--rectify"), ("--calibration", opt.calibration, "--rectify"),
+                                         ("--camera_id", opt.camera_id is not None, "--import"),
+                                         ("--image_size", opt.image_size, "--import")) if on and mode not in modes]
+    if wrong:
+        error(f"{wrong[0]} belongs to {'--rectify' if wrong[0] in ('--left', '--calibration') else '--import'}")
+    folders = [("--images", opt.images), ("--left", opt.left)] + ([("--right", opt.right)] if not opt.import_file else [])
+    for flag, path in folders:
+        if path and not os.path.isdir(path):
+            error(f"{flag} {path}: no such folder")
+    for flag, path in (("--import", opt.import_file), ("--calibration", opt.calibration),
+                       ("--right", opt.right if opt.import_file else None)):
+        if path and not os.path.isfile(path):
+            error(f"{flag} {path}: no such file")
+    board = parse_pair(opt.board)
+    if board is None or min(board) < 2:
+        error(f"--board {opt.board}: give the inner corners as COLSxROWS, e.g. 9x6 for a board of 10 x 7 squares")
+    if opt.square is not None and not opt.square > 0:
+        error(f"--square {opt.square}: must be > 0 (metres)")
+    if opt.images and opt.right and opt.square is None:
+        error("stereo calibration needs --square (the board square's side in metres): the baseline is measured in it")
+    if opt.rectify and not (opt.calibration and opt.left):
+        error("--rectify needs --calibration CAMERA_JSON and --left DIR (and --right DIR for a stereo pair)")
+    if opt.image_size and parse_pair(opt.image_size) is None:
+        error(f"--image_size {opt.image_size}: give WIDTHxHEIGHT in pixels, e.g. 1280x720")
+    if not 0 <= opt.rectify_alpha <= 1:
+        error(f"--rectify_alpha {opt.rectify_alpha}: must be in [0, 1]")
+    if not opt.rectify and os.path.isdir(opt.out):
+        error(f"--out {opt.out}: is a folder; name the file, e.g. {os.path.join(opt.out, 'camera.json')}")
+
+
 def check_app(opt, error, script):
     if "max_image_pixels" not in opt:
         return
@@ -810,7 +909,7 @@ CHECKS = (check_data_path, check_weights, check_run, check_size, check_model, ch
           check_metric,
           check_at_least_one, check_optimisation, check_logging, check_system, check_evaluation, check_prediction,
           check_inference, check_export, check_refine, check_camera_height,
-          check_app)
+          check_app, check_calibrate)
 
 
 def parse(script="train", argv=None, groups=None):
