@@ -55,17 +55,23 @@ def next_step(record, out):
     return f"the frames need no remapping: put them in {root}/<sequence>/{sides} and train with --dataset folder"
 
 
-def calibrate(opt):
+def list_photos(left, right=None):
+    """(left images, right images or None) of two folders, natural-sorted; CalibrationError for an empty one."""
     from utils import image_io
+    from utils.cameras.record import CalibrationError
+
+    try:
+        return image_io.list_images(left), image_io.list_images(right) if right else None
+    except image_io.ImageLoadError as e:
+        raise CalibrationError(str(e)) from None
+
+
+def calibrate(opt):
     from utils.cameras import calibration
     from utils.cameras.record import CalibrationError, describe, describe_distortion, parse_board
 
     board = parse_board(opt.board)
-    try:
-        left_paths = image_io.list_images(opt.images)
-        right_paths = image_io.list_images(opt.right) if opt.right else None
-    except image_io.ImageLoadError as e:
-        raise CalibrationError(str(e)) from None
+    left_paths, right_paths = list_photos(opt.images, opt.right)
     if right_paths:   # pairing is checked before the slow corner search
         pairs = calibration.pair_names([os.path.basename(p) for p in left_paths],
                                        [os.path.basename(p) for p in right_paths])
@@ -119,16 +125,11 @@ def import_file(opt):
 
 
 def rectify(opt):
-    from utils import image_io
     from utils.cameras import rectify as rectification
-    from utils.cameras.record import CalibrationError, describe, read_record
+    from utils.cameras.record import describe, read_record
 
     record = read_record(opt.calibration)
-    try:
-        left = image_io.list_images(opt.left)
-        right = image_io.list_images(opt.right) if opt.right else None
-    except image_io.ImageLoadError as e:
-        raise CalibrationError(str(e)) from None
+    left, right = list_photos(opt.left, opt.right)
     maps = rectification.maps_of(record, os.path.dirname(os.path.abspath(opt.calibration)))
     count, camera = rectification.rectify_sequence(record, maps, left, right, opt.out, opt.overwrite, opt.calibration)
     sides = "left/ and right/" if right else "left/"

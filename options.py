@@ -261,9 +261,10 @@ GROUPS = {
                             "copies of the same aspect ratio); default: each photo's EXIF focal length, else the "
                             "training camera"),
         "focal_rescale": dict(action=BOOL, default=True,
-                              help="metric weights on a photo whose focal length (--camera, else EXIF) differs from the "
-                                   "training camera's: depth x fx_photo / fx_train, both at one image width "
-                                   "(Metric3D's canonical-camera rule; README 'Depth in metres') (default: %(default)s)"),
+                              help="metric weights on a photo whose focal length (--camera, else EXIF) differs from "
+                                   "the training camera's: depth x fx_photo / fx_train, both at one image width "
+                                   "(Metric3D's canonical-camera rule; README 'Depth in metres') "
+                                   "(default: %(default)s)"),
         "video_layout": dict(choices=["auto", "side", "stacked"], default="auto",
                              help="depth video of a video input: frame and colour-mapped disparity side by side or "
                                   "stacked (auto: stacked when the frame is at least twice as wide as high)"),
@@ -859,12 +860,12 @@ def check_calibrate(opt, error, script):
         error(("give one of" if not modes else f"{' and '.join(modes)} exclude each other; give one of") +
               " --images DIR (calibrate from chessboard photos), --import FILE (a calibration you have) and --rectify "
               "(rectified frames from a calibration)")
-    wrong = [flag for flag, on, mode in (("--left", opt.left, "--rectify"), ("--calibration", opt.calibration, "--rectify"),
-                                         ("--camera_id", opt.camera_id is not None, "--import"),
-                                         ("--image_size", opt.image_size, "--import")) if on and mode not in modes]
+    owners = (("--left", opt.left, "--rectify"), ("--calibration", opt.calibration, "--rectify"),
+              ("--camera_id", opt.camera_id is not None, "--import"), ("--image_size", opt.image_size, "--import"))
+    wrong = [(flag, mode) for flag, on, mode in owners if on and mode not in modes]
     if wrong:
-        error(f"{wrong[0]} belongs to {'--rectify' if wrong[0] in ('--left', '--calibration') else '--import'}")
-    folders = [("--images", opt.images), ("--left", opt.left)] + ([("--right", opt.right)] if not opt.import_file else [])
+        error(f"{wrong[0][0]} belongs to {wrong[0][1]}")
+    folders = [("--images", opt.images), ("--left", opt.left)] + ([] if opt.import_file else [("--right", opt.right)])
     for flag, path in folders:
         if path and not os.path.isdir(path):
             error(f"{flag} {path}: no such folder")

@@ -11,8 +11,11 @@ utils/image_io.py. A video (anything OpenCV reads) is streamed frame by frame: t
 in <output_dir>/<stem>/ (<stem>_000000_disp.npy, ...) and <stem>_depth.mp4 (.avi for an .avi), the frames
 beside their colour-mapped disparity at the input's fps (utils/video.py). --save_ply adds
 <stem>_points.ply, the depth back-projected into a coloured point cloud with --camera camera.json (scaled
-to a resized photo of the same aspect ratio; another aspect ratio is refused) or else the training
-camera scaled to the photo (opt.json "camera", else KITTI's); the camera used is said once.
+to a resized photo of the same aspect ratio; another aspect ratio is refused), else the photo's EXIF focal
+length (utils/cameras/exif.py; said per photo), else the training camera scaled to the photo (opt.json
+"camera", else KITTI's; said once). Metric depth on a photo whose focal length (--camera or EXIF) differs
+from the training camera's is multiplied by fx_photo / fx_train at one width (utils/cameras/photo.py; said
+per photo and recorded in <stem>_depth.json; --no-focal_rescale turns it off).
 Depth is in metres (5.4 x disp_to_depth) for KITTI stereo-trained weights (opt.json use_stereo, or a
 folder without opt.json: the original MLDA-Net layout, trained mono+stereo), in metres with factor 1
 where opt.json records "metric": true (the folder dataset's stereo with its real baseline) and relative
@@ -34,7 +37,9 @@ Python API:
     predictor.metric, predictor.scale_factor  # metres or relative depth, and the factor used
     disp = predictor.disparity("photo.jpg")   # sigmoid disparity resized to the photo's size
     xyz, rgb = predictor.points("photo.jpg", camera="camera.json")  # N x 3 float32 (metres if metric),
-                                              # N x 3 uint8; camera: a path, a dict, or None (training camera)
+                                              # N x 3 uint8; camera: a path, a dict, or None (EXIF, else the
+                                              # training camera); depth(image, camera) rescales metric depth
+                                              # by the focal ratio (focal_rescale=False: never)
     disp = predictor.predict_disp("photo.jpg")  # network-size sigmoid disparity
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
@@ -46,7 +51,8 @@ import paddle
 import networks
 import options
 from utils.depth import depth_scale
-from utils import image_io, photo_loop, pointcloud
+from utils import image_io, photo_loop
+from utils.cameras.photo import PhotoCameras, focal_factor
 from utils.system import RuntimeSetupError, setup_runtime
 
 
@@ -60,7 +66,7 @@ class Predictor:
     """
 
     def __init__(self, weights_folder, scale_factor=None, batch_coupled_filter=False, device=None, refine=True,
-                 ddim_steps=None, strength=None, noise_seed=None):
+                 ddim_steps=None, strength=None, noise_seed=None, focal_rescale=True):
         if device is not None:
             setup_runtime(device)
         self.opt, nets = networks.load_weights_folder(weights_folder, ("depth",), batch_coupled_filter)
@@ -78,6 +84,7 @@ class Predictor:
         self.scale_factor, self.metric, self.scale_note = depth_scale(
             self.opt.get("use_stereo"), scale_factor, True if self.refined is not None else self.opt.get("metric"))
         self.trained_camera = self.opt.get("camera")  # recorded by the folder dataset; None: KITTI's
+        self.focal_rescale = focal_rescale and scale_factor is None and self.metric   # utils/cameras/photo.py
 
     @paddle.no_grad()
     def predict_disp(self, image):
@@ -95,10 +102,13 @@ class Predictor:
             disp = self.net.disparity(x)
         return disp.numpy()[0, 0].astype(np.float32), img.size
 
-    def depth(self, image):
-        """float32 depth at the image's own size: scale_factor x disp_to_depth of the resized disparity."""
+    def depth(self, image, camera=None):
+        """float32 depth at the image's own size: scale_factor x disp_to_depth of the resized disparity; metric
+        depth also x the photo's focal ratio (`camera`, else its EXIF, against the training camera) when
+        focal_rescale."""
         disp, size = self.predict_disp_and_size(image)
-        return image_io.disparity_to_depth(disp, size, self.scale_factor, self.min_depth, self.max_depth)
+        factor = focal_factor(image, size, camera, self.trained_camera) if self.focal_rescale else 1.0
+        return image_io.disparity_to_depth(disp, size, self.scale_factor * factor, self.min_depth, self.max_depth)
 
     __call__ = depth
 
@@ -109,10 +119,11 @@ class Predictor:
 
     def points(self, image, camera=None):
         """(N x 3 float32 points, N x 3 uint8 colours) of the image's depth, back-projected with `camera`
-        (a camera.json path or a dict fx fy cx cy width height; None: the training camera), scaled to the
-        image. Metres when self.metric. Raises utils.pointcloud.CameraError when the camera does not fit."""
-        image = image_io.load_image(image)
-        return pointcloud.CameraChoice(camera, self.trained_camera).points(self.depth(image), np.asarray(image))
+        (a camera.json path or a dict fx fy cx cy width height; None: the photo's EXIF focal length, else the
+        training camera), scaled to the image. Metres when self.metric. Raises utils.pointcloud.CameraError when
+        the camera does not fit or the EXIF is corrupt."""
+        cameras = PhotoCameras(camera, self.trained_camera)
+        return cameras.points(self.depth(image, camera), np.asarray(image_io.load_image(image)), photo=image)
 
 
 def main(argv=None):
@@ -125,9 +136,11 @@ def main(argv=None):
         paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
         predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter,
                               refine=opt.refine, ddim_steps=opt.ddim_steps, strength=opt.strength,
-                              noise_seed=opt.noise_seed)
+                              noise_seed=opt.noise_seed, focal_rescale=opt.focal_rescale)
         photo_loop.ground_setup(opt.camera_height, predictor.metric)
         camera = photo_loop.camera_choice(opt.camera, predictor.trained_camera, opt.save_ply, opt.camera_height)
+        focal = photo_loop.focal_setup(predictor.focal_rescale, predictor.metric, opt.camera,
+                                       predictor.trained_camera, opt.save_ply, opt.camera_height)
     except (photo_loop.InputError, networks.CheckpointError) as e:
         sys.exit(f"predict.py: error: {e}")
     ground = (opt.camera_height, camera) if opt.camera_height else None   # metres from the road plane
@@ -137,7 +150,7 @@ def main(argv=None):
         "predict.py", paths, predictor.predict_disp, opt.output_dir or photo_loop.default_output_dir(opt.color_path),
         predictor.scale_factor, predictor.metric, predictor.min_depth, predictor.max_depth, opt.colormap,
         opt.save_png16, opt.velo_filename, opt.calib_path, opt.eval_mono, camera if opt.save_ply else None,
-        opt.video_layout, ground)
+        opt.video_layout, ground, focal)
     if lines:
         print("\n".join(lines))
     if error:

@@ -87,7 +87,8 @@ def test_ros_stereo_pair_rectifies_the_rig(tmp_path, tmp_path_factory, capsys):
     assert camera["fx"] == cb.LEFT_K[0, 0] and camera["cy"] == cb.LEFT_K[1, 2] and "need no remapping" in out
     no_k = tmp_path / "no_k.yaml"
     no_k.write_text("image_width: 640\nimage_height: 480\ndistortion_model: plumb_bob\n")
-    assert "no camera matrix" in refused(["--import", str(no_k), "--out", str(tmp_path / "nok" / "camera.json")], capsys)
+    assert "no camera matrix" in refused(["--import", str(no_k), "--out", str(tmp_path / "nok" / "camera.json")],
+                                         capsys)
     assert not (tmp_path / "nok").exists()
 
 

@@ -7,3 +7,5 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
 # paddle.nn.BatchNorm2D.forward in train mode, every call: a note on Paddle's behaviour, which is ours too.
 warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance",
                         category=UserWarning)
+# Pillow on a photo whose EXIF does not parse: said in one line where the EXIF matters (utils/cameras/exif.py).
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)

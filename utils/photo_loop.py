@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from utils import ground_plane, image_io, kitti_layout, pointcloud, video
+from utils.cameras.photo import FocalRescale, PhotoCameras
 from utils.depth import disp_to_depth
 from utils.metrics import METRIC_NAMES, evaluate_depth
 
@@ -66,7 +67,8 @@ class PhotoResult:
     """What predict_photos did: `written` [(image path, {kind: output path})], `failed` [one-line reason],
     `replaced` (images whose earlier output files were overwritten), `velodyne` [(image path, the seven
     metrics, scale ratio, median_scaling)] with a scan, `videos` [(video path, frames, frame folder,
-    depth video)], `ground` [(image path, utils.ground_plane.GroundScale)] with --camera_height."""
+    depth video)], `ground` [(image path, utils.ground_plane.GroundScale)] with --camera_height, `notes`
+    [(path, line)]: the camera taken from a photo's EXIF, the focal rescaling of its depth."""
     output_dir: str
     total: int
     written: list = field(default_factory=list)
@@ -76,10 +78,12 @@ class PhotoResult:
     videos: list = field(default_factory=list)
     photos: int = 0
     ground: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
 
 def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap="magma",
-                   save_png16=False, velodyne=None, progress=None, camera=None, video_layout="auto", ground=None):
+                   save_png16=False, velodyne=None, progress=None, camera=None, video_layout="auto", ground=None,
+                   focal=None):
     """Predict every image of `paths` with `predict_disp(PIL image) -> H x W sigmoid disparity` and
     write its files (image_io.write_prediction, depth = scale_factor x disp_to_depth) into output_dir;
     videos (utils.video.is_video) frame by frame with utils.video.predict_video. Unreadable images and
@@ -88,7 +92,9 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
     label, or None for none. `camera`: a utils.pointcloud.CameraChoice to write <stem>_points.ply.
     `ground` = (camera height in metres, CameraChoice): each photo's factor is scale_factor x its
     utils.ground_plane.ground_scale, fitted on its depth at the photo's size; a photo without a road plane is
-    skipped and listed, and videos are refused (their frames would each need their own fit)."""
+    skipped and listed, and videos are refused (their frames would each need their own fit). `focal`: a
+    utils.cameras.photo.FocalRescale, each photo's factor times its focal ratio (<stem>_depth.json records it;
+    videos only with a given camera: frames carry no EXIF)."""
     result = PhotoResult(output_dir=output_dir, total=len(paths))
     stems = image_io.output_stems(paths)
     for path, stem in zip(paths, stems):
@@ -96,8 +102,10 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
             result.failed.append(f"{path}: --camera_height works on photos, not videos")
         elif video.is_video(path):
             try:
+                video_factor, note, _ = focal.of() if focal is not None else (1.0, None, None)
+                result.notes += [(path, note)] if note else []
                 result.videos.append((path,) + video.predict_video(
-                    path, stem, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
+                    path, stem, predict_disp, output_dir, scale_factor * video_factor, min_depth, max_depth, colormap,
                     save_png16, video_layout, camera, progress))
             except video.VideoError as e:
                 result.failed.append(str(e))
@@ -108,8 +116,9 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
     for path, stem in tqdm(photos, desc=progress, unit="image", disable=progress is None or len(photos) <= 1):
         try:
             image = image_io.load_image(path)
-            points = (np.asarray(image), camera.intrinsics(*image.size)) if camera is not None else None
-            ground_k = ground[1].intrinsics(*image.size) if ground is not None else None
+            points = (np.asarray(image), camera.intrinsics(*image.size, photo=path)) if camera is not None else None
+            ground_k = ground[1].intrinsics(*image.size, photo=path) if ground is not None else None
+            rescale, note, metadata = focal.of(path, *image.size) if focal is not None else (1.0, None, None)
         except (image_io.ImageLoadError, pointcloud.CameraError) as e:
             reason = str(e) if isinstance(e, image_io.ImageLoadError) else f"{path}: {e}"
             result.failed.append(reason)
@@ -117,7 +126,7 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
                 tqdm.write(f"skipped {reason}", file=sys.stderr)
             continue
         disp = predict_disp(image)
-        factor = scale_factor
+        factor = scale_factor * rescale
         if ground is not None:
             relative = image_io.disparity_to_depth(disp, image.size, scale_factor, min_depth, max_depth)
             fit = ground_plane.ground_scale(relative, ground_k, ground[0])
@@ -132,8 +141,10 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
                                                                     camera is not None).values()):
             result.replaced += 1
         files = image_io.write_prediction(output_dir, stem, disp, image.size, factor, colormap, save_png16,
-                                          min_depth, max_depth, points=points)
+                                          min_depth, max_depth, points=points, metadata=metadata)
         result.written.append((path, files))
+        used = (camera or (ground[1] if ground else None) or (focal.cameras if focal else None))
+        result.notes += [(path, n) for n in (used.notes.get(path) if used else None, note) if n]
         if velodyne:
             velo_filename, calib_path, median_scaling = velodyne
             errors, ratio = velodyne_errors(disp, path, calib_path, velo_filename, min_depth, max_depth,
@@ -145,7 +156,8 @@ def predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max
 def report(prog, result):
     """The lines both scripts print for a result (stdout), and the one-line error for the exit status
     (None when every image was written)."""
-    lines = [f"{path}: {fit.describe()}" for path, fit in result.ground]
+    lines = [f"{path}: {note}" for path, note in result.notes]
+    lines += [f"{path}: {fit.describe()}" for path, fit in result.ground]
     for _, errors, ratio, median_scaling in result.velodyne:
         lines.append("  " + " | ".join(f"{n:>8}" for n in METRIC_NAMES))
         lines.append("  " + " | ".join(f"{v:8.3f}" for v in errors))
@@ -162,13 +174,13 @@ def report(prog, result):
 
 def predict_and_report(prog, paths, predict_disp, output_dir, scale_factor, metric, min_depth, max_depth,
                        colormap="magma", save_png16=False, velo_filename=None, calib_path=None, eval_mono=False,
-                       camera=None, video_layout="auto", ground=None):
+                       camera=None, video_layout="auto", ground=None, focal=None):
     """predict_photos, then report: what predict.py and inference.py run. Relative depth has no scale to
     check, so the velodyne check then uses median scaling (as with --eval_mono); depth scaled by the
     ground plane (`ground`) is checked with its own factor. Returns (lines, error)."""
     velodyne = (velo_filename, calib_path, eval_mono or not (metric or ground)) if velo_filename else None
     result = predict_photos(paths, predict_disp, output_dir, scale_factor, min_depth, max_depth, colormap,
-                            save_png16, velodyne, prog, camera, video_layout, ground)
+                            save_png16, velodyne, prog, camera, video_layout, ground, focal)
     return report(prog, result)
 
 
@@ -178,7 +190,7 @@ def camera_choice(camera_path, trained_camera, save_ply, camera_height=None):
     if not (save_ply or camera_height):
         return None
     try:
-        choice = pointcloud.CameraChoice(camera_path, trained_camera)
+        choice = PhotoCameras(camera_path, trained_camera)   # each photo's EXIF first when no camera is given
     except pointcloud.CameraError as e:
         raise InputError(str(e)) from None
     uses = " and ".join(u for u, on in (("point clouds", save_ply), ("ground plane", camera_height)) if on)
@@ -196,3 +208,17 @@ def ground_setup(camera_height, metric):
         raise InputError("--camera_height gives relative depth a scale, but these weights' depth is already in "
                          "metres (stereo training, or opt.json / deploy.json \"metric\": true): drop --camera_height")
     print(GROUND_NOTE.format(height=camera_height))
+
+
+def focal_setup(enabled, metric, camera_path, trained_camera, save_ply=False, camera_height=None):
+    """The run's FocalRescale: for metric weights (without an explicit scale factor) unless --no-focal_rescale,
+    else None. A --camera that nothing uses (relative weights, no --save_ply or --camera_height) is refused."""
+    if camera_path and not metric and not (save_ply or camera_height):
+        raise InputError("--camera is used for point clouds (--save_ply), --camera_height and the focal rescaling of "
+                         "metric depth, but these weights give relative depth: add --save_ply or --camera_height")
+    if not (enabled and metric):
+        return None
+    try:
+        return FocalRescale(PhotoCameras(camera_path, trained_camera))
+    except pointcloud.CameraError as e:
+        raise InputError(str(e)) from None

@@ -53,7 +53,7 @@ def find_corners(grey, board):
             return None
     corners = ((corners.reshape(-1, 1, 2).astype(np.float64) + 0.5) / scale - 0.5).astype(np.float32)
     grid = corners.reshape(board[1], board[0], 2)
-    spacing = min(np.linalg.norm(np.diff(grid, axis=0), axis=2).min(), np.linalg.norm(np.diff(grid, axis=1), axis=2).min())
+    spacing = min(np.linalg.norm(np.diff(grid, axis=a), axis=2).min() for a in (0, 1))
     win = int(np.clip(0.4 * spacing, 2, 11))
     return cv2.cornerSubPix(grey, corners, (win, win), (-1, -1), SUBPIX_CRITERIA)
 
@@ -150,9 +150,9 @@ def calibrate_mono(corners, size, board, square):
 def check_views(count, what, folder, skipped):
     if count < MIN_VIEWS:
         why = f"; {len(skipped)} photo(s) without a board found" if skipped else ""
-        raise CalibrationError(f"{count} usable {what} in {folder}, at least {MIN_VIEWS} are needed{why}: check --board "
-                               "(inner corners COLSxROWS, e.g. 9x6 for 10 x 7 squares) and take more photos of the "
-                               "whole board, tilted in different directions")
+        raise CalibrationError(f"{count} usable {what} in {folder}, at least {MIN_VIEWS} are needed{why}: check "
+                               "--board (inner corners COLSxROWS, e.g. 9x6 for 10 x 7 squares) and take more photos of "
+                               "the whole board, tilted in different directions")
 
 
 def _board_text(board, square):
@@ -180,9 +180,9 @@ def rectify_rig(k1, d1, k2, d2, size, r, t, alpha=0.0):
     every source pixel) for a rig whose right camera sees X_right = r X_left + t; CalibrationError for a rig
     the folder layout cannot hold (stacked vertically, or left and right swapped)."""
     t = np.asarray(t, np.float64).reshape(3, 1)
-    r1, r2, p1, p2, _, _, _ = cv2.stereoRectify(np.asarray(k1, np.float64), np.asarray(d1, np.float64),
-                                                np.asarray(k2, np.float64), np.asarray(d2, np.float64), size,
-                                                np.asarray(r, np.float64), t, flags=cv2.CALIB_ZERO_DISPARITY, alpha=alpha)
+    k1, d1, k2, d2, r = (np.asarray(a, np.float64) for a in (k1, d1, k2, d2, r))
+    r1, r2, p1, p2, _, _, _ = cv2.stereoRectify(k1, d1, k2, d2, size, r, t, flags=cv2.CALIB_ZERO_DISPARITY,
+                                                alpha=alpha)
     if abs(p2[1, 3]) > abs(p2[0, 3]):
         raise CalibrationError("the cameras are stacked vertically (T = "
                                f"{np.round(t.ravel(), 4).tolist()} m): the folder layout needs a side-by-side pair")
@@ -210,13 +210,16 @@ def stereo_record(left, right, pairs, board, square, alpha=0.0):
     pts_l = [left.corners[l] for l, _ in both]
     pts_r = [_same_order(left.corners[l], right.corners[r]) for l, r in both]
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-6)
-    rms, _, _, _, _, r, t, _, _ = cv2.stereoCalibrate([obj] * len(both), pts_l, pts_r, mono_l.k, mono_l.dist, mono_r.k,
-                                                      mono_r.dist, size, flags=cv2.CALIB_FIX_INTRINSIC, criteria=criteria)
+    rms, _, _, _, _, r, t, _, _ = cv2.stereoCalibrate([obj] * len(both), pts_l, pts_r, mono_l.k, mono_l.dist,
+                                                      mono_r.k, mono_r.dist, size, flags=cv2.CALIB_FIX_INTRINSIC,
+                                                      criteria=criteria)
     r1, r2, p1, p2 = rectify_rig(mono_l.k, mono_l.dist, mono_r.k, mono_r.dist, size, r, t, alpha)
     rows = np.concatenate([np.abs(rectified_points(a, mono_l.k, mono_l.dist, r1, p1)[:, 1]
-                                  - rectified_points(b, mono_r.k, mono_r.dist, r2, p2)[:, 1]) for a, b in zip(pts_l, pts_r)])
+                                  - rectified_points(b, mono_r.k, mono_r.dist, r2, p2)[:, 1])
+                           for a, b in zip(pts_l, pts_r)])
     return camera_record(
-        side(mono_l.k, mono_l.dist, r1, p1), size, _board_text(board, square), right=side(mono_r.k, mono_r.dist, r2, p2),
+        side(mono_l.k, mono_l.dist, r1, p1), size, _board_text(board, square),
+        right=side(mono_r.k, mono_r.dist, r2, p2),
         rms_px=float(rms), left_rms_px=mono_l.rms, right_rms_px=mono_r.rms, views=len(both),
         R=r.tolist(), T=t.ravel().tolist(), alpha=alpha, rectified_row_error_px=[float(rows.mean()), float(rows.max())],
         skipped=[f"left {n}: {why}" for n, why in left.skipped] + [f"right {n}: {why}" for n, why in right.skipped])

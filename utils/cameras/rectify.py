@@ -32,10 +32,8 @@ def build_maps(record):
     maps = {}
     for name in SIDES:
         if name in block:
-            e = block[name]
-            maps[name] = cv2.initUndistortRectifyMap(np.asarray(e["K"], np.float64), np.asarray(e["distortion"], np.float64),
-                                                     np.asarray(e["R"], np.float64), np.asarray(e["P"], np.float64)[:, :3],
-                                                     size, cv2.CV_16SC2)
+            k, dist, r, p = (np.asarray(block[name][key], np.float64) for key in ("K", "distortion", "R", "P"))
+            maps[name] = cv2.initUndistortRectifyMap(k, dist, r, p[:, :3], size, cv2.CV_16SC2)
     return maps
 
 
