@@ -205,9 +205,11 @@ def read_opencv(path, camera_id=None, right=None, image_size=None, alpha=0.0, **
 
         k1, d1, k2, d2 = (np.asarray(found[k], np.float64) for k in ("M1", "D1", "M2", "D2"))
         r1, r2, p1, p2 = rectify_rig(k1, d1, k2, d2, size, found["R"], found["T"], alpha)
-        return camera_record(side(k1, d1, r1, p1), size, f"OpenCV stereo {os.path.basename(path)}",
-                             right=side(k2, d2, r2, p2), R=np.asarray(found["R"]).tolist(),
-                             T=np.asarray(found["T"]).ravel().tolist()), []
+        record = camera_record(side(k1, d1, r1, p1), size, f"OpenCV stereo {os.path.basename(path)}",
+                               right=side(k2, d2, r2, p2), R=np.asarray(found["R"]).tolist(),
+                               T=np.asarray(found["T"]).ravel().tolist())
+        return record, [f"baseline {record['baseline']:.4g} in the unit of the file's T (OpenCV's stereo sample: the "
+                        "unit of the square size it was given); camera.json needs metres"]
     n = camera_id or 1
     k = pick("camera_matrix", "cameraMatrix", "K", f"M{n}")
     dist = pick("distortion_coefficients", "distCoeffs", "dist_coeffs", "D", f"D{n}")
