@@ -11,7 +11,9 @@ The page runs the predictors of predict.py (deployment.Predictor, eager Paddle) 
 scripts write for the same photo: the colour map is <stem>_disp.jpeg, the downloads are <stem>_depth.npy, the
 16-bit <stem>_depth.png and <stem>_points.ply. Metres or relative depth follow the weights as for predict.py
 (utils.geometry.depth.depth_scale; deploy.json for an exported model; --pred_depth_scale_factor F always wins)
-and the page says which. The 3-D view shows a
+and the page says which. The camera of the point cloud is --camera, else the photo's EXIF focal length, else
+the training camera, and metric depth is rescaled by the photo's focal ratio (utils/cameras/photo.py;
+--no-focal_rescale turns it off), as predict.py does. The 3-D view shows a
 subsample of the point cloud (at most VIEW_POINTS points, as binary glTF); the .ply holds every pixel.
 Photos or video frames above --max_image_pixels, videos above --max_video_frames and files above
 --max_upload_mb are refused with a message; so are files that are not readable images or videos. Gradio's
@@ -36,7 +38,8 @@ import numpy as np
 from PIL import Image
 
 import options
-from utils.cameras.camera import CameraChoice, CameraError
+from utils.cameras.camera import CameraError
+from utils.cameras.photo import FocalRescale, PhotoCameras
 from utils.geometry import pointcloud
 from utils.io import image_io, video
 from utils.io.output_options import OutputOptions
@@ -53,7 +56,8 @@ def folder_name(path):
 class Service:
     """The predictor of the page, built as predict.py or inference.py builds it: `predict_disp(PIL image)`
     -> network-size sigmoid disparity; scale_factor, metric, scale_note, min_depth, max_depth as theirs;
-    `camera` the point clouds' utils.cameras.camera.CameraChoice (--camera, else the training camera)."""
+    `camera` the point clouds' utils.cameras.photo.PhotoCameras (--camera, else EXIF, else the training camera),
+    `focal` the FocalRescale of metric depth (None: relative depth, an explicit factor or --no-focal_rescale)."""
 
     def __init__(self, opt):
         if opt.load_weights_folder:
@@ -74,7 +78,9 @@ class Service:
             self.source = f"exported model {folder_name(opt.infer_files_dir)} ({opt.backend}, {opt.device})"
         self.scale_factor, self.metric, self.scale_note = predictor.scale_factor, predictor.metric, predictor.scale_note
         self.min_depth, self.max_depth = predictor.min_depth, predictor.max_depth
-        self.camera = CameraChoice(opt.camera, trained_camera)
+        self.camera = PhotoCameras(opt.camera, trained_camera)
+        rescale = opt.focal_rescale and self.metric and opt.pred_depth_scale_factor is None
+        self.focal = FocalRescale(PhotoCameras(opt.camera, trained_camera)) if rescale else None
 
     def depth_statement(self):
         """The page's line on units: predict.py's note for these weights ("<kind>: <why>"), else metres."""
@@ -210,13 +216,19 @@ def photo_outputs(service, requests, payload, colormap, max_pixels):
     folder, stem = requests.new(), safe_stem(name, "photo")
     rgb = np.asarray(image)
     try:
-        points = (rgb, service.camera.intrinsics(*image.size))
+        points = (rgb, service.camera.intrinsics(*image.size, photo=path))
         cloud_note = service.camera.source.replace("point clouds: ", "point cloud: ")
+        if path in service.camera.notes:
+            cloud_note = f"point cloud: {service.camera.notes[path]}"
     except CameraError as e:
         points, cloud_note = None, f"no point cloud: {e}"
+    try:
+        factor, focal_note, metadata = service.focal.of(path, *image.size) if service.focal else (1.0, None, None)
+    except CameraError as e:
+        raise PageError(str(e).replace(path, name)) from None
     disp = service.predict_disp(image)
-    files = image_io.write_prediction(folder, stem, disp, image.size, service.scale_factor, colormap, True,
-                                      service.min_depth, service.max_depth, points=points)
+    files = image_io.write_prediction(folder, stem, disp, image.size, service.scale_factor * factor, colormap, True,
+                                      service.min_depth, service.max_depth, points=points, metadata=metadata)
     shown = os.path.join(folder, f"{stem}_photo.jpeg")   # the photo as the network saw it (RGB, EXIF-turned)
     image.save(shown, quality=95)
     depth = np.load(files["depth_npy"])
@@ -230,6 +242,8 @@ def photo_outputs(service, requests, payload, colormap, max_pixels):
     summary = (f"**{name}**: {image.width} x {image.height} pixels; depth {depth.min():.3g} to "
                f"{depth.max():.3g}{unit}, median {np.median(depth):.3g}{unit}.  \n"
                f"{cloud_note[0].upper()}{cloud_note[1:]}.")
+    if focal_note:
+        summary += f"  \n{focal_note[0].upper()}{focal_note[1:]}."
     downloads = [files[k] for k in ("depth_npy", "depth_png", "points_ply") if k in files]
     return (shown, files["disp_jpeg"]), model, downloads, summary
 
@@ -250,7 +264,8 @@ def video_outputs(service, requests, payload, colormap, layout, max_pixels, max_
                         "--max_video_frames); cut the video first")
     folder, stem = requests.new(), safe_stem(name, "video")
     try:
-        out = OutputOptions(folder, service.scale_factor, service.min_depth, service.max_depth, colormap,
+        factor = service.focal.of()[0] if service.focal else 1.0   # a given camera's focal ratio (no EXIF in frames)
+        out = OutputOptions(folder, service.scale_factor * factor, service.min_depth, service.max_depth, colormap,
                             video_layout=layout, progress="app.py")
         frames, frame_folder, depth_video = video.predict_video(path, stem, service.predict_disp, out)
     except video.VideoError as e:

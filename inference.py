@@ -13,6 +13,8 @@ in <stem>/ plus <stem>_depth.mp4) in --output_dir (default:
 not overwritten); unreadable images are reported and skipped, and the exit status is then non-zero.
 Size, depth range, preprocessing and metric vs relative depth come from the folder's deploy.json
 (--pred_depth_scale_factor F always wins; --camera_height H: metres from the ground plane, as predict.py).
+Cameras as predict.py: --camera, else each photo's EXIF focal length, else the training camera; metric depth
+is rescaled by the photo's focal ratio unless --no-focal_rescale.
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import sys
@@ -32,6 +34,8 @@ def main(argv=None):
                                    opt.use_trt, opt.trt_precision, scale_factor=opt.pred_depth_scale_factor)
         photo_loop.ground_setup(opt.camera_height, predictor.metric)
         camera = photo_loop.camera_choice(opt.camera, predictor.config.get("camera"), opt.save_ply, opt.camera_height)
+        focal = photo_loop.focal_setup(opt.focal_rescale and opt.pred_depth_scale_factor is None, predictor.metric,
+                                       opt.camera, predictor.config.get("camera"), opt.save_ply, opt.camera_height)
     except (photo_loop.InputError, DeployError) as e:
         sys.exit(f"inference.py: error: {e}")
     if predictor.scale_note and not opt.camera_height:   # the ground plane gives relative depth metres
@@ -40,7 +44,7 @@ def main(argv=None):
     if precision:
         print(precision)
     output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, photo_loop.INFERENCE_OUTPUT_NAME)
-    out = OutputOptions.from_run(opt, predictor, camera, output_dir, "inference.py")
+    out = OutputOptions.from_run(opt, predictor, camera, output_dir, "inference.py", focal)
     lines, error = photo_loop.predict_and_report("inference.py", paths, lambda image: predictor(image)[0, 0], out)
     if lines:
         print("\n".join(lines))

@@ -12,8 +12,8 @@ the options of the run that wrote the weights instead of repeating them.
 
 Layout: GROUPS holds every option once, by topic (the sections of --help): name -> add_argument
 keywords. SCRIPT_GROUPS lists, per script, the groups it uses (a whole group, or (group, names) for
-some of its options). Where a script needs another default, help text, `required` or choices for a
-shared option, SCRIPT_DEFAULTS[script][name] gives those keywords (over the group's definition).
+some of its options, or (group, names, section) to show them in another --help section). Where a script
+needs another default, help text, `required` or choices for a shared option, SCRIPT_DEFAULTS[script][name] gives those keywords (over the group's definition).
 Checks: GROUP_CHECKS[group] checks the options of one group (run for every script that has some of
 them; it looks only at the options present), SCRIPT_CHECKS[script] the rules of one script (which
 options it requires). Help texts are one line; docs/options.md says more of each option and where each
@@ -44,6 +44,8 @@ PRESETS = {
 }
 
 BOOL = argparse.BooleanOptionalAction
+# calibrate.py's one --help section: its own options and those it borrows (--out, --format, --overwrite)
+CALIBRATE_SECTION = "calibration (calibrate.py)"
 COLORMAPS = ["magma", "inferno", "plasma", "viridis", "cividis", "turbo", "jet", "bone", "hot", "gray"]
 
 
@@ -193,7 +195,10 @@ GROUPS = {
         "save_png16": dict(action="store_true", help="also write <stem>_depth.png, KITTI's uint16 depth x 256"),
         "save_ply": dict(action="store_true",
                          help="also write <stem>_points.ply, the depth as a coloured point cloud"),
-        "camera": dict(default=None, help="camera.json of the photos (default: the training camera, scaled)"),
+        "camera": dict(default=None,
+                       help="camera.json of the photos (default: each photo's EXIF, else the training camera)"),
+        "focal_rescale": dict(action=BOOL, default=True,
+                              help="metric depth x fx_photo / fx_train for a photo of another focal length"),
         "video_layout": dict(choices=["auto", "side", "stacked"], default="auto",
                              help="a video's depth video: frame and depth side by side or stacked"),
         "calib_path": dict(default=None, help="folder of KITTI's calibration files, for --velo_filename"),
@@ -278,6 +283,29 @@ GROUPS = {
         "warmup_steps": dict(type=int, default=-1, help="linear learning-rate warm-up steps, -1 = one epoch"),
         "refine": dict(action=BOOL, default=True, help="use the weights folder's diffusion head when it has one"),
     }),
+    "calibration": (CALIBRATE_SECTION, {
+        "images": dict(default=None, metavar="DIR",
+                       help="calibrate from the chessboard photos in DIR (the left camera's with --right)"),
+        "right": dict(default=None, metavar="DIR|FILE",
+                      help="the right camera: chessboard photos, frames (--rectify) or a file (--import)"),
+        "board": dict(default="9x6", metavar="COLSxROWS",
+                      help="inner corners of the chessboard, columns x rows (9x6: 10 x 7 squares)"),
+        "square": dict(type=float, default=None, metavar="METRES",
+                       help="side of one board square in metres (stereo: the baseline's unit)"),
+        "rectify": dict(action="store_true",
+                        help="write undistorted, rectified frames of --left (and --right) into --out"),
+        "calibration": dict(default=None, metavar="CAMERA_JSON",
+                            help="camera.json of calibrate.py --images or --import, for --rectify"),
+        "left": dict(default=None, metavar="DIR", help="the left camera's frames for --rectify"),
+        "import": dict(default=None, dest="import_file", metavar="FILE",
+                       help="camera.json from a KITTI, ROS, OpenCV or COLMAP calibration file"),
+        "camera_id": dict(type=int, default=None, metavar="N",
+                          help="--import: which camera of the file (KITTI 0-3, COLMAP id, OpenCV 1 or 2)"),
+        "image_size": dict(default=None, metavar="WxH",
+                           help="--import: the image size, for files that do not store it"),
+        "rectify_alpha": dict(type=float, default=0.0, metavar="ALPHA",
+                              help="stereo rectification: 0 keeps only pixels both cameras saw, 1 every pixel"),
+    }),
 }
 
 # Options that exclude each other where a parser has both.
@@ -298,8 +326,12 @@ SCRIPT_GROUPS = {
     "convert_checkpoint": (("weights", ("load_weights_folder",)), "convert"),
     "export": ("weights", "export", ("model", ("height", "width")), ("refine", ("refine", "ddim_steps", "strength"))),
     "inference": ("inference", ("system", ("device",)), "prediction", ("scaling", ("eval_mono", "camera_height"))),
+    # borrowed options join calibrate's own section (a third element: the --help section they are shown in)
+    "calibrate": ("calibration", ("synthetic", ("out",), CALIBRATE_SECTION),
+                  ("export", ("format",), CALIBRATE_SECTION), ("data", ("overwrite",), CALIBRATE_SECTION)),
     "app": (("weights", ("load_weights_folder",)), "inference",
-            ("prediction", ("colormap", "pred_depth_scale_factor", "camera")), ("system", ("device",)), "app"),
+            ("prediction", ("colormap", "pred_depth_scale_factor", "camera", "focal_rescale")), ("system", ("device",)),
+            "app"),
     "export_gt_depth": (("data", ("data_path", "split")), "gt_export"),
     "precompute_depth_hints": (("data", ("dataset", "data_path", "split", "img_ext", "overwrite")), "hint_export",
                                ("model", ("height", "width")), ("system", ("num_workers",))),
@@ -370,8 +402,14 @@ SCRIPT_DEFAULTS = {
         "load_weights_folder": dict(help="weights folder to serve (or --infer_files_dir)"),
         "infer_files_dir": dict(required=False, default=None, help="folder written by export.py to serve instead"),
         "colormap": dict(help="colour map the page starts with"),
-        "camera": dict(help="camera.json of the photos (default: the training camera, scaled)"),
         "device": dict(choices=["cpu", "gpu"], default="cpu", help="cpu or gpu"),
+    },
+    "calibrate": {
+        "format": dict(choices=["auto", "kitti", "ros", "opencv", "colmap"], default="auto",
+                       help="format of --import; auto: from the file's name and content"),
+        "overwrite": dict(help="--rectify: replace the sequence's existing left/ and right/ frames"),
+        "out": dict(required=True, default=None,
+                    help="ROOT/camera.json to write, or the sequence folder ROOT/<sequence> for --rectify"),
     },
     "export_gt_depth": {
         "data_path": _KITTI_ROOT,
@@ -396,25 +434,34 @@ SCRIPT_DEFAULTS = {
 }
 
 def _selected(specs):
-    """[(group, [names])] of group specs: 'group' (all its options) or ('group', names)."""
+    """[(group, [names])] of group specs: 'group' (all its options) or ('group', names[, --help section])."""
     out = []
     for spec in specs:
-        group, names = (spec, None) if isinstance(spec, str) else spec
+        group, names = (spec, None) if isinstance(spec, str) else spec[:2]
         out.append((group, list(GROUPS[group][1]) if names is None else list(names)))
     return out
+
+
+def _titles(specs):
+    """The --help section of each group spec: the group's title, or the spec's third element."""
+    return [GROUPS[spec][0] if isinstance(spec, str) else spec[2] if len(spec) > 2 else GROUPS[spec[0]][0]
+            for spec in specs]
 
 
 def build_parser(script="train", groups=None, description=None):
     """An OptionsParser holding the options of `groups` (default: SCRIPT_GROUPS[script]) in that order,
     with SCRIPT_DEFAULTS[script] applied."""
-    selected = _selected(SCRIPT_GROUPS[script] if groups is None else groups)
+    specs = SCRIPT_GROUPS[script] if groups is None else groups
+    selected = _selected(specs)
     overrides = SCRIPT_DEFAULTS.get(script, {})
     names = {name for _, group_names in selected for name in group_names}
-    exclusive = {}
+    exclusive, sections = {}, {}
     parser = OptionsParser(prog=f"{script}.py", description=description, formatter_class=HelpFormatter)
-    for group, group_names in selected:
-        title, table = GROUPS[group]
-        group_section = parser.add_argument_group(title)
+    for (group, group_names), title in zip(selected, _titles(specs)):
+        table = GROUPS[group][1]
+        if title not in sections:
+            sections[title] = parser.add_argument_group(title)
+        group_section = sections[title]
         for name in group_names:
             section = group_section
             pair = next((p for p in EXCLUSIVE if name in p and set(p) <= names), None)
@@ -568,9 +615,9 @@ def check_prediction(opt, error):
         error("--velo_filename compares one image with its scan: give --color_path an image, not a folder")
     if opt.velo_filename and os.path.splitext(opt.color_path)[1].lower() in _video_extensions():
         error("--velo_filename compares one image with its scan: give --color_path an image, not a video")
-    if opt.camera and not (opt.save_ply or opt.camera_height):
-        error("--camera is only used with --save_ply or --camera_height (the camera of the point clouds and of the "
-              "ground plane)")
+    if opt.camera and not (opt.save_ply or opt.camera_height or opt.focal_rescale):
+        error("--camera is only used with --save_ply, --camera_height or the focal rescaling of metric depth (the "
+              "camera of the point clouds, of the ground plane and of the photos)")
     if opt.output_dir and os.path.exists(opt.output_dir) and not os.path.isdir(opt.output_dir):
         error(f"--output_dir {opt.output_dir}: is a file, not a folder; give a folder (created if missing)")
 
@@ -585,9 +632,8 @@ def check_inference(opt, error):
 
 
 def check_export(opt, error):
-    if opt.calib_count < 1:
-        error(f"--calib_count {opt.calib_count}: must be >= 1")
-    if not opt.max_rel_error > 0:
+    _at_least(opt, error, ("calib_count",), 1, ">= 1")
+    if "max_rel_error" in opt and not opt.max_rel_error > 0:   # calibrate.py borrows only --format
         error(f"--max_rel_error {opt.max_rel_error}: must be > 0 (a fraction: 0.01 is 1 %)")
 
 
@@ -611,11 +657,49 @@ def check_refine(opt, error):
     _at_least(opt, error, ("w_ddim", "grad_steps"), 0, ">= 0")
 
 
+def check_calibration(opt, error):
+    from utils.cameras.record import parse_pair
+
+    modes = [flag for flag, on in (("--images", opt.images), ("--rectify", opt.rectify), ("--import", opt.import_file))
+             if on]
+    if len(modes) != 1:
+        error(("give one of" if not modes else f"{' and '.join(modes)} exclude each other; give one of") +
+              " --images DIR (calibrate from chessboard photos), --import FILE (a calibration you have) and --rectify "
+              "(rectified frames from a calibration)")
+    owners = (("--left", opt.left, "--rectify"), ("--calibration", opt.calibration, "--rectify"),
+              ("--camera_id", opt.camera_id is not None, "--import"), ("--image_size", opt.image_size, "--import"))
+    wrong = [(flag, mode) for flag, on, mode in owners if on and mode not in modes]
+    if wrong:
+        error(f"{wrong[0][0]} belongs to {wrong[0][1]}")
+    folders = [("--images", opt.images), ("--left", opt.left)] + ([] if opt.import_file else [("--right", opt.right)])
+    for flag, path in folders:
+        if path and not os.path.isdir(path):
+            error(f"{flag} {path}: no such folder")
+    for flag, path in (("--import", opt.import_file), ("--calibration", opt.calibration),
+                       ("--right", opt.right if opt.import_file else None)):
+        if path and not os.path.isfile(path):
+            error(f"{flag} {path}: no such file")
+    board = parse_pair(opt.board)
+    if board is None or min(board) < 2:
+        error(f"--board {opt.board}: give the inner corners as COLSxROWS, e.g. 9x6 for a board of 10 x 7 squares")
+    if opt.square is not None and not opt.square > 0:
+        error(f"--square {opt.square}: must be > 0 (metres)")
+    if opt.images and opt.right and opt.square is None:
+        error("stereo calibration needs --square (the board square's side in metres): the baseline is measured in it")
+    if opt.rectify and not (opt.calibration and opt.left):
+        error("--rectify needs --calibration CAMERA_JSON and --left DIR (and --right DIR for a stereo pair)")
+    if opt.image_size and parse_pair(opt.image_size) is None:
+        error(f"--image_size {opt.image_size}: give WIDTHxHEIGHT in pixels, e.g. 1280x720")
+    if not 0 <= opt.rectify_alpha <= 1:
+        error(f"--rectify_alpha {opt.rectify_alpha}: must be in [0, 1]")
+
+
 GROUP_CHECKS = {"run": check_run, "weights": check_weights, "model": check_model, "training": check_training,
                 "depth_hints": check_depth_hints, "metric": check_metric, "optimisation": check_optimisation,
                 "logging": check_logging, "system": check_system, "scaling": check_scaling,
                 "evaluation": check_evaluation, "prediction": check_prediction, "inference": check_inference,
-                "export": check_export, "app": check_app, "refine": check_refine}
+                "export": check_export, "app": check_app, "refine": check_refine,
+                "calibration": check_calibration}
 
 
 def network_size(opt, error):
@@ -644,6 +728,12 @@ def hint_export_sizes(opt, error):
         error(f"--num_workers {opt.num_workers}: must be at least 1")
 
 
+def calibration_out(opt, error):
+    """calibrate.py --out: a camera.json to write (--images, --import), a sequence folder (--rectify)."""
+    if not opt.rectify and os.path.isdir(opt.out):
+        error(f"--out {opt.out}: is a folder; name the file, e.g. {os.path.join(opt.out, 'camera.json')}")
+
+
 def refine_weights_required(opt, error):
     if not opt.load_weights_folder and not opt.resume:
         error("--load_weights_folder is required: the MLDA-Net weights folder the head refines")
@@ -659,6 +749,7 @@ SCRIPT_CHECKS = {
     "convert_checkpoint": (weights_required,),
     "export_gt_depth": (data_path_exists,),
     "precompute_depth_hints": (data_path_exists, hint_export_sizes),
+    "calibrate": (calibration_out,),
 }
 
 

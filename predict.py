@@ -11,8 +11,11 @@ utils/io/image_io.py. A video (anything OpenCV reads) is streamed frame by frame
 in <output_dir>/<stem>/ (<stem>_000000_disp.npy, ...) and <stem>_depth.mp4 (.avi for an .avi), the frames
 beside their colour-mapped disparity at the input's fps (utils/io/video.py). --save_ply adds
 <stem>_points.ply, the depth back-projected into a coloured point cloud with --camera camera.json (scaled
-to a resized photo of the same aspect ratio; another aspect ratio is refused) or else the training
-camera scaled to the photo (opt.json "camera", else KITTI's); the camera used is said once.
+to a resized photo of the same aspect ratio; another aspect ratio is refused), else the photo's EXIF focal
+length (utils/cameras/exif.py; said per photo), else the training camera scaled to the photo (opt.json
+"camera", else KITTI's; said once). Metric depth on a photo whose focal length (--camera or EXIF) differs
+from the training camera's is multiplied by fx_photo / fx_train at one width (utils/cameras/photo.py; said
+per photo and recorded in <stem>_depth.json; --no-focal_rescale turns it off).
 Depth is in metres (5.4 x disp_to_depth) for KITTI stereo-trained weights (opt.json use_stereo, or a
 folder without opt.json: the original MLDA-Net layout, trained mono+stereo), in metres with factor 1
 where opt.json records "metric": true (the folder dataset's stereo with its real baseline) and relative
@@ -49,15 +52,17 @@ def main(argv=None):
         paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
         predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter,
                               refine=opt.refine, ddim_steps=opt.ddim_steps, strength=opt.strength,
-                              noise_seed=opt.noise_seed)
+                              noise_seed=opt.noise_seed, focal_rescale=opt.focal_rescale)
         photo_loop.ground_setup(opt.camera_height, predictor.metric)
         camera = photo_loop.camera_choice(opt.camera, predictor.trained_camera, opt.save_ply, opt.camera_height)
+        focal = photo_loop.focal_setup(predictor.focal_rescale, predictor.metric, opt.camera,
+                                       predictor.trained_camera, opt.save_ply, opt.camera_height)
     except (photo_loop.InputError, networks.CheckpointError) as e:
         sys.exit(f"predict.py: error: {e}")
     if predictor.scale_note and not opt.camera_height:   # the ground plane gives relative depth metres
         print(predictor.scale_note)
     output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path)
-    out = OutputOptions.from_run(opt, predictor, camera, output_dir, "predict.py")
+    out = OutputOptions.from_run(opt, predictor, camera, output_dir, "predict.py", focal)
     lines, error = photo_loop.predict_and_report("predict.py", paths, predictor.predict_disp, out)
     if lines:
         print("\n".join(lines))

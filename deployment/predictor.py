@@ -7,7 +7,9 @@
     predictor.metric, predictor.scale_factor  # metres or relative depth, and the factor used
     disp = predictor.disparity("photo.jpg")   # sigmoid disparity resized to the photo's size
     xyz, rgb = predictor.points("photo.jpg", camera="camera.json")  # N x 3 float32 (metres if metric),
-                                              # N x 3 uint8; camera: a path, a dict, or None (training camera)
+                                              # N x 3 uint8; camera: a path, a dict, or None (EXIF, else the
+                                              # training camera); depth(image, camera) rescales metric depth
+                                              # by the focal ratio (focal_rescale=False: never)
     disp = predictor.predict_disp("photo.jpg")  # network-size sigmoid disparity
 
 An exported model runs without Paddle's dynamic graph through deployment.runtime.DepthPredictor, which
@@ -17,8 +19,7 @@ import numpy as np
 import paddle
 
 import networks
-from utils.cameras.camera import CameraChoice
-from utils.geometry import pointcloud
+from utils.cameras.photo import PhotoCameras, focal_factor
 from utils.geometry.depth import depth_scale
 from utils.io import image_io
 from utils.system import setup_runtime
@@ -34,7 +35,7 @@ class Predictor:
     """
 
     def __init__(self, weights_folder, scale_factor=None, batch_coupled_filter=False, device=None, refine=True,
-                 ddim_steps=None, strength=None, noise_seed=None):
+                 ddim_steps=None, strength=None, noise_seed=None, focal_rescale=True):
         if device is not None:
             setup_runtime(device)
         self.opt, nets = networks.load_weights_folder(weights_folder, ("depth",), batch_coupled_filter)
@@ -52,6 +53,7 @@ class Predictor:
         self.scale_factor, self.metric, self.scale_note = depth_scale(
             self.opt.get("use_stereo"), scale_factor, True if self.refined is not None else self.opt.get("metric"))
         self.trained_camera = self.opt.get("camera")  # recorded by the folder dataset; None: KITTI's
+        self.focal_rescale = focal_rescale and scale_factor is None and self.metric   # utils/cameras/photo.py
 
     @paddle.no_grad()
     def predict_disp(self, image):
@@ -69,10 +71,13 @@ class Predictor:
             disp = self.net.disparity(x)
         return disp.numpy()[0, 0].astype(np.float32), img.size
 
-    def depth(self, image):
-        """float32 depth at the image's own size: scale_factor x disp_to_depth of the resized disparity."""
+    def depth(self, image, camera=None):
+        """float32 depth at the image's own size: scale_factor x disp_to_depth of the resized disparity; metric
+        depth also x the photo's focal ratio (`camera`, else its EXIF, against the training camera) when
+        focal_rescale."""
         disp, size = self.predict_disp_and_size(image)
-        return image_io.disparity_to_depth(disp, size, self.scale_factor, self.min_depth, self.max_depth)
+        factor = focal_factor(image, size, camera, self.trained_camera) if self.focal_rescale else 1.0
+        return image_io.disparity_to_depth(disp, size, self.scale_factor * factor, self.min_depth, self.max_depth)
 
     __call__ = depth
 
@@ -83,8 +88,8 @@ class Predictor:
 
     def points(self, image, camera=None):
         """(N x 3 float32 points, N x 3 uint8 colours) of the image's depth, back-projected with `camera`
-        (a camera.json path or a dict fx fy cx cy width height; None: the training camera), scaled to the
-        image. Metres when self.metric. Raises utils.cameras.camera.CameraError when the camera does not fit."""
-        image = image_io.load_image(image)
-        choice = CameraChoice(camera, self.trained_camera)
-        return pointcloud.cloud(self.depth(image), np.asarray(image), choice.intrinsics(*image.size))
+        (a camera.json path or a dict fx fy cx cy width height; None: the photo's EXIF focal length, else the
+        training camera), scaled to the image. Metres when self.metric. Raises utils.cameras.camera.CameraError
+        when the camera does not fit or the EXIF is corrupt."""
+        cameras = PhotoCameras(camera, self.trained_camera)
+        return cameras.points(self.depth(image, camera), np.asarray(image_io.load_image(image)), photo=image)

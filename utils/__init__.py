@@ -1,5 +1,6 @@
 """Helpers below every other layer, grouped by concern (all but system.py free of Paddle):
-    cameras/    camera.json and intrinsics, KITTI's and one's own folder layouts, KITTI's calibration files
+    cameras/    camera.json and intrinsics, KITTI's and one's own folder layouts, KITTI's calibration files,
+                chessboard calibration and rectification, calibration imports, EXIF focal lengths
     geometry/   disparity/depth conventions, point clouds, the ground plane, the evaluation metrics
     io/         reading images and videos, writing predictions, the photo/video output loop, ground truth,
                 atomic files
@@ -15,3 +16,5 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
 # paddle.nn.BatchNorm2D.forward in train mode, every call: a note on Paddle's behaviour, which is ours too.
 warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance",
                         category=UserWarning)
+# Pillow on a photo whose EXIF does not parse: said in one line where the EXIF matters (utils/cameras/exif.py).
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)

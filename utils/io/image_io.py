@@ -25,11 +25,14 @@ Writing, for one image with network output `disp` (the scale-0 sigmoid disparity
                          (so depths above 255.99 m saturate)
       <stem>_points.ply  (points=(rgb, (fx, fy, cx, cy))) the depth back-projected with that camera at
                          the photo's size, coloured by the photo: binary PLY (utils.geometry.pointcloud)
+      <stem>_depth.json  (metadata={...}) how the depth was scaled: {"depth_scale_factor": the factor used,
+                         ...metadata}, e.g. the focal rescaling of metric depth (utils/cameras/photo.py)
     Files are written to temporary names (utils.io.fileio.atomic_write) and renamed only once all of
     them are written.
 
 `original_size` is (width, height), as PIL's `Image.size`.
 """
+import json
 import os
 
 import cv2
@@ -215,7 +218,7 @@ def depth_to_png16(depth):
     return np.clip(np.round(np.asarray(depth, np.float64) * KITTI_PNG_SCALE), 1, 65535).astype(np.uint16)
 
 
-def prediction_paths(output_dir, stem, save_png16=False, save_ply=False):
+def prediction_paths(output_dir, stem, save_png16=False, save_ply=False, metadata=False):
     """{kind: path} of the files write_prediction writes for `stem` (see the module docstring)."""
     base = os.path.join(output_dir, stem)
     paths = {"disp_npy": base + "_disp.npy", "disp_jpeg": base + "_disp.jpeg", "depth_npy": base + "_depth.npy"}
@@ -223,6 +226,8 @@ def prediction_paths(output_dir, stem, save_png16=False, save_ply=False):
         paths["depth_png"] = base + "_depth.png"
     if save_ply:
         paths["points_ply"] = base + "_points.ply"
+    if metadata:
+        paths["depth_json"] = base + "_depth.json"
     return paths
 
 
@@ -235,26 +240,34 @@ def _write_all(items):
 
 
 def write_prediction(output_dir, stem, disp, original_size, scale_factor=STEREO_SCALE_FACTOR, colormap="magma",
-                     save_png16=False, min_depth=0.1, max_depth=100.0, points=None):
+                     save_png16=False, min_depth=0.1, max_depth=100.0, points=None, metadata=None):
     """Write the per-image outputs (see the module docstring) and return {kind: path} with kinds
-    "disp_npy", "disp_jpeg", "depth_npy", with save_png16 "depth_png" and with `points` = (H x W x 3
-    uint8 colours at the photo's size, (fx, fy, cx, cy) at that size) "points_ply"."""
+    "disp_npy", "disp_jpeg", "depth_npy", with save_png16 "depth_png", with `points` = (H x W x 3
+    uint8 colours at the photo's size, (fx, fy, cx, cy) at that size) "points_ply" and with `metadata`
+    (a JSON-serialisable dict) "depth_json"."""
 
     disp = _as_map(disp)
     disp_full = resize_map(disp, original_size)
     depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
     colored = colorize(disp_full, colormap)
     os.makedirs(output_dir, exist_ok=True)
-    paths = prediction_paths(output_dir, stem, save_png16, points is not None)
+    paths = prediction_paths(output_dir, stem, save_png16, points is not None, bool(metadata))
     writers = {
         "points_ply": lambda f: pointcloud.write_ply(f, *pointcloud.cloud(depth, points[0], points[1])),
         "disp_npy": lambda f: np.save(f, disp.astype(np.float32)),
         "disp_jpeg": lambda f: Image.fromarray(colored).save(f, format="JPEG", quality=95),
         "depth_npy": lambda f: np.save(f, depth),
         "depth_png": lambda f: _write_png16(f, depth),
+        "depth_json": lambda f: _write_text(f, json.dumps({"depth_scale_factor": scale_factor, **(metadata or {})},
+                                                          indent=1) + "\n"),
     }
     _write_all([(path, writers[kind]) for kind, path in paths.items()])
     return paths
+
+
+def _write_text(path, text):
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def _write_png16(path, depth):

@@ -16,12 +16,15 @@ class OutputOptions:
                    (5.4 for KITTI stereo units, 1 for metric or relative depth)
     colormap       colour map of <stem>_disp.jpeg
     save_png16     also <stem>_depth.png, KITTI's uint16 depth x 256
-    camera         the run's utils.cameras.camera.CameraChoice (point clouds and ground plane), or None
+    camera         the run's camera (point clouds and ground plane): a utils.cameras.camera.CameraChoice, or
+                   utils.cameras.photo.PhotoCameras to take each photo's camera from its EXIF; or None
     save_ply       also <stem>_points.ply, back-projected with `camera`
     video_layout   a video's depth video: "side", "stacked" or "auto" (stacked when W >= 2 H)
     camera_height  metres: each photo's depth scaled from its road plane with `camera` (photos only)
     velodyne       (scan .bin, calibration folder, median_scaling): the seven metrics against the scan
     progress       the progress bars' label; None: no bar
+    focal          utils.cameras.photo.FocalRescale: metric depth x each photo's focal ratio, recorded in
+                   <stem>_depth.json (photo_loop.focal_setup); None: no rescaling
     """
     output_dir: str
     scale_factor: float = 1.0
@@ -35,6 +38,7 @@ class OutputOptions:
     camera_height: Optional[float] = None
     velodyne: Optional[tuple] = None
     progress: Optional[str] = None
+    focal: Any = None
 
     @property
     def ply_camera(self):
@@ -42,12 +46,13 @@ class OutputOptions:
         return self.camera if self.save_ply else None
 
     @classmethod
-    def from_run(cls, opt, predictor, camera, output_dir, progress):
+    def from_run(cls, opt, predictor, camera, output_dir, progress, focal=None):
         """The options of a predict.py / inference.py run: `opt` their parsed command line, `predictor` a
         Predictor or DepthPredictor (its scale_factor, metric, min_depth, max_depth), `camera`
-        photo_loop.camera_choice's. Relative depth has no scale to check, so the velodyne check then uses
-        median scaling (as with --eval_mono); depth scaled by the ground plane is checked with its own factor."""
+        photo_loop.camera_choice's, `focal` photo_loop.focal_setup's. Relative depth has no scale to check, so
+        the velodyne check then uses median scaling (as with --eval_mono); depth scaled by the ground plane is
+        checked with its own factor."""
         median = opt.eval_mono or not (predictor.metric or opt.camera_height)
         return cls(output_dir, predictor.scale_factor, predictor.min_depth, predictor.max_depth, opt.colormap,
                    opt.save_png16, camera, opt.save_ply, opt.video_layout, opt.camera_height,
-                   (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress)
+                   (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress, focal)

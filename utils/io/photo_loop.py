@@ -5,13 +5,14 @@ utils/geometry/pointcloud.py. Free of Paddle. `predict_photos` takes the paths, 
 OutputOptions (utils/io/output_options.py) and returns a PhotoResult; it never exits."""
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm import tqdm
 
 from utils.cameras import kitti_layout
-from utils.cameras.camera import CameraChoice, CameraError
+from utils.cameras.camera import CameraError
+from utils.cameras.photo import FocalRescale, PhotoCameras
 from utils.geometry import ground_plane
 from utils.geometry.depth import disp_to_depth
 from utils.geometry.metrics import METRIC_NAMES, evaluate_depth
@@ -70,7 +71,8 @@ class PhotoResult:
     """What predict_photos did: `written` [(image path, {kind: output path})], `failed` [one-line reason],
     `replaced` (images whose earlier output files were overwritten), `velodyne` [(image path, the seven
     metrics, scale ratio, median_scaling)] with a scan, `videos` [(video path, frames, frame folder,
-    depth video)], `ground` [(image path, utils.geometry.ground_plane.GroundScale)] with --camera_height."""
+    depth video)], `ground` [(image path, utils.geometry.ground_plane.GroundScale)] with --camera_height, `notes`
+    [(path, line)]: the camera taken from a photo's EXIF, the focal rescaling of its depth."""
     output_dir: str
     total: int
     written: list = field(default_factory=list)
@@ -80,6 +82,7 @@ class PhotoResult:
     videos: list = field(default_factory=list)
     photos: int = 0
     ground: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
 
 def predict_photos(paths, predict_disp, out):
@@ -91,7 +94,8 @@ def predict_photos(paths, predict_disp, out):
     cloud with out.camera; out.camera_height, each photo's factor is out.scale_factor x its
     utils.geometry.ground_plane.ground_scale with out.camera, fitted on its depth at the photo's size (a
     photo without a road plane is skipped and listed, and videos are refused: their frames would each need
-    their own fit)."""
+    their own fit); out.focal (utils.cameras.photo.FocalRescale), each photo's factor times its focal ratio
+    (<stem>_depth.json records it; videos only with a given camera: frames carry no EXIF)."""
     result = PhotoResult(output_dir=out.output_dir, total=len(paths))
     stems = image_io.output_stems(paths)
     for path, stem in zip(paths, stems):
@@ -99,7 +103,10 @@ def predict_photos(paths, predict_disp, out):
             result.failed.append(f"{path}: --camera_height works on photos, not videos")
         elif video.is_video(path):
             try:
-                result.videos.append((path,) + video.predict_video(path, stem, predict_disp, out))
+                video_factor, note, _ = out.focal.of() if out.focal is not None else (1.0, None, None)
+                result.notes += [(path, note)] if note else []
+                frames_out = replace(out, scale_factor=out.scale_factor * video_factor)
+                result.videos.append((path,) + video.predict_video(path, stem, predict_disp, frames_out))
             except video.VideoError as e:
                 result.failed.append(str(e))
             except CameraError as e:
@@ -110,8 +117,9 @@ def predict_photos(paths, predict_disp, out):
     for path, stem in bar:
         try:
             image = image_io.load_image(path)
-            points = (np.asarray(image), out.ply_camera.intrinsics(*image.size)) if out.ply_camera else None
-            ground_k = out.camera.intrinsics(*image.size) if out.camera_height else None
+            points = (np.asarray(image), out.ply_camera.intrinsics(*image.size, photo=path)) if out.ply_camera else None
+            ground_k = out.camera.intrinsics(*image.size, photo=path) if out.camera_height else None
+            rescale, note, metadata = out.focal.of(path, *image.size) if out.focal is not None else (1.0, None, None)
         except (image_io.ImageLoadError, CameraError) as e:
             reason = str(e) if isinstance(e, image_io.ImageLoadError) else f"{path}: {e}"
             result.failed.append(reason)
@@ -119,7 +127,7 @@ def predict_photos(paths, predict_disp, out):
                 tqdm.write(f"skipped {reason}", file=sys.stderr)
             continue
         disp = predict_disp(image)
-        factor = out.scale_factor
+        factor = out.scale_factor * rescale
         if out.camera_height:
             relative = image_io.disparity_to_depth(disp, image.size, out.scale_factor, out.min_depth, out.max_depth)
             fit = ground_plane.ground_scale(relative, ground_k, out.camera_height)
@@ -134,8 +142,11 @@ def predict_photos(paths, predict_disp, out):
                                                                     points is not None).values()):
             result.replaced += 1
         files = image_io.write_prediction(out.output_dir, stem, disp, image.size, factor, out.colormap,
-                                          out.save_png16, out.min_depth, out.max_depth, points=points)
+                                          out.save_png16, out.min_depth, out.max_depth, points=points,
+                                          metadata=metadata)
         result.written.append((path, files))
+        used = out.camera or (out.focal.cameras if out.focal is not None else None)
+        result.notes += [(path, n) for n in (used.notes.get(path) if used else None, note) if n]
         if out.velodyne:
             velo_filename, calib_path, median_scaling = out.velodyne
             errors, ratio = velodyne_errors(disp, path, calib_path, velo_filename, out.min_depth, out.max_depth,
@@ -147,7 +158,8 @@ def predict_photos(paths, predict_disp, out):
 def report(prog, result):
     """The lines both scripts print for a result (stdout), and the one-line error for the exit status
     (None when every image was written)."""
-    lines = [f"{path}: {fit.describe()}" for path, fit in result.ground]
+    lines = [f"{path}: {note}" for path, note in result.notes]
+    lines += [f"{path}: {fit.describe()}" for path, fit in result.ground]
     for _, errors, ratio, median_scaling in result.velodyne:
         lines.append("  " + " | ".join(f"{n:>8}" for n in METRIC_NAMES))
         lines.append("  " + " | ".join(f"{v:8.3f}" for v in errors))
@@ -169,12 +181,13 @@ def predict_and_report(prog, paths, predict_disp, out):
 
 
 def camera_choice(camera_path, trained_camera, save_ply, camera_height=None):
-    """The CameraChoice of a run with --save_ply or --camera_height (its source printed once; the run's
-    OutputOptions.camera), or None without either. Raises InputError for an unusable camera.json."""
+    """The PhotoCameras (a CameraChoice that first asks each photo's EXIF when no camera is given) of a run with
+    --save_ply or --camera_height (its source printed once; the run's OutputOptions.camera), or None without
+    either. Raises InputError for an unusable camera.json."""
     if not (save_ply or camera_height):
         return None
     try:
-        choice = CameraChoice(camera_path, trained_camera)
+        choice = PhotoCameras(camera_path, trained_camera)
     except CameraError as e:
         raise InputError(str(e)) from None
     uses = " and ".join(u for u, on in (("point clouds", save_ply), ("ground plane", camera_height)) if on)
@@ -192,3 +205,18 @@ def ground_setup(camera_height, metric):
         raise InputError("--camera_height gives relative depth a scale, but these weights' depth is already in "
                          "metres (stereo training, or opt.json / deploy.json \"metric\": true): drop --camera_height")
     print(GROUND_NOTE.format(height=camera_height))
+
+
+def focal_setup(enabled, metric, camera_path, trained_camera, save_ply=False, camera_height=None):
+    """The run's FocalRescale (its OutputOptions.focal): for metric weights (without an explicit scale factor)
+    unless --no-focal_rescale, else None. A --camera that nothing uses (relative weights, no --save_ply or
+    --camera_height) is refused (InputError)."""
+    if camera_path and not metric and not (save_ply or camera_height):
+        raise InputError("--camera is used for point clouds (--save_ply), --camera_height and the focal rescaling of "
+                         "metric depth, but these weights give relative depth: add --save_ply or --camera_height")
+    if not (enabled and metric):
+        return None
+    try:
+        return FocalRescale(PhotoCameras(camera_path, trained_camera))
+    except CameraError as e:
+        raise InputError(str(e)) from None
