@@ -3,10 +3,11 @@ process (pids are reused), refused while the process that wrote it runs."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from training.run_folder import LOCK_NAME, RunFolderBusy, RunLock, process_identity
+from training.run_folder import LOCK_NAME, RunFolderBusy, RunLock, command_line, process_identity
 
 
 @pytest.fixture
@@ -46,6 +47,8 @@ def test_lock_without_identity_is_taken_over_unless_a_train_script_holds_it(tmp_
     RunLock(str(tmp_path)).acquire().release()
     train_like = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "train.py"])
     try:
+        while "train.py" not in command_line(train_like.pid):   # until its exec is done
+            time.sleep(0.01)
         write_lock(tmp_path, train_like.pid)
         with pytest.raises(RunFolderBusy, match=f"pid {train_like.pid}"):
             RunLock(str(tmp_path)).acquire()
