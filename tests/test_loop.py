@@ -54,9 +54,9 @@ def finished(run):
 
 @pytest.fixture(scope="module")
 def reference(split, tmp_path_factory):
-    """The uninterrupted run (no loader workers): its run folder."""
+    """The uninterrupted run (no loader workers, checkpoints at the epochs' ends only): its run folder."""
     log_dir = tmp_path_factory.mktemp("reference")
-    finished(Run(train_argv(split, log_dir, "run")))
+    finished(Run(train_argv(split, log_dir, "run", "--checkpoint_steps", "0")))
     return log_dir / "run"
 
 
@@ -259,19 +259,19 @@ def refine_argv(split, mlda, log_dir, name, *extra):
     root, folder = split
     return ["train_refine.py", "--dataset", "synthetic", "--data_path", root, "--split", folder,
             "--load_weights_folder", mlda, "--log_dir", str(log_dir), "--model_name", name, "--height", "64",
-            "--width", "64", "--batch_size", "2",
-            "--num_epochs", "2", "--cond_channels", "8", "--ddim_steps", "2", "--warmup_steps", "0",
-            "--log_frequency", "1", "--checkpoint_steps", "1", "--num_threads", "1", "--num_workers", "0",
-            "--seed", "0", *extra]
+            "--width", "64", "--batch_size", "2", "--num_epochs", "2", "--cond_channels", "8", "--ddim_steps", "2",
+            "--warmup_steps", "0", "--log_frequency", "1", "--checkpoint_steps", "1", "--num_threads", "1",
+            "--num_workers", "0", "--seed", "0", *extra]
 
 
 @pytest.fixture(scope="module")
 def refine_runs(split, reference, tmp_path_factory):
-    """The diffusion head on the reference run's best MLDA-Net: uninterrupted; and SIGKILL while
-    step 3 runs, SIGTERM after step 3's checkpoint (one loader worker), resumed to the end."""
+    """The diffusion head on the reference run's best MLDA-Net: uninterrupted (checkpoints at the
+    epochs' ends); and SIGKILL while step 3 runs, SIGTERM after step 3's checkpoint (one loader
+    worker), resumed to the end."""
     mlda = str(reference / "models" / "best")
     log_dir = tmp_path_factory.mktemp("refine")
-    finished(Run(refine_argv(split, mlda, log_dir, "straight")))
+    finished(Run(refine_argv(split, mlda, log_dir, "straight", "--checkpoint_steps", "0")))
     log = str(log_dir / "cut" / "train.log")
     moments = random.Random(2025)
     run = Run(refine_argv(split, mlda, log_dir, "cut", "--num_workers", "1"), log)
