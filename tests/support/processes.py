@@ -97,7 +97,7 @@ class Run:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise AssertionError(f"{self.argv} did not end within {TIMEOUT} s:\n{self.text[-4000:]}")
-        self.reader.join()
+        self.reader.join(timeout=30)   # a child left behind may hold the pipe open: survivors() says so
         return code
 
     def survivors(self, grace=3.0):
