@@ -108,3 +108,15 @@ def test_no_intact_checkpoint_exits_2_with_one_line_and_writes_nothing(tmp_path,
     assert sorted((p, p.stat().st_size, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
     with pytest.raises(ResumeError, match="pass the run's checkpoint folder"):
         choose_checkpoint(str(tmp_path / "weights"))
+
+
+def test_resume_accepts_a_checkpoint_folder_renamed_away_mid_rotation(tmp_path, capsys):
+    """Killed between a rotation's renames, a run has checkpoint_previous/ (and checkpoint.tmp/) but
+    no checkpoint/: --resume .../checkpoint passes the option check; a wrong folder does not."""
+    import options
+    save(tmp_path / "checkpoint", 1)
+    os.rename(tmp_path / "checkpoint", str(tmp_path / "checkpoint") + PREVIOUS)
+    assert options.parse("train", ["--resume", str(tmp_path / "checkpoint")]).resume == str(tmp_path / "checkpoint")
+    with pytest.raises(SystemExit):
+        options.parse("train", ["--resume", str(tmp_path / "chekpoint")])
+    assert "no such folder" in capsys.readouterr().err
