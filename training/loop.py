@@ -302,7 +302,7 @@ class TrainingLoop:
         checkpoint already holds this state."""
         key = (self.epoch, self.batch_in_epoch, self.step, self.best)
         folder = self.checkpoint_folder
-        if key == self.saved and self.resumed_from in (None, os.path.normpath(folder)):
+        if key == self.saved and self.resumed_from in (None, os.path.abspath(folder)):
             return folder
         state = ckpt.trainer_state(self.epoch, self.batch_in_epoch, self.step, self.best, self.lr_scheduler,
                                    self.scaler)
@@ -315,7 +315,7 @@ class TrainingLoop:
         info = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "step": self.step}
         with self.writing(folder, ckpt.state_bytes(self.weight_layers(), self.optimizer)):
             ckpt.save_checkpoint(folder, write, info,
-                                 current_damaged=self.resumed_from == os.path.normpath(folder) + ckpt.PREVIOUS)
+                                 current_damaged=self.resumed_from == os.path.abspath(folder) + ckpt.PREVIOUS)
         self.resumed_from = None
         self.saved, self.saved_folder, self.saved_step, self.saved_time = key, folder, self.step, time.monotonic()
         self.log.info(f"checkpoint: epoch {self.epoch} batch {self.batch_in_epoch} step {self.step}")
@@ -332,5 +332,6 @@ class TrainingLoop:
         self.epoch, self.batch_in_epoch, self.step = state["epoch"], state["batch_in_epoch"], state["step"]
         self.best = state["best"]
         self.saved, self.saved_step = (self.epoch, self.batch_in_epoch, self.step, self.best), self.step
-        self.resumed_from = self.saved_folder = os.path.normpath(folder)
+        self.saved_folder = folder
+        self.resumed_from = os.path.abspath(folder)   # compared with the checkpoint folders of this run
         self.log.info(f"resumed from {folder}: epoch {self.epoch}, batch {self.batch_in_epoch}, step {self.step}")
