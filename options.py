@@ -91,7 +91,11 @@ GROUPS = {
         "models_to_load": dict(nargs="+", default=["encoder", "depth", "pose_encoder", "pose"],
                                help="networks --load_weights_folder provides (default: all four)"),
         "resume": dict(default=None, metavar="FOLDER",
-                       help="continue an interrupted run exactly from its checkpoint folder"),
+                       help="continue an interrupted run exactly from its checkpoint folder <run>/checkpoint"),
+        "checkpoint_steps": dict(type=int, default=0, metavar="N",
+                                 help="also write the checkpoint every N steps inside an epoch, 0 = off"),
+        "checkpoint_minutes": dict(type=float, default=15.0, metavar="M",
+                                   help="also write the checkpoint every M minutes inside an epoch, 0 = off"),
     }),
     "weights": ("weights", {
         "load_weights_folder": dict(
@@ -337,14 +341,15 @@ SCRIPT_GROUPS = {
                                ("model", ("height", "width")), ("system", ("num_workers",))),
     "synthetic": ("synthetic", ("data", ("img_ext", "overwrite")), ("model", ("width", "height")),
                   ("system", ("seed",))),
-    "train_refine": (("data", ("dataset", "data_path", "split", "png")), ("run", ("log_dir", "model_name", "resume")),
+    "train_refine": (("data", ("dataset", "data_path", "split", "png")),
+                     ("run", ("log_dir", "model_name", "resume", "checkpoint_steps", "checkpoint_minutes")),
                      "weights", ("model", ("height", "width")),
                      ("refine", ("cond_channels", "depth_mapping", "paper_output_act", "ddim_steps", "strength",
                                  "noise_seed", "w_ddim", "grad_steps", "freeze_mlda", "detach_ddim_target",
                                  "pixel_loss", "warmup_steps")),
                      ("training", ("max_steps",)),
                      ("optimisation", ("batch_size", "learning_rate", "num_epochs", "lr_decay", "max_bad_steps")),
-                     ("logging", ("log_frequency",)), "system"),
+                     ("logging", ("log_frequency", "val_max_images")), "system"),
 }
 
 _KITTI_ROOT = dict(required=True, default=None, help="KITTI raw root")
@@ -496,10 +501,13 @@ def _at_least(opt, error, names, low, text):
 
 
 def check_run(opt, error):
-    if opt.get("resume") and not os.path.isdir(opt.resume):
-        error(f"--resume {opt.resume}: no such folder (a run's checkpoint folder, e.g. logs/mlda/checkpoint)")
-    if opt.get("resume") and opt.get("load_weights_folder"):
+    # <run>/checkpoint is briefly absent while a new one is renamed in; <run>/checkpoint_previous then holds one
+    resume = opt.get("resume")
+    if resume and not (os.path.isdir(resume) or os.path.isdir(os.path.normpath(resume) + "_previous")):
+        error(f"--resume {resume}: no such folder (a run's checkpoint folder, e.g. logs/mlda/checkpoint)")
+    if resume and opt.get("load_weights_folder"):
         error("--resume and --load_weights_folder exclude each other: --resume already restores the weights")
+    _at_least(opt, error, ("checkpoint_steps", "checkpoint_minutes"), 0, ">= 0 (0 = off)")
     bad = set(opt.get("models_to_load", ())) - {"encoder", "depth", "pose_encoder", "pose"}
     if bad:
         error(f"--models_to_load {' '.join(sorted(bad))}: choose from encoder depth pose_encoder pose")

@@ -8,7 +8,6 @@
 All options: python train.py --help (defined in options.py).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
-import json
 import os
 import sys
 
@@ -17,23 +16,13 @@ import options
 
 def resume_options(opt, argv):
     """The options of the run being resumed (its checkpoint's opt.json), with only the runtime
-    options (RESUME_OVERRIDABLE) taken from this command line, and only those given on it."""
+    options (RESUME_OVERRIDABLE) taken from this command line, and only those given on it.
+    --resume becomes the checkpoint to load: the given one, or the one before it when the given
+    one is damaged (said in one line); none intact: one line, exit 2, nothing written."""
+    import training
     from trainer import RESUME_OVERRIDABLE
-    path = os.path.join(opt.resume, "opt.json")
-    if not os.path.isfile(path):
-        raise SystemExit(f"train.py: error: --resume {opt.resume}: no opt.json; pass the run's checkpoint folder "
-                         f"(<log_dir>/<model_name>/checkpoint)")
-    with open(path) as f:
-        saved = json.load(f)
-    given = options.given_options("train", argv)
-    ignored = sorted(given - set(RESUME_OVERRIDABLE))
-    if ignored:
-        print(f"note: --resume keeps the run's own {', '.join('--' + k for k in ignored)}")
-    for k in RESUME_OVERRIDABLE:
-        if k in given or k == "resume":
-            saved[k] = opt[k]
-    opt.update(saved)
-    return opt
+    return training.resumed_options("train.py", opt, options.given_options("train", argv), RESUME_OVERRIDABLE,
+                                    "opt.json")
 
 
 def prepare_synthetic(opt):
@@ -53,8 +42,13 @@ def main(argv=None):
         opt = resume_options(opt, argv)
     if opt.dataset == "synthetic":
         prepare_synthetic(opt)
+    import training
     from trainer import Trainer  # after option checks, so that --help and errors are quick
-    best = Trainer(opt).train()
+    try:
+        with training.StopSignals() as stop:   # after Paddle's import, which puts its own handler on SIGTERM
+            best = Trainer(opt, stop=stop).train()
+    except KeyboardInterrupt:   # a second Ctrl-C during the set-up
+        raise SystemExit(130)
     if best is not None:
         print(f"best {best[1]} {best[0]:.4f} (epoch {best[2]}): "
               f"{os.path.join(opt.log_dir, opt.model_name, 'models', 'best')}")

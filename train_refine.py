@@ -15,14 +15,15 @@ a random timestep and the denoiser predicts that noise, which trains the reverse
 model's own latents where the ground truth is too sparse to encode.
 
 A run writes <log_dir>/<model_name>/: models/weights_<epoch>/ (MLDA-Net's files + refine.pdparams +
-refine.json: a weights folder test.py, predict.py and export.py use as it is), checkpoint/ (also
-the optimiser, schedule, counters and random states; every epoch and on Ctrl-C), train.log.
+refine.json: a weights folder test.py, predict.py and export.py use as it is), models/best/ (the
+lowest validation abs_rel of the refined depth, unscaled, on the split's val files), checkpoint/
+and checkpoint_previous/ (also the optimiser, schedule, counters and random states), train.log.
+The loop, its checkpoints (every --checkpoint_minutes / --checkpoint_steps, each epoch's end, on
+Ctrl-C or SIGTERM) and --resume are train.py's (training.TrainingLoop).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import json
-import logging
 import os
-import random
 import shutil
 import sys
 
@@ -36,13 +37,13 @@ import options
 import training
 from losses import sparse_depth_loss, to_gt_size
 from networks.diffusion import DiffusionHead, RefinedDepthNet
+from training.stop import loader_batches, worker_init
 from utils.cameras.kitti_layout import NATIVE_SIZE
-from utils.io.fileio import atomic_folder
 from utils.system import RuntimeSetupError, setup_runtime
 
 MIN_GT, MAX_GT = 1e-3, 80.0  # ground truth used for training: 1e-3 < gt < 80 m
 RESUME_OVERRIDABLE = ("num_epochs", "max_steps", "num_workers", "num_threads", "device", "log_frequency", "resume",
-                      "max_bad_steps")
+                      "max_bad_steps", "checkpoint_steps", "checkpoint_minutes", "val_max_images")
 RUN_OPT_FILE = "train_refine.json"
 
 
@@ -78,43 +79,28 @@ def lr_factor(step, steps_per_epoch, warmup_steps, num_epochs, decay):
     return warm * decay ** ((epoch >= num_epochs / 3) + (epoch >= num_epochs / 2))
 
 
-class RefineTrainer:
-    def __init__(self, opt, train_dataset=None):
-        """`train_dataset` given by the caller (tests) replaces the split's."""
-        if opt.resume:
-            opt = self.resumed_options(opt)
+class RefineTrainer(training.TrainingLoop):
+    script = "train_refine.py"
+    checkpoint_files = ("optimizer.pdopt", "trainer_state.pkl", networks.REFINE_FILE + ".pdparams", RUN_OPT_FILE)
+
+    def __init__(self, opt, train_dataset=None, val_dataset=None, stop=None):
+        """Datasets given by the caller (tests) replace the split's (val may then be None); stop: as
+        trainer.Trainer's."""
         self.opt = opt
+        self.init_loop(stop)
+        self.world_size, self.is_main, self.scaler = 1, True, None
         try:
             self.device = setup_runtime(opt.device, opt.num_threads)
         except RuntimeSetupError as e:
             fail(e)
-        paddle.seed(opt.seed)
-        np.random.seed(opt.seed)
-        random.seed(opt.seed)
-        self.log_path = os.path.join(opt.log_dir, opt.model_name)
-        self.lock = training.RunLock(self.log_path)
+        self.open_run()
         try:
-            self.lock.acquire()
-        except training.RunFolderBusy as e:
-            fail(e)
-        try:
-            self.setup(train_dataset)
+            self.setup(train_dataset, val_dataset)
         except BaseException:
             self.close()
             raise
 
-    @staticmethod
-    def resumed_options(opt):
-        path = os.path.join(opt.resume, RUN_OPT_FILE)
-        if not os.path.isfile(path):
-            fail(f"--resume {opt.resume}: no {RUN_OPT_FILE}; pass the run's checkpoint folder "
-                 f"(<log_dir>/<model_name>/checkpoint)")
-        with open(path) as f:
-            saved = json.load(f)
-        saved.update({k: opt[k] for k in RESUME_OVERRIDABLE if k in opt})
-        return type(opt)(saved)
-
-    def setup(self, train_dataset):
+    def setup(self, train_dataset, val_dataset):
         opt = self.opt
         self.log = training.run_log(self.log_path, f"mlda.train_refine.{id(self)}")
 
@@ -134,14 +120,14 @@ class RefineTrainer:
         self.nets = {"depth": nets["depth"]}
 
         if train_dataset is None:
-            train_dataset = self.make_dataset()
-        self.train_dataset = train_dataset
+            train_dataset, val_dataset = self.make_datasets()
+        self.train_dataset, self.val_dataset = train_dataset, val_dataset
         self.sampler = training.ResumableBatchSampler(training.SeededDataset(train_dataset, opt.seed),
                                                       opt.batch_size, shuffle=True, seed=opt.seed)
         if len(self.sampler) == 0:
             fail(f"{len(train_dataset)} training samples make no batch of {opt.batch_size}: lower --batch_size")
         self.loader = paddle.io.DataLoader(self.sampler.dataset, batch_sampler=self.sampler,
-                                           num_workers=opt.num_workers)
+                                           num_workers=opt.num_workers, worker_init_fn=worker_init)
 
         warmup = len(self.sampler) if opt.warmup_steps < 0 else opt.warmup_steps
         self.lr_scheduler = paddle.optimizer.lr.LambdaDecay(
@@ -153,80 +139,45 @@ class RefineTrainer:
         self.params = [p for g in groups for p in g["params"]]
         self.optimizer = paddle.optimizer.Adam(learning_rate=self.lr_scheduler, parameters=groups)
 
-        self.epoch, self.batch_in_epoch, self.step, self.bad_steps = 0, 0, 0, 0
         if opt.resume:
             self.load_checkpoint(opt.resume)
         self.log.info(f"refine head C={opt.cond_channels} at {opt.height}x{opt.width}, {opt.ddim_steps} DDIM steps, "
                       f"strength {opt.strength}, w_ddim {opt.w_ddim}, MLDA {'frozen' if opt.freeze_mlda else 'tuned'}; "
-                      f"{len(train_dataset)} samples; run folder {self.log_path}")
+                      f"{len(train_dataset)} train / {len(val_dataset) if val_dataset is not None else 0} val "
+                      f"samples; run folder {self.log_path}")
 
-    def make_dataset(self):
+    def make_datasets(self):
+        """The split's train and val datasets (val None without val files or ground truth)."""
         opt = self.opt
         if not os.path.isdir(opt.data_path):
             fail(f"--data_path {opt.data_path}: no such folder")
         try:
-            train, _ = datasets.train_val_datasets(
+            train, val = datasets.train_val_datasets(
                 opt.data_path, opt.split, opt.height, opt.width, [0], img_ext=".png" if opt.png else ".jpg",
-                depth_gt_size=NATIVE_SIZE if opt.dataset == "kitti" else None, num_scales=1, dataset=opt.dataset)
+                depth_gt_size=NATIVE_SIZE if opt.dataset == "kitti" else None, num_scales=1, dataset=opt.dataset,
+                val_max_images=opt.val_max_images)
         except datasets.DataError as e:
             fail(e)
         if not train.load_depth:
             fail(f"--data_path {opt.data_path}: the training frames have no ground-truth depth (KITTI velodyne "
                  f"scans, or depth/ of the folder layout); the head is trained on it")
-        return train
+        return train, val if val is not None and val.load_depth else None
 
-    def close(self):
-        for handler in list(getattr(self, "log", logging.getLogger("unused")).handlers):
-            handler.close()
-            self.log.removeHandler(handler)
-        self.lock.release()
-
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------------------------ the loop's hooks
     def train(self):
-        """Epochs until num_epochs (or max_steps); Ctrl-C writes a resumable checkpoint first.
-        Returns the last weights folder written."""
-        opt = self.opt
-        folder = None
-        try:
-            while self.epoch < opt.num_epochs and not self.steps_done():
-                finished = self.run_epoch()
-                label = self.epoch if finished else f"{self.epoch}_step{self.step}"
-                folder = self.save_weights(os.path.join(self.log_path, "models", f"weights_{label}"))
-                if finished:
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
-                self.save_checkpoint()
-        except KeyboardInterrupt:
-            ckpt = self.save_checkpoint()
-            print(f"\ninterrupted: resumable checkpoint in {ckpt}; continue with: "
-                  f"python train_refine.py --resume {ckpt}")
-            raise SystemExit(130)
-        finally:
-            self.close()
-        return folder
+        """The loop (training.TrainingLoop.train); returns the last weights folder written."""
+        super().train()
+        return self.last_weights
 
-    def steps_done(self):
-        return bool(self.opt.max_steps) and self.step >= self.opt.max_steps
-
-    def run_epoch(self):
+    def set_train_mode(self):
         self.model.head.train()
         self.model.depth_net.train(not self.opt.freeze_mlda)
-        self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
-        bar = tqdm(self.loader, total=len(self.sampler), initial=self.batch_in_epoch,
-                   desc=f"epoch {self.epoch} (of 0-{self.opt.num_epochs - 1})", dynamic_ncols=True)
-        for inputs in bar:
-            losses = self.train_step(inputs)
-            self.batch_in_epoch += 1
-            if losses is not None:
-                bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()})
-                if self.step % self.opt.log_frequency == 0 or self.step == 1:
-                    self.log.info(f"epoch {self.epoch} step {self.step} lr {self.optimizer.get_lr():.2e} "
-                                  + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
-            if self.steps_done():
-                bar.close()
-                return self.batch_in_epoch == len(self.sampler)
-        bar.close()
-        return True
+
+    def log_progress(self, inputs, losses, speed, bar):
+        bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()})
+        if self.step % self.opt.log_frequency == 0 or self.step == 1:
+            self.log.info(f"epoch {self.epoch} step {self.step} lr {self.optimizer.get_lr():.2e} "
+                          + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
 
     def compute_losses(self, inputs):
         """{"loss", "pix", "ddim"} of one batch (tensors)."""
@@ -269,60 +220,87 @@ class RefineTrainer:
         self.step += 1
         return {k: float(v) for k, v in losses.items()}
 
-    # ------------------------------------------------------------------ weights and checkpoints
+    # ------------------------------------------------------------------ validation
+    def validate(self):
+        """(mean abs_rel, "abs_rel") of the refined depth, unscaled (it is metric), from the head's
+        fixed start noise, against the val files' ground truth; None without them."""
+        if self.val_dataset is None or len(self.val_dataset) == 0:
+            return None
+        opt = self.opt
+        self.model.eval()
+        loader = paddle.io.DataLoader(self.val_dataset, batch_size=opt.batch_size, shuffle=False,
+                                      num_workers=opt.num_workers, worker_init_fn=worker_init)
+        noise = self.model.noise_for(opt.height, opt.width)
+        abs_rels = []
+        try:
+            with paddle.no_grad(), loader_batches(loader) as batches:
+                for inputs in tqdm(batches, total=len(loader), desc="validation", leave=False):
+                    self.check_stop()
+                    image = datasets.batch_to_float(inputs)[("color", 0, 0)]
+                    abs_rels += self.abs_rels(inputs["depth_gt"].numpy(), 1.0 / self.model(image, noise).numpy(),
+                                              mode="none")
+        finally:
+            self.set_train_mode()
+        if not abs_rels:
+            return None
+        score = float(np.mean(abs_rels))
+        self.log.info(f"epoch {self.epoch} step {self.step}: val/abs_rel {score:.4f}")
+        return score, "abs_rel"
+
+    # ------------------------------------------------------------------ weights
     def write_weights(self, folder):
-        """MLDA-Net's depth files with its opt.json, and the head's refine.pdparams + refine.json.
-        A frozen MLDA-Net's files are hard links to those it was loaded from (140 MB per folder
-        otherwise; every writer here replaces files by renaming, so a link never changes)."""
-        if self.opt.freeze_mlda:
-            networks.save_weights_folder(folder, {}, options.to_json_dict(self.mlda_opt))
-            for name in networks.weight_files(self.nets):
-                src, dst = (os.path.join(d, f"{name}.pdparams") for d in (self.mlda_source, folder))
-                try:
-                    os.link(src, dst)
-                except OSError:  # another file system, or no hard links
-                    shutil.copy2(src, dst)
-        else:
-            networks.save_weights_folder(folder, self.nets, options.to_json_dict(self.mlda_opt))
+        """MLDA-Net's depth files with its opt.json, and the head's refine.pdparams + refine.json."""
+        linked = self.opt.freeze_mlda and self.link_frozen_mlda(folder)
+        networks.save_weights_folder(folder, {} if linked else self.nets, options.to_json_dict(self.mlda_opt))
         networks.save_refine_head(folder, self.model.head)
 
-    def save_weights(self, folder):
-        with atomic_folder(folder) as tmp:
-            self.write_weights(tmp)
-        self.log.info(f"weights: {folder}")
-        return folder
+    def link_frozen_mlda(self, folder):
+        """A frozen MLDA-Net's files as hard links to those it was loaded from (140 MB per folder
+        otherwise; every writer here replaces files by renaming, so a link never changes), or copies
+        across file systems; False when that folder no longer has them."""
+        names = list(networks.weight_files(self.nets))
+        if not all(os.path.isfile(os.path.join(self.mlda_source, f"{n}.pdparams")) for n in names):
+            return False
+        for name in names:
+            src, dst = (os.path.join(d, f"{name}.pdparams") for d in (self.mlda_source, folder))
+            try:
+                os.link(src, dst)
+            except OSError:  # another file system, or no hard links
+                shutil.copy2(src, dst)
+        return True
+
+    def write_run_options(self, folder):
+        with open(os.path.join(folder, RUN_OPT_FILE), "w") as f:
+            json.dump(options.to_json_dict(self.opt), f, indent=2, sort_keys=True)
 
     def weight_layers(self):
         """Weights file -> layer of everything the optimiser may hold (names of optimizer.pdopt)."""
         return dict(networks.weight_files(self.nets), **{networks.REFINE_FILE: self.model.head})
 
-    def save_checkpoint(self):
-        folder = os.path.join(self.log_path, "checkpoint")
-        state = training.trainer_state(self.epoch, self.batch_in_epoch, self.step, None, self.lr_scheduler)
-        with atomic_folder(folder) as tmp:
-            self.write_weights(tmp)
-            training.write_state(tmp, self.optimizer, self.weight_layers(), state)
-            with open(os.path.join(tmp, RUN_OPT_FILE), "w") as f:
-                json.dump(options.to_json_dict(self.opt), f, indent=2, sort_keys=True)
-        return folder
+    def restore_weights(self, folder):
+        self.model.head.set_state_dict(networks.load_refine_head(folder).state_dict())
 
-    def load_checkpoint(self, folder):
-        try:
-            training.missing_file(folder, ("optimizer.pdopt", "trainer_state.pkl", "refine.pdparams"))
-            self.model.head.set_state_dict(networks.load_refine_head(folder).state_dict())
-        except (training.ResumeError, networks.CheckpointError) as e:
-            fail(e)
-        state = training.restore_state(folder, self.optimizer, self.weight_layers(), self.lr_scheduler)
-        self.epoch, self.batch_in_epoch, self.step = state["epoch"], state["batch_in_epoch"], state["step"]
-        self.log.info(f"resumed from {folder}: epoch {self.epoch}, batch {self.batch_in_epoch}, step {self.step}")
+
+def resume_options(opt, argv):
+    """The resumed run's options (train.py's rule: its train_refine.json, and the RESUME_OVERRIDABLE
+    options given on this command line); --resume becomes the intact checkpoint."""
+    return training.resumed_options("train_refine.py", opt, options.given_options("train_refine", argv),
+                                    RESUME_OVERRIDABLE, RUN_OPT_FILE)
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     opt = options.parse("train_refine", argv)
-    if opt.dataset == "synthetic" and not opt.resume:
+    if opt.resume:
+        opt = resume_options(opt, argv)
+    elif opt.dataset == "synthetic":
         import synthetic
         synthetic.ensure(opt.data_path)
-    folder = RefineTrainer(opt).train()
+    try:
+        with training.StopSignals() as stop:   # after Paddle's import, which puts its own handler on SIGTERM
+            folder = RefineTrainer(opt, stop=stop).train()
+    except KeyboardInterrupt:   # a second Ctrl-C during the set-up
+        raise SystemExit(130)
     if folder:
         print(f"weights with the diffusion head: {folder}")
 

@@ -3,26 +3,24 @@
     trainer = Trainer(opt)        # opt: options.parse("train", ...)
     trainer.train()
 
-Reads top to bottom: set-up (runtime, run folder, networks, optimiser, data), the training loop,
-one step (forward, loss, backward, optimiser), validation, logging, checkpoints. Sampling and the
-checkpoint format live in training/, the datasets in datasets/, the device set-up in utils/system.
+Reads top to bottom: set-up (runtime, run folder, networks, optimiser, data), one step (forward,
+loss, backward, optimiser), validation, logging, weights. The loop (epochs, checkpoints, stops)
+is training.TrainingLoop, shared with train_refine.py; sampling and the checkpoint format live in
+training/ too, the datasets in datasets/, the device set-up in utils/system.
 
 Layout of a run, <log_dir>/<model_name>/:
     models/weights_<epoch>/   a weights folder per epoch (encoder/depth/pose_encoder/pose.pdparams + opt.json)
     models/best/              the weights folder of the best validation score so far (+ best.json)
     checkpoint/               everything --resume needs (weights, optimiser, schedule, counters, RNG)
+    checkpoint_previous/      the checkpoint before it (--resume falls back to it if checkpoint/ is damaged)
     train.log, vdl/           plain log and VisualDL logs (`visualdl --logdir <log_dir>/<model_name>/vdl`)
-    train.lock                the pid of the train.py using the folder (a second one is refused)
+    train.lock                the process of the train.py using the folder (a second one is refused)
 Epochs count from 0 everywhere, as Monodepth2's: weights_0 holds the first epoch's weights, and the
 progress bar, the log and best.json name that epoch 0; a run stopped inside epoch e by --max_steps
 saves weights_<e>_step<n>. Folders are swapped in whole (utils.io.fileio.atomic_folder), so a crash
 never leaves a half-written folder where a good one was.
 """
-import json
-import logging
 import os
-import random
-import time
 import warnings
 
 import numpy as np
@@ -36,25 +34,28 @@ import training
 from losses import compute_losses, generate_images_pred, sparse_depth_loss, to_gt_size, velocity_loss
 from networks.layers import disp_to_depth, transformation_from_parameters
 from options import to_json_dict
+from training.stop import loader_batches, worker_init
 from utils.cameras.kitti_layout import NATIVE_SIZE, STEREO_SCALE_FACTOR
-from utils.geometry.metrics import evaluate_depth
 from utils.io import image_io
-from utils.io.fileio import atomic_folder
 from utils.system import RuntimeSetupError, setup_runtime
 
 # Options a resumed run may change; everything else comes from the checkpoint's opt.json.
 RESUME_OVERRIDABLE = ("num_epochs", "max_steps", "num_workers", "num_threads", "device", "log_frequency",
-                      "save_frequency", "num_log_images", "val_max_images", "max_bad_steps", "resume")
+                      "save_frequency", "num_log_images", "val_max_images", "max_bad_steps", "resume",
+                      "checkpoint_steps", "checkpoint_minutes")
 
 
 def fail(message):
     raise SystemExit(f"train.py: error: {message}")
 
 
-class Trainer:
-    def __init__(self, opt, train_dataset=None, val_dataset=None):
-        """Datasets given by the caller (tests, benchmarks) replace the split's; val may then be None."""
+class Trainer(training.TrainingLoop):
+    def __init__(self, opt, train_dataset=None, val_dataset=None, stop=None):
+        """Datasets given by the caller (tests, benchmarks) replace the split's; val may then be None.
+        stop: the training.StopSignals train.py entered before the set-up (a SIGTERM during it then
+        stops the run at its first step)."""
         self.opt = opt
+        self.init_loop(stop)
         self.world_size = dist.get_world_size()
         if self.world_size > 1:
             dist.init_parallel_env()
@@ -67,18 +68,7 @@ class Trainer:
         self.amp = bool(opt.amp and self.device != "cpu")
         if opt.amp and not self.amp and self.is_main:
             print("note: --amp needs a GPU; training in float32 on the CPU")
-        # Every process starts from the same seed, so the replicas start identical.
-        paddle.seed(opt.seed)
-        np.random.seed(opt.seed)
-        random.seed(opt.seed)
-
-        self.log_path = os.path.join(opt.log_dir, opt.model_name)
-        self.lock = training.RunLock(self.log_path)
-        if self.is_main:
-            try:
-                self.lock.acquire()
-            except training.RunFolderBusy as e:
-                fail(e)
+        self.open_run()
         try:
             self.setup(train_dataset, val_dataset)
         except BaseException:
@@ -137,14 +127,9 @@ class Trainer:
         if train_dataset.resize_on_device and paddle.get_device() == "cpu":
             self.log.info("--resize_on_device on the CPU: the resizes run in the main process, slower than in "
                           "the workers (meant for GPU training)")
-        self.train_loader = paddle.io.DataLoader(self.sampler.dataset, batch_sampler=self.sampler,
-                                                 num_workers=opt.num_workers,
-                                                 collate_fn=datasets.collate if train_dataset.resize_on_device else None)
-
-        self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
-        self.best = None  # (value, metric name, epoch)
-        self.last_score = None  # (value, metric name) of the latest validation
-        self.bad_steps = 0
+        self.loader = paddle.io.DataLoader(self.sampler.dataset, batch_sampler=self.sampler,
+                                           num_workers=opt.num_workers, worker_init_fn=worker_init,
+                                           collate_fn=datasets.collate if train_dataset.resize_on_device else None)
         if opt.resume:
             self.load_checkpoint(opt.resume)
         self.writer = self.make_writer()
@@ -228,81 +213,34 @@ class Trainer:
         if getattr(self, "writer", None) is not None:
             self.writer.close()
             self.writer = None
-        for handler in list(getattr(self, "log", logging.getLogger("unused")).handlers):
-            handler.close()
-        self.lock.release()
+        super().close()
 
-    # ------------------------------------------------------------------ the loop
-    def train(self):
-        """Epochs until num_epochs (or max_steps); Ctrl-C writes a resumable checkpoint first."""
-        opt = self.opt
-        try:
-            while self.epoch < opt.num_epochs and not self.steps_done():
-                finished = self.run_epoch()
-                self.end_of_epoch(finished)
-        except KeyboardInterrupt:
-            if self.is_main:
-                folder = self.save_checkpoint()
-                msg = f"interrupted: resumable checkpoint in {folder}; continue with: python train.py --resume {folder}"
-                self.log.info(msg)
-                print("\n" + msg)
-            raise SystemExit(130)
-        finally:
-            self.close()
-        if self.is_main:
-            print(f"weights: {os.path.join(self.log_path, 'models')} (weights_<epoch>, best); the run folder "
-                  f"{self.log_path} takes {training.human_size(training.disk_usage(self.log_path))} of disk")
-        return self.best
-
-    def steps_done(self):
-        return bool(self.opt.max_steps) and self.step >= self.opt.max_steps
-
-    def run_epoch(self):
-        """One pass over this process's share of the training set; returns True if it completed."""
-        opt = self.opt
+    # ------------------------------------------------------------------ the loop's hooks
+    def set_train_mode(self):
         for m in self.models.values():
             m.train()
-        self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
-        bar = tqdm(self.train_loader, total=len(self.sampler), initial=self.batch_in_epoch,
-                   desc=f"epoch {self.epoch} (of 0-{opt.num_epochs - 1})", disable=not self.is_main,
-                   dynamic_ncols=True)
-        t_last = time.time()
-        for inputs in bar:
-            outputs, losses = self.train_step(inputs)
-            self.batch_in_epoch += 1
-            now = time.time()
-            speed = opt.batch_size * self.world_size / max(now - t_last, 1e-9)
-            t_last = now
-            if losses is not None:
-                bar.set_postfix(loss=f"{float(losses['loss']):.4f}", samples_per_s=f"{speed:.2f}")
-                if self.step % opt.log_frequency == 0 or self.step == 1:
-                    self.log_step(inputs, outputs, losses, speed)
-            if self.steps_done():
-                bar.close()
-                return self.batch_in_epoch == len(self.sampler)
-        bar.close()
-        return True
 
-    def end_of_epoch(self, finished):
-        """Validate, save the epoch's weights (and best), step the schedule, write the checkpoint."""
+    def sync_replicas(self):
         self.average_batchnorm_statistics()
-        score = self.last_score = self.validate()
-        label = self.epoch if finished else f"{self.epoch}_step{self.step}"
-        if self.is_main:
-            if not finished or (self.epoch + 1) % self.opt.save_frequency == 0:
-                self.save_weights(os.path.join(self.log_path, "models", f"weights_{label}"))
-            # a NaN score (diverged validation) never becomes the best: nothing would replace it
-            if score is not None and np.isfinite(score[0]) and (self.best is None or score[0] < self.best[0]):
-                self.best = (score[0], score[1], label)
-                best_json = json.dumps({"epoch": label, "step": self.step, score[1]: score[0]})
-                self.save_weights(os.path.join(self.log_path, "models", "best"), extra={"best.json": best_json})
-                self.log.info(f"new best {score[1]} {score[0]:.4f} at epoch {label}")
-        if finished:
-            self.epoch += 1
-            self.batch_in_epoch = 0
-            self.lr_scheduler.step()
-        if self.is_main:
-            self.save_checkpoint()
+
+    def epoch_finished(self):
+        self.lr_scheduler.step()  # the schedule counts epochs
+
+    def weight_layers(self):
+        return networks.weight_files(self.models)
+
+    def write_weights(self, folder):
+        """A self-contained weights folder (spec section 9) with the run's opt.json."""
+        networks.save_weights_folder(folder, self.models, to_json_dict(self.opt))
+
+    def restore_weights(self, folder):
+        networks.load_into(self.models, folder)
+
+    def log_progress(self, inputs, result, speed, bar):
+        outputs, losses = result
+        bar.set_postfix(loss=f"{float(losses['loss']):.4f}", samples_per_s=f"{speed:.2f}")
+        if self.step % self.opt.log_frequency == 0 or self.step == 1:
+            self.log_step(inputs, outputs, losses, speed)
 
     # ------------------------------------------------------------------ one step
     def train_step(self, inputs):
@@ -327,7 +265,7 @@ class Trainer:
             fail(f"{self.bad_steps} consecutive non-finite losses: training stopped, the last good weights are "
                  f"in {os.path.join(self.log_path, 'checkpoint')} if one was written; try a lower "
                  f"--learning_rate or --no-amp")
-        return None, None
+        return None
 
     def backward(self, loss):
         """Gradients of the loss (scaled under --amp)."""
@@ -427,25 +365,23 @@ class Trainer:
         for m in self.models.values():
             m.eval()
         loader = paddle.io.DataLoader(self.val_dataset, batch_size=opt.batch_size, shuffle=False,
-                                      num_workers=opt.num_workers)
+                                      num_workers=opt.num_workers, worker_init_fn=worker_init)
         abs_rels, losses_sum, n = [], 0.0, 0
-        # one's own camera (--dataset folder): every pixel with depth counts, no KITTI crop or 80 m cap
-        rules = dict(garg_crop=False, cap_gt=False) if opt.get("dataset") == "folder" else {}
         # metric weights are judged in metres, as test.py evaluates them; the others after median scaling
         mode = "none" if opt.get("metric") else "median"
         saved_models, self.train_models = self.train_models, self.models  # no gradient sync in eval
         try:
-            with paddle.no_grad():
-                for inputs in tqdm(loader, desc="validation", leave=False):
+            with paddle.no_grad(), loader_batches(loader) as batches:
+                for inputs in tqdm(batches, total=len(loader), desc="validation", leave=False):
+                    if self.world_size == 1:  # only rank 0 validates: a distributed run stops between steps
+                        self.check_stop()
                     outputs, losses = self.process_batch(inputs)
                     b = inputs[("color", 0, 0)].shape[0]
                     losses_sum += float(losses["loss"]) * b
                     n += b
                     if "depth_gt" in inputs:
                         scaled_disp, _ = disp_to_depth(outputs[("disp", 0)], opt.min_depth, opt.max_depth)
-                        for gt, disp in zip(inputs["depth_gt"].numpy()[:, 0], scaled_disp.numpy()[:, 0]):
-                            if (gt > 0).any():
-                                abs_rels.append(evaluate_depth(gt, disp, mode=mode, **rules)[0][0])
+                        abs_rels += self.abs_rels(inputs["depth_gt"].numpy(), scaled_disp.numpy(), mode)
         finally:
             self.train_models = saved_models
             for m in self.models.values():
@@ -479,31 +415,3 @@ class Trainer:
             if isinstance(mask, paddle.Tensor):
                 m = (mask[j].numpy().reshape(mask.shape[-2:]) * 255).astype(np.uint8)
                 self.writer.add_image(f"automask_0/{j}", np.repeat(m[..., None], 3, axis=2), self.step)
-
-    # ------------------------------------------------------------------ checkpoints
-    def save_weights(self, folder, extra=None):
-        """A self-contained weights folder (spec section 9), swapped in whole; `extra`: file name -> text."""
-        if not all(bool(paddle.isfinite(p).all()) for m in self.models.values() for p in m.parameters()):
-            self.log.info(f"not saving {folder}: non-finite weights")
-            return
-        with atomic_folder(folder) as tmp:
-            networks.save_weights_folder(tmp, self.models, to_json_dict(self.opt))
-            for name, text in (extra or {}).items():
-                with open(os.path.join(tmp, name), "w") as f:
-                    f.write(text)
-
-    def save_checkpoint(self):
-        """Weights plus optimiser, schedule, counters and RNG states: what --resume restores."""
-        state = training.trainer_state(self.epoch, self.batch_in_epoch, self.step, self.best,
-                                       self.lr_scheduler, self.scaler)
-        return training.save_checkpoint(os.path.join(self.log_path, "checkpoint"), self.models,
-                                        to_json_dict(self.opt), self.optimizer, state)
-
-    def load_checkpoint(self, folder):
-        try:
-            state = training.load_checkpoint(folder, self.models, self.optimizer, self.lr_scheduler, self.scaler)
-        except (training.ResumeError, networks.CheckpointError) as e:
-            fail(e)
-        self.epoch, self.batch_in_epoch, self.step = state["epoch"], state["batch_in_epoch"], state["step"]
-        self.best = state["best"]
-        self.log.info(f"resumed from {folder}: epoch {self.epoch}, batch {self.batch_in_epoch}, step {self.step}")

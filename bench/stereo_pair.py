@@ -53,7 +53,11 @@ def main():
         tr = trainer.Trainer(options.parse("train", argv), train_dataset=NoFiles(), val_dataset=None)
         try:
             for step in range(args.steps + 1):
-                outputs, losses = tr.train_step(inputs)
+                result = tr.train_step(inputs)
+                if result is None:   # a non-finite loss or gradient: the update was skipped
+                    print(f"step {step}: skipped (non-finite loss or gradient)", flush=True)
+                    continue
+                outputs, losses = result
                 if step % args.every == 0 or step == args.steps:
                     d = outputs[("disp", 0)].numpy()
                     err, ratio = pixel_error(d[0, 0], gt)

@@ -79,7 +79,7 @@ def main():
         times.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3))
 
     tr.sampler.set_epoch(0)
-    loader = iter(tr.train_loader)
+    loader = iter(tr.loader)
     one_step([])  # warm-up: oneDNN kernel selection, allocations
     times = []
     for _ in range(args.steps):
@@ -87,7 +87,7 @@ def main():
             one_step(times)
         except StopIteration:
             tr.sampler.set_epoch(tr.sampler.epoch + 1)
-            loader = iter(tr.train_loader)
+            loader = iter(tr.loader)
             one_step(times)
     t = np.array(times).mean(axis=0)
     tr.close()  # releases the run folder's lock; the networks stay usable
@@ -95,7 +95,7 @@ def main():
     # the loader's prefetch thread hides most of the data time above; its cost on one core:
     from paddle.io.dataloader.collate import default_collate_fn
     t_data = _median(lambda: default_collate_fn([tr.sampler.dataset[k] for k in range(args.batch_size)]))
-    inputs = next(iter(tr.train_loader))
+    inputs = next(iter(tr.loader))
     flops = count_flops(lambda: tr.process_batch(inputs), list(tr.models.values()))
     rate = sgemm_rate()
     floor = 3 * flops / rate

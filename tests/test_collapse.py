@@ -29,8 +29,10 @@ def train(tmp_path, name, inputs):
             "--batch_size", "2", "--learning_rate", str(LR), "--num_workers", "0", "--seed", "0"]
     tr = trainer.Trainer(options.parse("train", argv), train_dataset=NoFiles(), val_dataset=None)
     try:
-        for _ in range(STEPS + 1):
-            outputs, losses = tr.train_step(inputs)
+        for step in range(STEPS + 1):
+            result = tr.train_step(inputs)   # None: a non-finite loss skipped the step
+            assert result is not None, f"step {step}: non-finite loss or gradient"
+            outputs, losses = result
     finally:
         tr.close()
     disps = [outputs[("disp", s)].numpy() for s in range(4)]

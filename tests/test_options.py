@@ -62,6 +62,8 @@ def test_group_subset_builds_a_smaller_parser():
     (["--lidar_beams", "12"], "invalid choice"),
     (["--dataset", "folder", "--velocity_weight", "1"], "--velocity_weight needs KITTI's oxts"),
     (["--frame_ids", "0", "--velocity_weight", "1"], "--velocity_weight needs temporal source frames"),
+    (["--checkpoint_minutes", "-1"], "--checkpoint_minutes -1.0: must be >= 0 (0 = off)"),
+    (["--checkpoint_steps", "-5"], "--checkpoint_steps -5: must be >= 0 (0 = off)"),
 ])
 def test_bad_options_refused_with_one_line(argv, expected, capsys):
     err = parse_error(argv, capsys)
@@ -109,13 +111,14 @@ FLAGS = {
              "--num_epochs --num_layers --num_log_images --num_threads --num_workers --png --resize_on_device --resume --save_frequency "
              "--scales --scheduler_step_size --seed --skip_missing --split --use_depth_hints --use_stereo "
              "--val_max_images --weights_init --width --sparse_depth_weight --sparse_depth_loss --silog_lambda "
-             "--lidar_beams --velocity_weight",
+             "--lidar_beams --velocity_weight --checkpoint_steps --checkpoint_minutes",
     "train_refine": "--batch_coupled_filter --batch_size --cond_channels --data_path --dataset --ddim_steps "
                     "--depth_mapping --detach_ddim_target --device --freeze_mlda --grad_steps --height --learning_rate "
                     "--load_weights_folder --log_dir --log_frequency --lr_decay --max_bad_steps --max_steps --model_name "
                     "--no-batch_coupled_filter --no-detach_ddim_target --no-freeze_mlda --no-paper_output_act --no-png "
                     "--noise_seed --num_epochs --num_threads --num_workers --paper_output_act --pixel_loss --png "
-                    "--resume --seed --split --strength --w_ddim --warmup_steps --width",
+                    "--resume --seed --split --strength --w_ddim --warmup_steps --width --checkpoint_steps "
+                    "--checkpoint_minutes --val_max_images",
 }
 
 

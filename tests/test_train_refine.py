@@ -48,7 +48,10 @@ def argv(root, mlda, log_dir, name, *extra, width=W):
 
 
 def run(args, dataset):
-    return train_refine.RefineTrainer(options.parse("train_refine", args), train_dataset=dataset)
+    opt = options.parse("train_refine", args)
+    if opt.resume:
+        opt = train_refine.resume_options(opt, args)
+    return train_refine.RefineTrainer(opt, train_dataset=dataset)
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ def test_fine_tuning_loads_the_saved_weights_and_the_run_folder_is_locked(short_
     lock.write_text(f"{dead_pid()}\n")
     tr = trainer.Trainer(options.parse("train", argv))
     try:
-        assert lock.read_text().strip() == str(os.getpid())
+        assert lock.read_text().splitlines()[0] == str(os.getpid())
         for name, layer in networks.weight_files(tr.models).items():
             saved = paddle.load(os.path.join(best, f"{name}.pdparams"))
             state = layer.state_dict()

@@ -3,23 +3,27 @@
     <part>.pdparams, opt.json   a weights folder (networks' format, readable by every script)
     optimizer.pdopt             Adam's state keyed by '<file>/<parameter path>' (rename_prefixes)
     trainer_state.pkl           counters, best score, LR schedule, loss scaler and the RNG states
+    manifest.json               size and CRC-32 of each file, and the checkpoint's epoch, batch and step
 
-Written as a whole with utils.io.fileio.atomic_folder: a crash leaves the previous checkpoint."""
+The newest two are kept: checkpoint/ and checkpoint_previous/. A new one is written whole into
+checkpoint.tmp/ (manifest last) and rotated in by renames, so a kill at any moment leaves at least
+one checkpoint whose manifest checks out; choose_checkpoint picks the newest such."""
 import os
 import pickle
 import random
+import shutil
 
 import numpy as np
 import paddle
 
-import networks
-from utils.io.fileio import atomic_folder
+from utils.io.fileio import fsync_dir, fsync_folder, manifest_problem, read_manifest, write_manifest
 
 CHECKPOINT_FILES = ("optimizer.pdopt", "trainer_state.pkl", "opt.json")
+PREVIOUS, DAMAGED = "_previous", "_damaged"   # suffixes of the folders beside <run>/checkpoint
 
 
 class ResumeError(ValueError):
-    """A folder that is not a checkpoint; the message says which file is missing."""
+    """A folder that is not a checkpoint, or no intact one; the message (one line) says why."""
 
 
 def rename_prefixes(state, names):
@@ -44,13 +48,21 @@ def optimizer_state(optimizer, layers, state=None):
     optimizer.set_state_dict(rename_prefixes(state, {v: k for k, v in names.items()}))
 
 
+def rng_state():
+    """The global random states: Paddle's (weights, training noise), Python's and numpy's."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": list(paddle.get_rng_state())}
+
+
+def set_rng_state(state):
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    paddle.set_rng_state(state["paddle"])
+
+
 def trainer_state(epoch, batch_in_epoch, step, best, lr_scheduler, scaler=None):
-    """What --resume restores besides weights and optimizer, with the global RNG states
-    (Paddle's draws weights and dropout-like noise; Python's and numpy's for any library use)."""
+    """What --resume restores besides weights and optimizer, with the global RNG states."""
     return {"epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step, "best": best,
-            "lr_scheduler": lr_scheduler.state_dict(),
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                    "paddle": list(paddle.get_rng_state())},
+            "lr_scheduler": lr_scheduler.state_dict(), "rng": rng_state(),
             "scaler": scaler.state_dict() if scaler else None}
 
 
@@ -68,9 +80,7 @@ def restore_state(folder, optimizer, layers, lr_scheduler, scaler=None):
     with open(os.path.join(folder, "trainer_state.pkl"), "rb") as f:
         state = pickle.load(f)
     lr_scheduler.set_state_dict(state["lr_scheduler"])
-    random.setstate(state["rng"]["python"])
-    np.random.set_state(state["rng"]["numpy"])
-    paddle.set_rng_state(state["rng"]["paddle"])
+    set_rng_state(state["rng"])
     if scaler and state["scaler"]:
         scaler.load_state_dict(state["scaler"])
     return state
@@ -84,18 +94,63 @@ def missing_file(folder, names=CHECKPOINT_FILES):
                               f"(<log_dir>/<model_name>/checkpoint)")
 
 
-def save_checkpoint(folder, nets, opt, optimizer, state):
-    """Write the checkpoint folder: the weights folder of `nets` with `opt` (a JSON-able dict),
-    the optimizer's state and `state` (trainer_state's dict)."""
-    with atomic_folder(folder) as tmp:
-        networks.save_weights_folder(tmp, nets, opt)
-        write_state(tmp, optimizer, networks.weight_files(nets), state)
+def state_bytes(layers, optimizer=None):
+    """Bytes of the tensors of `layers` (file -> layer) and of the optimizer's state: about what a
+    weights folder (no optimizer) or a checkpoint takes on disk."""
+    tensors = [t for layer in layers.values() for t in layer.state_dict().values()]
+    if optimizer is not None:
+        tensors += [t for t in optimizer.state_dict().values() if isinstance(t, paddle.Tensor)]
+    return sum(t.size * t.element_size() for t in tensors)
+
+
+def save_checkpoint(folder, write, info, current_damaged=False):
+    """Write a checkpoint: `write(tmp)` fills <folder>.tmp, write_manifest adds its manifest (with
+    `info`: epoch, batch_in_epoch, step), then renames rotate it in: the current <folder>, flushed
+    to the disk first, becomes <folder>_previous (the older one is removed) and the new one <folder>.
+    current_damaged: the current <folder> failed its check at resume (the run resumed from
+    <folder>_previous): it goes to <folder>_damaged instead, and <folder>_previous stays.
+    An error (a full disk) removes the temporary folder and leaves both checkpoints as they were."""
+    folder = os.path.normpath(folder)
+    tmp, previous = folder + ".tmp", folder + PREVIOUS
+    shutil.rmtree(tmp, ignore_errors=True)   # left by a run killed while saving
+    try:
+        os.makedirs(tmp)
+        write(tmp)
+        write_manifest(tmp, info)
+        if os.path.isdir(folder):
+            if current_damaged:
+                shutil.rmtree(folder + DAMAGED, ignore_errors=True)
+                os.replace(folder, folder + DAMAGED)
+            else:
+                fsync_folder(folder)   # on the disk before the older checkpoint goes
+                shutil.rmtree(previous, ignore_errors=True)
+                os.replace(folder, previous)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    fsync_dir(os.path.dirname(folder) or ".")
     return folder
 
 
-def load_checkpoint(folder, nets, optimizer, lr_scheduler, scaler=None):
-    """Restore weights, optimizer, schedule, scaler and RNG states; returns trainer_state's dict
-    (for the counters and the best score). ResumeError / networks.CheckpointError on bad folders."""
-    missing_file(folder)
-    networks.load_into(nets, folder)
-    return restore_state(folder, optimizer, networks.weight_files(nets), lr_scheduler, scaler)
+def choose_checkpoint(folder):
+    """(folder to resume from, note): `folder` when its manifest checks out (note None), else
+    <folder>_previous when that one does, the note (one line) saying what is wrong with `folder`
+    and which steps will be redone. ResumeError (one line) when neither is intact."""
+    folder = os.path.normpath(folder)
+    problem = manifest_problem(folder)
+    if problem is None:
+        return folder, None
+    previous = folder + PREVIOUS
+    previous_problem = manifest_problem(previous)
+    if previous_problem is not None:
+        hint = "" if os.path.isdir(previous) else \
+            " (pass the run's checkpoint folder, <log_dir>/<model_name>/checkpoint)"
+        raise ResumeError(f"--resume {folder}: no intact checkpoint: {folder}: {problem}; {previous}: "
+                          f"{previous_problem}{hint}")
+    step = read_manifest(previous).get("step", 0)
+    newer = (read_manifest(folder) or {}).get("step")
+    if isinstance(newer, int) and newer > step:
+        redone = f"step {newer}" if newer == step + 1 else f"steps {step + 1}-{newer}"
+    else:
+        redone = f"the steps after step {step}"
+    return previous, f"{folder}: {problem}; resuming from {previous} (step {step}): {redone} will be redone"

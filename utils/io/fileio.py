@@ -1,7 +1,10 @@
 """Atomic writes: a crash, Ctrl-C or a full disk leaves either the old file (folder) or the new
-one where it belongs, never half of one. Every writer of the project goes through these."""
+one where it belongs, never half of one. Every writer of the project goes through these. Manifests
+(size and checksum of each file of a folder) tell a whole folder from a damaged one."""
+import json
 import os
 import shutil
+import zlib
 from contextlib import contextmanager
 
 
@@ -44,3 +47,90 @@ def atomic_folder(folder):
         os.replace(folder, old)
     os.replace(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifests: a folder that records the size and checksum of its files, so that a reader can tell a
+# complete folder from one damaged after it was written (a truncated copy, a lost write).
+
+MANIFEST = "manifest.json"
+
+
+def file_crc32(path, chunk=1 << 22):
+    """CRC-32 of a file's bytes (zlib's; detects damage, not tampering)."""
+    crc = 0
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                return crc
+            crc = zlib.crc32(block, crc)
+
+
+def write_manifest(folder, info=None):
+    """<folder>/manifest.json: {"files": {name: {"bytes", "crc32"}} of every other file in `folder`
+    (not recursive), plus the keys of `info`}. Write it last: a manifest that checks out means
+    every file the folder had when it was written is there, whole."""
+    files = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name != MANIFEST and os.path.isfile(path):
+            files[name] = {"bytes": os.path.getsize(path), "crc32": f"{file_crc32(path):08x}"}
+    atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(dict(info or {}, files=files), indent=1))
+
+
+def read_manifest(folder):
+    """<folder>/manifest.json as a dict, or None when it is missing or unreadable."""
+    try:
+        with open(os.path.join(folder, MANIFEST)) as f:
+            manifest = json.load(f)
+        return manifest if isinstance(manifest.get("files"), dict) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def manifest_problem(folder):
+    """None when every file of the folder's manifest is there with its size and CRC-32; else what
+    is wrong, in a few words (the first problem found)."""
+    if not os.path.isdir(folder):
+        return "missing"
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return f"no readable {MANIFEST} (half-written, or not written by this project)"
+    for name, entry in manifest["files"].items():
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return f"{name} is missing"
+        size = os.path.getsize(path)
+        if size != entry.get("bytes"):
+            return f"{name} has {size} bytes, the manifest says {entry.get('bytes')}"
+        if f"{file_crc32(path):08x}" != entry.get("crc32"):
+            return f"{name} does not match its checksum"
+    return None
+
+
+def fsync_folder(folder):
+    """Flush the folder's files and its own entry to the disk (after a power cut they are there)."""
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fsync_dir(folder)
+
+
+def fsync_dir(folder):
+    """Flush a folder's entries (renames and removals in it); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
