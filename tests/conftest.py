@@ -1,4 +1,5 @@
-"""Shared test set-up: the project root on sys.path, Paddle on the CPU with every core."""
+"""Shared test set-up: the project root on sys.path, Paddle on the CPU with every core, and a session that
+changes the checkout fails (tests write only under pytest's tmp paths: tests/support/checkout.py)."""
 import os
 import sys
 
@@ -8,6 +9,7 @@ if ROOT not in sys.path:
 
 import paddle  # noqa: E402
 
+from tests.support.checkout import pytest_sessionfinish, pytest_sessionstart, pytest_terminal_summary  # noqa: E402,F401
 from utils.system import set_cpu_threads  # noqa: E402
 
 paddle.set_device("cpu")

@@ -2,8 +2,10 @@
 tamed weights; headless Chromium (Debian's `chromium`, through Playwright) uploads a photo, and the colour
 map the page shows and the depth it offers for download are compared with predict.py's files for the same
 photo. Unreadable and oversized photos must get a message; a video must come back as a depth video. The
-run also saves the page's screenshot to docs/app.png (shown by the README). In CI (CI=true) a missing
-browser is a failure, elsewhere a skip that says how to install it."""
+run also saves the page's screenshot as app.png in its tmp folder (copy it to docs/app.png, the README's
+picture, to refresh that; tests never write into the checkout). In CI (CI=true) a missing browser is a
+failure, elsewhere a skip that says how to install it. The page tests are marked slow: app.py's start,
+the tamed weights and the browser take ~20 s before the first one runs."""
 import io
 import json
 import os
@@ -28,7 +30,6 @@ from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # n
 from utils.geometry import pointcloud
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCREENSHOT = os.path.join(ROOT, "docs", "app.png")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 PIXEL_LIMIT = 100_000   # --max_image_pixels of the test page: the 416 x 128 test photo passes, 400 x 300 does not
 WAIT_MS = 60_000        # every wait on the page is bounded
@@ -123,7 +124,8 @@ def read_glb(data):
     return gltf, xyz, np.frombuffer(blob[12 * n:16 * n], np.uint8).reshape(n, 4)
 
 
-def test_photo_on_the_page_equals_predict_py(server, browser, synthetic_kitti, tamed_weights, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_photo_on_the_page_equals_predict_py(browser, server, synthetic_kitti, tamed_weights, tmp_path):  # noqa: F811
     _, paths = split_image_paths(synthetic_kitti)
     photo = tmp_path / "street.jpg"
     shutil.copy(paths[3], photo)
@@ -164,16 +166,17 @@ def test_photo_on_the_page_equals_predict_py(server, browser, synthetic_kitti, t
 
     page.set_viewport_size({"width": 1000, "height": 1000})
     image = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
-    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(SCREENSHOT, optimize=True)
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(tmp_path / "app.png", optimize=True)
     page.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, write, message", [
     ("broken.jpg", lambda p: p.write_bytes(b"\xff\xd8 not really a jpeg"), "broken.jpg: not a readable image"),
     ("large.png", lambda p: Image.new("RGB", (400, 300), (90, 120, 150)).save(p),
      "large.png: 400 x 300 = 0.1 MP is more than this page accepts"),
 ])
-def test_bad_photos_get_a_message(server, browser, tmp_path, name, write, message):
+def test_bad_photos_get_a_message(browser, server, tmp_path, name, write, message):
     photo = tmp_path / name
     write(photo)
     page = open_page(browser, server)
@@ -184,7 +187,8 @@ def test_bad_photos_get_a_message(server, browser, tmp_path, name, write, messag
     page.close()
 
 
-def test_video_tab_returns_the_depth_video(server, browser, synthetic_kitti, tamed_weights, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_video_tab_returns_the_depth_video(browser, server, synthetic_kitti, tamed_weights, tmp_path):  # noqa: F811
     _, paths = split_image_paths(synthetic_kitti)
     frames = [np.asarray(Image.open(p)) for p in paths[:3]]
     clip = tmp_path / "drive.avi"

@@ -134,8 +134,11 @@ def test_denoiser_noise_prediction_loss_decreases_on_a_fixed_batch():
         opt.step()
         opt.clear_grad()
         losses.append(float(loss))
-    # an untrained denoiser is about as far from e as e is from 0 (E e^2 = 1)
-    assert losses[0] > 0.7 and losses[-1] < 0.5 * losses[0], losses[::5]
+    # an untrained denoiser is about as far from e as e is from 0 (E e^2 = 1). Measured here (AMD EPYC, AVX2)
+    # over seeds 0-4 of the weights and data x 3 MKL kernels (default, MKL_CBWR=COMPATIBLE, MKL_DEBUG_CPU_TYPE=5):
+    # first loss 1.10-1.23, last / first 0.459-0.490 (kernels move it by < 1e-4): 0.6 leaves margin, and a
+    # denoiser that does not learn stays near 1
+    assert losses[0] > 0.7 and losses[-1] < 0.6 * losses[0], losses[::5]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,14 @@
   stereo_T) is lowest at the true depth in metres with the true camera.json, and at 0.58 / 0.75 of it
   with KITTI's intrinsics forced on the same images (fx = 0.58 W, fy = 1.92 H): stereo training with the
   real camera learns metres without any scaling, KITTI's camera makes every depth 23 % short.
-* train.py --dataset folder runs end to end and its opt.json records the camera and "metric".
+* train.py --dataset folder runs end to end, its opt.json records the camera and "metric", and test.py
+  then evaluates its weights unscaled (metres) without being told.
+
+The full claim, a short stereo run with the true camera predicting metres where KITTI's camera forced on
+the same images predicts depth ~0.77 x short, is a training outcome measured over seeds in
+bench/own_camera.py (bench/RESULTS.md): a 45-step pair of runs took 70-285 s here, and the mistakes it
+catches (the camera's fx or cx, its scaling to the network size, the baseline, the flip) fail the loss
+test below, which reads the same loader (checked by changing each one line).
 """
 import json
 import os
@@ -16,11 +23,12 @@ import pytest
 
 import datasets
 import options
+import test as test_script
 import train
 import trainer
 from losses.reprojection import reprojection_loss, warp_image
 from networks.layers import SSIM
-from tests.support.own_camera import make_roots, train_and_evaluate
+from tests.support.own_camera import make_roots
 
 BASELINE = 0.3
 
@@ -85,24 +93,14 @@ def test_train_py_on_the_folder_layout_records_camera_and_metric(roots, tmp_path
     train.main(["--dataset", "folder", "--data_path", roots["data_path"], "--log_dir", str(log_dir),
                 "--height", "64", "--width", "64", "--batch_size", "2", "--num_workers", "0", "--weights_init",
                 "scratch", "--frame_ids", "0", "--use_stereo", "--max_steps", "2", "--seed", "0"])
-    saved = json.loads((log_dir / "mlda" / "models" / "best" / "opt.json").read_text())
+    best_folder = log_dir / "mlda" / "models" / "best"
+    saved = json.loads((best_folder / "opt.json").read_text())
     assert saved["dataset"] == "folder" and saved["metric"] is True
     assert saved["camera"] == roots["camera"] and saved["camera"]["baseline"] == BASELINE
-    best = json.loads((log_dir / "mlda" / "models" / "best" / "best.json").read_text())
+    best = json.loads((best_folder / "best.json").read_text())
     assert np.isfinite(best["abs_rel"])     # validated against the val sequence's depth maps
     assert os.path.isfile(os.path.join(roots["data_path"], "splits", "train_files.txt"))
-
-
-@pytest.mark.slow
-def test_training_with_the_true_camera_beats_kittis_camera_forced_on_it(roots, tmp_path):
-    """Same images, seed and budget (stereo from scratch, 64 x 64, 45 steps): with the true camera.json
-    the weights predict metres (median ratio gt / pred near 1) and their unscaled error on the test
-    split is lower than with KITTI's intrinsics forced on the data (depth ~0.77 x short at best)."""
-    # 45 = 7.5 epochs of 6 steps: the run stops inside an epoch and saves weights_7_step45 (the only
-    # epoch folder, with --save_frequency 100); validation on 2 images keeps "best" cheap
-    run = dict(seed=0, steps=45, modes=("unscaled",), extra=("--val_max_images", "2", "--save_frequency", "100"))
-    true = train_and_evaluate(roots["data_path"], str(tmp_path / "true"), **run)["unscaled"]
-    kitti = train_and_evaluate(roots["kitti"], str(tmp_path / "kitti"), **run)["unscaled"]
-    assert true["metrics"]["abs_rel"] < kitti["metrics"]["abs_rel"], (true, kitti)
-    assert abs(np.log(true["ratio_median"])) < abs(np.log(kitti["ratio_median"])), (true, kitti)
-    assert 0.8 < true["ratio_median"] < 1.25, true
+    # test.py on the weights, no scaling flag: metric weights are evaluated in metres, as validated
+    result = test_script.main(["--data_path", roots["data_path"], "--load_weights_folder", str(best_folder),
+                               "--eval_out_dir", str(tmp_path / "eval"), "--num_workers", "0"])
+    assert result["scaling"] == "none" and np.isfinite(result["metrics"]["abs_rel"]), result

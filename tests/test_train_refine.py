@@ -148,6 +148,7 @@ def test_options_refuse_bad_values(capsys):
     assert "--load_weights_folder is required" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_refined_depth_unscaled_beats_median_scaled_mlda(synthetic_kitti, mlda_folder, tmp_path):
     """A short run (the paper's losses, self-diffusion on) on the fixture's 8 training lines; the 7 test
     frames of the other drive. (The same head without the self-diffusion loss did as well or better
@@ -164,5 +165,8 @@ def test_refined_depth_unscaled_beats_median_scaled_mlda(synthetic_kitti, mlda_f
     with paddle.no_grad():
         depth = net(images, net.noise_for(H, W)).numpy()[:, 0]
     refined = mean_errors(gts, 1.0 / depth, "none")
-    # abs_rel, rmse lower and a1 higher (indices 0, 2, 4)
+    # abs_rel, rmse lower and a1 higher (indices 0, 2, 4). Measured on AMD EPYC (AVX2), the run's seeds
+    # 0-4 x MKL's default and AVX2 kernels (MKL_DEBUG_CPU_TYPE=5): refined abs_rel 0.244-0.397, rmse
+    # 6.16-7.84, a1 0.387-0.603 against MLDA-Net's 0.477, 14.49, 0.297. At 20 steps seed 1 did not beat
+    # it (abs_rel 0.684), so the budget stays 40.
     assert refined[0] < mlda[0] and refined[2] < mlda[2] and refined[4] > mlda[4], (refined, mlda)

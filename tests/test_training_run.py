@@ -30,7 +30,7 @@ def run_argv(root, split, log_dir, *extra):
 
 @pytest.fixture(scope="module")
 def short_run(synthetic_kitti_hints, tmp_path_factory):
-    """train.main for 2 epochs of one step, recording every validation score."""
+    """train.main for 2 epochs of one step, recording every validation score (epoch 1's made worse)."""
     root = synthetic_kitti_hints["data_path"]
     split = tmp_path_factory.mktemp("split")
     lines = datasets.read_split(os.path.join(synthetic.split_dir(root), "train_files.txt"))[:2]
@@ -44,20 +44,20 @@ def short_run(synthetic_kitti_hints, tmp_path_factory):
 
     def recording_validate(self):
         score = original(self)
+        if self.epoch == 1:
+            # epoch 1 reports a worse score than epoch 0, so best must keep epoch 0's weights. Which of
+            # two one-step epochs really validates better is chance: measured on AMD EPYC (AVX2) with
+            # Paddle's default init (what this run used to rely on), seeds 0-4 x MKL's default and AVX2
+            # kernels, epoch 0 won for seeds 0 and 4 (0.525 vs 0.549 at seed 0) and lost for 1-3
+            score = (scores[0][1][0] + 1.0, score[1])
         scores.append((self.epoch, score))
         return score
 
     trainer.Trainer.validate = recording_validate
-    # Paddle's default initialisation: from init_as_original's near-constant start every early step
-    # improves the score, and this test needs one that does not
-    init_as_original, networks.model.init_as_original = networks.model.init_as_original, lambda net: net
     try:
-        # seed 0: epoch 0 scores better than epoch 1 here, so best must not follow the last (seed 2 did,
-        # 0.93 vs 1.10, before other changes of issue 10 made its epoch 1 0.50)
         train.main(run_argv(root, split, log_dir, "--num_epochs", "2", "--save_frequency", "100", "--seed", "0"))
     finally:
         trainer.Trainer.validate = original
-        networks.model.init_as_original = init_as_original
     return dict(root=root, split=split, log_dir=log_dir, run=log_dir / "mlda", scores=scores)
 
 
@@ -65,7 +65,7 @@ def test_best_folder_holds_the_minimum_validation_score(short_run):
     scores = short_run["scores"]
     assert [epoch for epoch, _ in scores] == [0, 1] and all(s[1] == "abs_rel" for _, s in scores)
     best_epoch, (best_value, _) = min(scores, key=lambda item: item[1][0])
-    assert best_epoch == 0, scores  # the case where keeping the earlier best matters
+    assert best_epoch == 0, scores  # the case where keeping the earlier best matters (the last is worse)
     best = short_run["run"] / "models" / "best"
     info = json.loads((best / "best.json").read_text())
     assert info["epoch"] == best_epoch and info["abs_rel"] == best_value
