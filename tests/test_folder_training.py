@@ -9,9 +9,11 @@
 
 The full claim, a short stereo run with the true camera predicting metres where KITTI's camera forced on
 the same images predicts depth ~0.77 x short, is a training outcome measured over seeds in
-bench/own_camera.py (bench/RESULTS.md): a 45-step pair of runs took 70-285 s here, and the mistakes it
-catches (the camera's fx or cx, its scaling to the network size, the baseline, the flip) fail the loss
-test below, which reads the same loader (checked by changing each one line).
+bench/own_camera.py (bench/RESULTS.md): a 45-step pair of runs took 70-285 s here. The mistakes it
+catches fail faster tests, each checked by changing one line: fx, its scaling to the network size
+(x height instead of width), the baseline's size or sign fail the loss test below, which reads the
+same loader; cx and the flip cancel out of a horizontal stereo warp (the run cannot see them either) and
+fail tests/test_folder_dataset.py's K and stereo_T against numpy.
 """
 import json
 import os
