@@ -336,6 +336,40 @@ GROUPS = {
         "max_upload_mb": dict(type=int, default=200,
                               help="largest file the page accepts, in megabytes (default: %(default)s)"),
     }),
+    "ray": ("Ray: serve.py's service and predict.py --engine ray (pip install -r requirements-serve.txt)", {
+        "engine": dict(choices=["local", "ray"], default="local",
+                       help="local: this process; ray: a Ray Data actor pool (--num_actors, --batch_size) writing the "
+                            "same files, skipping images whose files exist (a rerun finishes an interrupted run) "
+                            "(default: %(default)s)"),
+        "address": dict(default=None,
+                        help="Ray cluster to join (e.g. ray://head:10001 or auto; default: $RAY_ADDRESS, else a local "
+                             "Ray of this machine's cores); the project is shipped to the cluster, the weights and "
+                             "photo paths must be readable on its nodes"),
+        "worker_cpus": dict(type=float, default=None,
+                            help="CPUs Ray reserves for each replica (serve.py) or actor (--engine ray), which also "
+                                 "runs that many Paddle threads (default: this machine's cores / --replicas or "
+                                 "--num_actors, at least 1)"),
+        "num_actors": dict(type=int, default=1,
+                           help="actors of --engine ray, each holding the networks once (default: %(default)s)"),
+        "replicas": dict(type=int, default=1, help="replicas of the service, each holding the networks once "
+                                                   "(default: %(default)s)"),
+        "max_replicas": dict(type=int, default=None,
+                             help="autoscale between --replicas and this many replicas by load (default: no "
+                                  "autoscaling)"),
+        "max_batch_size": dict(type=int, default=4,
+                               help="requests a replica runs through the network at once (Ray Serve batching; the "
+                                    "network treats every image alone, so a batch changes no answer) "
+                                    "(default: %(default)s)"),
+        "batch_wait_ms": dict(type=float, default=5.0,
+                              help="how long a replica waits to fill a batch, in milliseconds "
+                                   "(default: %(default)s)"),
+        "max_ongoing_requests": dict(type=int, default=None,
+                                     help="requests a replica holds at once, at least --max_batch_size (default: 2 x "
+                                          "--max_batch_size)"),
+        "max_queued_requests": dict(type=int, default=64,
+                                    help="requests waiting for a replica beyond those; more are answered 503 at once "
+                                         "(default: %(default)s)"),
+    }),
     "gt_export": ("ground-truth export (export_gt_depth.py)", {
         "source": dict(choices=["velodyne", "annotated"],
                        help="velodyne scans or KITTI's annotated depth pngs (default: annotated for "
@@ -410,7 +444,8 @@ SCRIPT_GROUPS = {
              ("optimisation", ("batch_size",)), "system",
              ("refine", ("refine", "ddim_steps", "strength", "noise_seed"))),
     "predict": ("weights", "prediction", ("scaling", ("eval_mono", "camera_height")), "system",
-                ("refine", ("refine", "ddim_steps", "strength", "noise_seed"))),
+                ("refine", ("refine", "ddim_steps", "strength", "noise_seed")),
+                ("ray", ("engine", "address", "num_actors", "worker_cpus")), ("optimisation", ("batch_size",))),
     "evaluate_pose": ("weights", ("data", ("data_path", "eval_split", "png")), ("optimisation", ("batch_size",)),
                       "pose_evaluation", "system"),
     "convert_checkpoint": ("weights", "convert"),
@@ -418,6 +453,11 @@ SCRIPT_GROUPS = {
     "inference": ("inference", ("system", ("device",)), "prediction", ("scaling", ("eval_mono", "camera_height"))),
     "app": (("weights", ("load_weights_folder",)), "inference",
             ("prediction", ("colormap", "pred_depth_scale_factor", "camera")), ("system", ("device",)), "app"),
+    "serve": (("weights", ("load_weights_folder",)),
+              ("inference", ("infer_files_dir", "backend", "onednn", "use_trt", "trt_precision")), ("prediction", ("pred_depth_scale_factor",)),
+              ("system", ("device",)), ("app", ("host", "port", "max_upload_mb", "max_image_pixels")),
+              ("ray", ("address", "replicas", "max_replicas", "worker_cpus", "max_batch_size", "batch_wait_ms",
+                       "max_ongoing_requests", "max_queued_requests"))),
     "export_gt_depth": (("data", ("data_path", "split")), "gt_export"),
     "precompute_depth_hints": (("data", ("dataset", "data_path", "split", "img_ext", "overwrite")), "hint_export",
                                ("model", ("height", "width")), ("system", ("num_workers",))),
@@ -478,7 +518,22 @@ SCRIPT_DEFAULTS = {
         "ddim_steps": dict(nargs="+", help="with a diffusion head in the weights folder: its refined, metric depth is "
                                            "also evaluated for each of these DDIM step counts (default: the head's)"),
     },
-    "predict": {"eval_mono": _VELODYNE_MONO},
+    "predict": {"eval_mono": _VELODYNE_MONO,
+                "batch_size": dict(default=4, help="images per network call of --engine ray (default: %(default)s)")},
+    "serve": {
+        "load_weights_folder": dict(help="weights folder to serve (predict.py's Predictor); or --infer_files_dir"),
+        "infer_files_dir": dict(required=False, default=None,
+                                help="folder written by export.py to serve instead (inference.py's DepthPredictor)"),
+        "device": dict(choices=["cpu", "gpu"], default="cpu",
+                       help="cpu, or gpu (one GPU per replica) (default: %(default)s)"),
+        "host": dict(help="address the service listens on; 0.0.0.0 serves every network interface "
+                          "(default: %(default)s, this machine only)"),
+        "port": dict(default=8000, help="port of the service (default: %(default)s)"),
+        "max_upload_mb": dict(default=50, help="refuse request bodies larger than this, in megabytes (413) "
+                                               "(default: %(default)s)"),
+        "max_image_pixels": dict(help="refuse images of more pixels than this, width x height (413), before "
+                                      "decoding them (default: %(default)s, 20 MP)"),
+    },
     "evaluate_pose": {
         "data_path": dict(default="kitti_odom",
                           help="KITTI odometry root: <data_path>/sequences/09/image_2/000000.png and "
@@ -619,7 +674,7 @@ def check_weights(opt, error, script):
     if "load_weights_folder" not in opt:
         return
     if folder is None:
-        if script not in ("train", "train_refine", "app") and not opt.get("ext_disp_to_eval"):
+        if script not in ("train", "train_refine", "app", "serve") and not opt.get("ext_disp_to_eval"):
             error("--load_weights_folder is required (a folder with encoder.pdparams and depth.pdparams)")
     elif not os.path.isdir(folder):
         error(f"--load_weights_folder {folder}: no such folder")
@@ -748,7 +803,7 @@ def check_inference(opt, error, script):
         return
     if opt.infer_files_dir is not None and not os.path.isdir(opt.infer_files_dir):   # None: app.py with weights
         error(f"--infer_files_dir {opt.infer_files_dir}: no such folder (write one with export.py --save_dir)")
-    if opt.cpu_threads < 0:
+    if opt.get("cpu_threads", 0) < 0:   # serve.py: --worker_cpus
         error(f"--cpu_threads {opt.cpu_threads}: must be >= 0")
     if opt.use_trt and (opt.device != "gpu" or opt.backend != "paddle"):
         error("--use_trt needs --device gpu and --backend paddle")
@@ -798,19 +853,63 @@ def check_app(opt, error, script):
     if not 0 < opt.port < 65536:
         error(f"--port {opt.port}: must be in 1..65535")
     for name in ("max_image_pixels", "max_video_frames", "max_upload_mb"):
-        if opt[name] < 1:
+        if opt.get(name, 1) < 1:   # serve.py has no videos
             error(f"--{name} {opt[name]}: must be at least 1")
     if opt.pred_depth_scale_factor is not None and opt.pred_depth_scale_factor <= 0:
         error(f"--pred_depth_scale_factor {opt.pred_depth_scale_factor}: must be > 0")
-    if opt.camera and not os.path.isfile(opt.camera):
+    if opt.get("camera") and not os.path.isfile(opt.camera):
         error(f"--camera {opt.camera}: no such file (a camera.json with fx, fy, cx, cy, width, height)")
+
+
+RAY_MISSING = "needs Ray: pip install -r requirements-serve.txt (ray[serve,data])"
+
+
+def check_ray(opt, error, script):
+    if opt.get("engine") == "local":
+        given = [n for n in ("address", "worker_cpus") if opt.get(n) is not None] + (
+            ["num_actors"] if opt.num_actors != 1 else [])
+        if given:
+            error(f"--{given[0]} is an option of --engine ray")
+        return
+    if "address" not in opt:
+        return
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        error(("serve.py " if script == "serve" else "--engine ray ") + RAY_MISSING)
+    if opt.worker_cpus is not None and not opt.worker_cpus > 0:
+        error(f"--worker_cpus {opt.worker_cpus}: must be > 0")
+    if script == "predict":
+        if opt.num_actors < 1:
+            error(f"--num_actors {opt.num_actors}: must be at least 1")
+        unsupported = [n for n in ("velo_filename", "camera_height") if opt.get(n)]
+        if unsupported:
+            error(f"--{unsupported[0]} works with --engine local only (--engine ray writes the per-photo files)")
+        if opt.batch_coupled_filter:
+            error("--batch_coupled_filter makes a photo's depth depend on its batch: use --engine local")
+        if os.path.splitext(opt.color_path)[1].lower() in _video_extensions():
+            error("--engine ray predicts photos; give a video to --engine local")
+        return
+    if opt.replicas < 1:
+        error(f"--replicas {opt.replicas}: must be at least 1")
+    if opt.max_replicas is not None and opt.max_replicas < opt.replicas:
+        error(f"--max_replicas {opt.max_replicas}: must be at least --replicas {opt.replicas}")
+    if opt.max_batch_size < 1 or opt.batch_wait_ms < 0:
+        error("--max_batch_size must be at least 1 and --batch_wait_ms at least 0")
+    if opt.max_ongoing_requests is None:
+        opt.max_ongoing_requests = 2 * opt.max_batch_size
+    if opt.max_ongoing_requests < opt.max_batch_size:
+        error(f"--max_ongoing_requests {opt.max_ongoing_requests}: must be at least --max_batch_size "
+              f"{opt.max_batch_size} (a batch is made of the requests a replica holds)")
+    if opt.max_queued_requests < 1:
+        error(f"--max_queued_requests {opt.max_queued_requests}: must be at least 1 (the queue is bounded; "
+              "requests beyond it are answered 503)")
 
 
 CHECKS = (check_data_path, check_weights, check_run, check_size, check_model, check_training, check_depth_hints,
           check_metric,
           check_at_least_one, check_optimisation, check_logging, check_system, check_evaluation, check_prediction,
           check_inference, check_export, check_refine, check_camera_height,
-          check_app)
+          check_app, check_ray)
 
 
 def parse(script="train", argv=None, groups=None):
