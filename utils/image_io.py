@@ -172,7 +172,9 @@ def _decode(file, name, max_pixels=None):
             img.load()  # decode now: truncated files fail here, not later
             img = ImageOps.exif_transpose(img)
             return _to_rgb(img).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:   # PIL's own limit, far above any photo
+        raise ImageTooLargeError(f"{name}: {str(e).split(', could')[0]}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         if isinstance(e, ImageLoadError):
             raise
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__

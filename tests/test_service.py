@@ -1,0 +1,109 @@
+"""deployment/service.py without Ray: a batch through DepthModel gives each photo's own answer, and the
+request contract (query, multipart, refusals, encoded answers and their headers)."""
+import io
+import json
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import requests
+from munch import Munch
+from PIL import Image
+
+import predict
+from deployment import service
+from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
+from utils import image_io
+
+
+def test_batch_gives_each_photo_its_own_answer(synthetic_kitti, tamed_weights):  # noqa: F811
+    _, paths = split_image_paths(synthetic_kitti)
+    photos = [image_io.load_image(p) for p in paths[:3]] + [image_io.load_image(paths[0]).rotate(180)]
+    model = service.DepthModel(Munch(load_weights_folder=tamed_weights), threads=1)
+    together = model.disparities(photos)
+    alone = [model.disparities([p])[0] for p in photos]
+    predictor = predict.Predictor(tamed_weights)
+    for a, b, photo in zip(alone, together, photos):
+        np.testing.assert_allclose(b, a, atol=1e-6)
+        np.testing.assert_allclose(b, predictor.predict_disp(photo), atol=1e-5)
+    assert np.abs(together[0] - together[3]).max() > 1e-3   # different photos, different answers
+    info = model.info()
+    assert (info["input_size"], info["metric"], info["scale_factor"]) == (
+        {"height": predictor.height, "width": predictor.width}, predictor.metric, predictor.scale_factor)
+    json.dumps(info)   # what GET /info sends
+
+
+@pytest.mark.parametrize("params, expect", [
+    ({}, ("png16", "magma")),
+    ({"format": "npy"}, ("npy", "magma")),
+    ({"colormap": "turbo"}, ("color", "turbo")),
+    ({"format": "color", "colormap": "gray"}, ("color", "gray")),
+    ({"format": "disp_npy"}, ("disp_npy", "magma")),
+])
+def test_query(params, expect):
+    assert service.parse_query(params) == expect
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"format": "jpeg"}, "unknown format 'jpeg'"),
+    ({"colormap": "rainbow"}, "unknown colormap 'rainbow'"),
+    ({"format": "png16", "colormap": "gray"}, "not format=png16"),
+    ({"size": "9"}, "unknown query parameter 'size'"),
+])
+def test_query_refused(params, words):
+    with pytest.raises(service.RequestError) as e:
+        service.parse_query(params)
+    assert e.value.status == 400 and words in e.value.message
+
+
+def test_multipart_gives_the_file_bytes_unchanged():
+    rng = np.random.default_rng(0)
+    for size in (1, 1000, 65537):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes() + b"\r\n--\r\n"   # boundary-like bytes inside
+        form = requests.Request("POST", "http://x/depth", files={"image": ("p.jpg", data, "image/jpeg")},
+                                data={"note": "a text field first"}).prepare()
+        assert service.image_bytes(form.body, form.headers["Content-Type"]) == data
+    other = requests.Request("POST", "http://x", files={"upload": ("p.png", b"abc")}).prepare()
+    assert service.image_bytes(other.body, other.headers["Content-Type"]) == b"abc"   # any part with a file name
+    assert service.image_bytes(b"raw", "image/jpeg") == b"raw"
+
+
+@pytest.mark.parametrize("body, content_type, status, words", [
+    (b"", "image/jpeg", 400, "empty body"),
+    (b"hello", "text/plain", 400, "cannot read image"),
+    (b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--b--\r\n", "multipart/form-data; boundary=b",
+     400, "without a file"),
+])
+def test_bad_uploads_refused(body, content_type, status, words):
+    with pytest.raises(service.RequestError) as e:
+        service.read_image(body, content_type, 10 ** 6)
+    assert e.value.status == status and words in e.value.message and "\n" not in e.value.message
+    line = service.error_body(e.value.message)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1 and json.loads(line)["error"] == e.value.message
+
+
+def test_pixel_limit_is_413():
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 100)).save(buffer, "PNG")
+    assert service.read_image(buffer.getvalue(), "image/png", 20000).size == (200, 100)
+    with pytest.raises(service.RequestError) as e:
+        service.read_image(buffer.getvalue(), "image/png", 19999)
+    assert e.value.status == 413 and "more than 19999 pixels" in e.value.message
+
+
+@pytest.mark.parametrize("metric, units", [(True, "metres"), (False, "relative")])
+def test_encoded_answers_are_predict_files(metric, units, tmp_path):
+    disp = np.random.default_rng(2).uniform(0.05, 0.95, (8, 16)).astype(np.float32)
+    model = SimpleNamespace(scale_factor=5.4 if metric else 1.0, metric=metric, min_depth=0.1, max_depth=100.0,
+                            name="w")
+    files = image_io.write_prediction(str(tmp_path), "p", disp, (48, 24), model.scale_factor, "magma", True)
+    for fmt, kind in (("png16", "depth_png"), ("npy", "depth_npy"), ("disp_npy", "disp_npy")):
+        body, media_type, headers = service.encode(model, disp, (48, 24), fmt, "magma")
+        assert body == open(files[kind], "rb").read()
+        assert headers["X-Depth-Units"] == units and headers["X-Image-Size"] == "48x24"
+        assert float(headers["X-Depth-Scale-Factor"]) == model.scale_factor
+    depth = np.load(io.BytesIO(service.encode(model, disp, (48, 24), "npy", "magma")[0]))
+    scaled = 1 / 100.0 + (1 / 0.1 - 1 / 100.0) * image_io.resize_map(disp, (48, 24)).astype(np.float64)
+    np.testing.assert_allclose(depth, model.scale_factor / scaled, rtol=1e-6)
+    assert os.path.getsize(files["depth_png"]) > 0
