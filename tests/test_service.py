@@ -14,6 +14,7 @@ from PIL import Image
 import predict
 from deployment import service
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
+from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 from utils import image_io
 
 
@@ -32,6 +33,20 @@ def test_batch_gives_each_photo_its_own_answer(synthetic_kitti, tamed_weights): 
     assert (info["input_size"], info["metric"], info["scale_factor"]) == (
         {"height": predictor.height, "width": predictor.width}, predictor.metric, predictor.scale_factor)
     json.dumps(info)   # what GET /info sends
+
+
+@pytest.mark.slow   # exports the networks (shared with test_export.py's session fixture)
+@pytest.mark.parametrize("backend", ["onnxruntime", "paddle"])
+def test_exported_model_batch_equals_inference_path(exported, synthetic_kitti, backend):  # noqa: F811
+    from deployment import DepthPredictor
+
+    _, paths = split_image_paths(synthetic_kitti)
+    photos = [image_io.load_image(p) for p in paths[:3]]
+    model = service.DepthModel(Munch(infer_files_dir=exported["split"], backend=backend), threads=1)
+    reference = DepthPredictor(exported["split"], backend, cpu_threads=1)
+    for got, photo in zip(model.disparities(photos), photos):
+        np.testing.assert_allclose(got, reference(photo)[0, 0], atol=1e-5)   # inference.py's call
+    assert model.info()["backend"] == backend and model.info()["model"] == "split"
 
 
 @pytest.mark.parametrize("params, expect", [
