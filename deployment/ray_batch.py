@@ -101,7 +101,7 @@ def predict(opt, paths, output_dir, camera=None):
         finally:
             ray_cluster.restore_sigterm(previous)
             if started:
-                ray.shutdown()
+                ray_cluster.shutdown(started)
     lines, error = photo_loop.report(PROGRESS.split()[0], result)
     if done:
         lines.append(f"skipped {done} image(s) whose files were already in {output_dir} (delete them to predict "

@@ -32,6 +32,23 @@ def connect(address=None):
     return True
 
 
+def shutdown(started_here, timeout=20.0):
+    """Disconnect from Ray. A Ray this process started is shut down with every process it started: those
+    still alive `timeout` s later (a worker whose raylet was killed first, as a signal to the whole
+    process group does) are killed. A joined cluster keeps running."""
+    import psutil
+    import ray
+
+    started = psutil.Process().children(recursive=True) if started_here else []
+    ray.shutdown()
+    _, alive = psutil.wait_procs(started, timeout=timeout)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def worker_cpus(requested, workers):
     """CPUs (and Paddle threads) per replica or actor: `requested`, else this machine's cores / workers."""
     return float(requested) if requested else max(1.0, float((os.cpu_count() or 1) // max(1, workers)))

@@ -158,7 +158,7 @@ def _last_error_line(text):
 
 def serve_forever(opt):
     """serve.py: connect (or start Ray), deploy, print where, then wait for Ctrl-C or SIGTERM; a local
-    Ray is shut down at the end, an application on a cluster deleted."""
+    Ray is shut down at the end with all its processes, an application on a cluster deleted."""
     local = ray_cluster.connect(opt.address)
     ray_cluster.interrupt_on_sigterm()
     try:
@@ -171,9 +171,7 @@ def serve_forever(opt):
     except KeyboardInterrupt:
         pass
     finally:
-        if local:
-            serve.shutdown()
-            ray.shutdown()
-        elif ray.is_initialized():
-            serve.delete(APP_NAME)
+        if not local and ray.is_initialized():
+            serve.delete(APP_NAME)   # the cluster's Serve and other applications stay
+        ray_cluster.shutdown(local)   # a local Ray goes whole: its replicas with it
     return os.EX_OK
