@@ -86,8 +86,6 @@ def main(opt, paths, camera=None):
 
 def predict(opt, paths, output_dir, camera=None):
     """Predict `paths` (photos) into output_dir on Ray; returns (lines, error) as photo_loop.predict_and_report."""
-    import ray
-
     # actors run in other folders (on other nodes: the same paths on shared storage)
     paths, output_dir = [os.path.abspath(p) for p in paths], os.path.abspath(output_dir)
     todo, stems = pending(paths, output_dir, opt.save_png16, camera is not None)
@@ -97,11 +95,11 @@ def predict(opt, paths, output_dir, camera=None):
         started = ray_cluster.connect(opt.address)
         previous = ray_cluster.interrupt_on_sigterm()
         try:
-            _run(ray, opt, todo, stems, output_dir, camera, result)
+            _run(opt, todo, stems, output_dir, camera, result)
         finally:
             ray_cluster.restore_sigterm(previous)
-            if started:
-                ray_cluster.shutdown(started)
+            if started:   # else the caller's Ray, left connected
+                ray_cluster.shutdown(True)
     lines, error = photo_loop.report(PROGRESS.split()[0], result)
     if done:
         lines.append(f"skipped {done} image(s) whose files were already in {output_dir} (delete them to predict "
@@ -109,7 +107,10 @@ def predict(opt, paths, output_dir, camera=None):
     return lines, error
 
 
-def _run(ray, opt, todo, stems, output_dir, camera, result):
+def _run(opt, todo, stems, output_dir, camera, result):
+    """Ray Data over `todo`: the PhotoWriter pool's answers collected into `result`, with a progress bar."""
+    import ray
+
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False   # one bar: ours, per photo
     logging.getLogger("ray.data").setLevel(logging.WARNING)
