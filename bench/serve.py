@@ -13,7 +13,9 @@ JPEG bytes, predict, encode the 16-bit depth PNG (image_io.encode_prediction).
    5 ms batch wait), called with `requests` from threads of this process: --requests requests at
    concurrency 1, 4 and 16; requests/s, p50/p95/p99 latency, errors.
 3. Resident memory of the service (replicas + Serve's proxy) after 100 and after --memory_requests requests.
-Prints a markdown table for bench/RESULTS.md.
+CPU seconds per request (the service's Ray processes, and this process's client threads) are printed
+beside the rates: unlike requests/s, they hardly change when other work shares the machine.
+Prints markdown tables for bench/RESULTS.md, with the load average before and after.
 """
 import argparse
 import io
@@ -40,7 +42,7 @@ def photo_bytes():
 
 
 def one_process_rate(predict_disp, model, jpeg, count):
-    """Requests/s of decode + predict + encode in a loop (after one warm-up)."""
+    """(requests/s, CPU seconds per request) of decode + predict + encode in a loop (after one warm-up)."""
     from utils import image_io
 
     def request():
@@ -49,14 +51,14 @@ def one_process_rate(predict_disp, model, jpeg, count):
         image_io.encode_prediction(disp, image.size, ["depth_png"], model.scale_factor, "magma", model.min_depth,
                                    model.max_depth)
     request()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         request()
-    return count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start), (time.process_time() - cpu) / count
 
 
 def one_process_rows(weights, export_dir, jpeg, count, threads):
-    """{path: requests/s} of the one-process loops."""
+    """{path: (requests/s, CPU s per request)} of the one-process loops."""
     from deployment import DepthPredictor
     from predict import Predictor
 
@@ -90,6 +92,20 @@ def burst(url, jpeg, count, concurrency):
         results = list(pool.map(one, range(count)))
     wall = time.perf_counter() - start
     return count / wall, np.array([t for t, _ in results]), sum(not ok for _, ok in results)
+
+
+def ray_cpu_seconds():
+    """CPU seconds so far of every process of this process's local Ray (replicas, proxy, controller, raylet)."""
+    import psutil
+
+    total = 0.0
+    for p in psutil.Process().children(recursive=True):
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def service_rss():
@@ -132,6 +148,7 @@ def main():
     parser.add_argument("--memory_requests", type=int, default=1000)
     args = parser.parse_args()
     threads = os.cpu_count() or 1
+    load_start = os.getloadavg()[0]
 
     import paddle
     from skimage import data
@@ -171,7 +188,9 @@ def main():
         burst(url, jpeg, 96, 16)
         memory[100] = service_rss()
         for concurrency in (1, 4, 16):
-            levels[concurrency] = burst(url, jpeg, args.requests, concurrency)
+            cpu = ray_cpu_seconds(), time.process_time()
+            levels[concurrency] = burst(url, jpeg, args.requests, concurrency) + (
+                (ray_cpu_seconds() - cpu[0]) / args.requests, (time.process_time() - cpu[1]) / args.requests)
         memory_errors = burst(url, jpeg, args.memory_requests - 100 - 3 * args.requests, 16)[2]
         memory[args.memory_requests] = service_rss()
     finally:
@@ -179,21 +198,25 @@ def main():
     after = one_process_rows(weights, export_dir, jpeg, args.requests // 3, threads)
 
     cpu = processor()
+    print(f"\nload average (1 min) at the start {load_start:.1f}, at the end {os.getloadavg()[0]:.1f}")
     print(f"\n{args.height} x {args.width} network, 1242 x 375 JPEG, {threads} cores ({cpu}), service: {args.model}, "
           f"{args.replicas} replica(s) x {threads / args.replicas:g} CPUs, --max_batch_size 4, 5 ms wait; "
           f"Paddle {paddle.__version__}")
-    print("\n| one process (decode, predict, encode PNG16) | requests/s before | after |\n| --- | --- | --- |")
+    print("\n| one process (decode, predict, encode PNG16) | requests/s before | after | CPU s / request before | after |"
+          "\n| --- | --- | --- | --- | --- |")
     for name in before:
-        print(f"| {name} | {before[name]:.2f} | {after[name]:.2f} |")
+        print(f"| {name} | {before[name][0]:.2f} | {after[name][0]:.2f} | {before[name][1]:.3f} | {after[name][1]:.3f} |")
     reference = {"eager": "Predictor (eager Paddle)", "paddle": "inference.py path, Paddle Inference oneDNN",
                  "onnxruntime": "inference.py path, ONNX Runtime"}[args.model]
-    one = (before[reference] + after[reference]) / 2
-    print(f"\n| concurrency | requests/s | x one process ({reference}, mean {one:.2f}/s) | p50 | p95 | p99 | errors |\n"
-          "| --- | --- | --- | --- | --- | --- | --- |")
-    for concurrency, (rate, latency, errors) in levels.items():
+    one = (before[reference][0] + after[reference][0]) / 2
+    one_cpu = (before[reference][1] + after[reference][1]) / 2
+    print(f"\n| concurrency | requests/s | x one process ({reference}, mean {one:.2f}/s) | p50 | p95 | p99 | errors | "
+          f"service CPU s / request (one process: {one_cpu:.3f}) | client CPU s / request |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for concurrency, (rate, latency, errors, service_cpu, client_cpu) in levels.items():
         p50, p95, p99 = (np.percentile(latency, q) * 1e3 for q in (50, 95, 99))
         print(f"| {concurrency} | {rate:.2f} | {rate / one:.2f} | {p50:.0f} ms | {p95:.0f} ms | {p99:.0f} ms | "
-              f"{errors} |")
+              f"{errors} | {service_cpu:.3f} | {client_cpu:.3f} |")
     print("\n| requests served | replicas RSS | proxy RSS |\n| --- | --- | --- |")
     for count, rss in memory.items():
         print(f"| {count} | {rss['replicas'] / 2 ** 20:.0f} MiB | {rss['proxy'] / 2 ** 20:.0f} MiB |")
