@@ -26,6 +26,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+IDLE_SECONDS = 10
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -94,18 +95,28 @@ def burst(url, jpeg, count, concurrency):
     return count / wall, np.array([t for t, _ in results]), sum(not ok for _, ok in results)
 
 
+ROLES = (("replica", "ray::ServeReplica"), ("proxy", "ray::ProxyActor"))
+
+
 def ray_cpu_seconds():
-    """CPU seconds so far of every process of this process's local Ray (replicas, proxy, controller, raylet)."""
+    """{role: CPU seconds so far} of this process's local Ray: the replicas, Serve's proxy, and the rest
+    (controller, raylet, GCS, agents)."""
     import psutil
 
-    total = 0.0
+    total = {"replica": 0.0, "proxy": 0.0, "rest": 0.0}
     for p in psutil.Process().children(recursive=True):
         try:
-            times = p.cpu_times()
-            total += times.user + times.system
+            title, times = " ".join(p.cmdline()), p.cpu_times()
         except psutil.NoSuchProcess:
-            pass
+            continue
+        role = next((r for r, prefix in ROLES if title.startswith(prefix)), "rest")
+        total[role] += times.user + times.system
     return total
+
+
+def since(cpu_before, divisor):
+    after = ray_cpu_seconds()
+    return {role: (after[role] - cpu_before[role]) / divisor for role in after}
 
 
 def service_rss():
@@ -187,10 +198,13 @@ def main():
         burst(url, jpeg, 4, 4)   # warm-up
         burst(url, jpeg, 96, 16)
         memory[100] = service_rss()
+        cpu = ray_cpu_seconds()
+        time.sleep(IDLE_SECONDS)
+        idle = since(cpu, IDLE_SECONDS)   # CPU s per s of the service doing nothing
         for concurrency in (1, 4, 16):
-            cpu = ray_cpu_seconds(), time.process_time()
+            cpu, client = ray_cpu_seconds(), time.process_time()
             levels[concurrency] = burst(url, jpeg, args.requests, concurrency) + (
-                (ray_cpu_seconds() - cpu[0]) / args.requests, (time.process_time() - cpu[1]) / args.requests)
+                since(cpu, args.requests), (time.process_time() - client) / args.requests)
         memory_errors = burst(url, jpeg, args.memory_requests - 100 - 3 * args.requests, 16)[2]
         memory[args.memory_requests] = service_rss()
     finally:
@@ -210,13 +224,19 @@ def main():
                  "onnxruntime": "inference.py path, ONNX Runtime"}[args.model]
     one = (before[reference][0] + after[reference][0]) / 2
     one_cpu = (before[reference][1] + after[reference][1]) / 2
-    print(f"\n| concurrency | requests/s | x one process ({reference}, mean {one:.2f}/s) | p50 | p95 | p99 | errors | "
-          f"service CPU s / request (one process: {one_cpu:.3f}) | client CPU s / request |\n"
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for concurrency, (rate, latency, errors, service_cpu, client_cpu) in levels.items():
+    print(f"\n| concurrency | requests/s | x one process ({reference}, mean {one:.2f}/s) | p50 | p95 | p99 | errors |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
+    for concurrency, (rate, latency, errors, _, _) in levels.items():
         p50, p95, p99 = (np.percentile(latency, q) * 1e3 for q in (50, 95, 99))
         print(f"| {concurrency} | {rate:.2f} | {rate / one:.2f} | {p50:.0f} ms | {p95:.0f} ms | {p99:.0f} ms | "
-              f"{errors} | {service_cpu:.3f} | {client_cpu:.3f} |")
+              f"{errors} |")
+    print(f"\nCPU seconds per request (one process, {reference}: {one_cpu:.3f}); the service idle uses "
+          f"{sum(idle.values()):.3f} CPU s per s (replica {idle['replica']:.3f}, proxy {idle['proxy']:.3f}, rest "
+          f"{idle['rest']:.3f})\n\n| concurrency | service | replica | proxy | rest of Ray | client (this process) |\n"
+          "| --- | --- | --- | --- | --- | --- |")
+    for concurrency, (_, _, _, service_cpu, client_cpu) in levels.items():
+        print(f"| {concurrency} | {sum(service_cpu.values()):.3f} | {service_cpu['replica']:.3f} | "
+              f"{service_cpu['proxy']:.3f} | {service_cpu['rest']:.3f} | {client_cpu:.3f} |")
     print("\n| requests served | replicas RSS | proxy RSS |\n| --- | --- | --- |")
     for count, rss in memory.items():
         print(f"| {count} | {rss['replicas'] / 2 ** 20:.0f} MiB | {rss['proxy'] / 2 ** 20:.0f} MiB |")
