@@ -49,7 +49,6 @@ def main(argv=None):
             read_config(opt.infer_files_dir, opt.backend)
         except DeployError as e:
             sys.exit(f"serve.py: error: {e}")
-    import utils  # noqa: F401  (before Paddle in this process: its import-time warnings)
     from deployment import ray_serve
     try:
         ray_serve.serve_forever(opt)

@@ -216,3 +216,22 @@ def test_project_imports_without_ray():
             "sys.exit('ray imported' if any(m == 'ray' or m.startswith('ray.') for m in sys.modules) else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_serve_refuses_a_taken_port_and_a_broken_export_before_ray(tamed_weights, tmp_path):  # noqa: F811
+    import socket
+
+    import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as e:
+            serve.main(["--load_weights_folder", tamed_weights, "--port", str(port)])
+    assert f"127.0.0.1:{port} is already in use" in str(e.value.code)
+    with pytest.raises(SystemExit) as e:
+        serve.main(["--infer_files_dir", str(tmp_path), "--port", str(free_port())])
+    assert "no deploy.json" in str(e.value.code) and "\n" not in str(e.value.code)
+    import ray
+    assert not ray.is_initialized()
