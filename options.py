@@ -46,6 +46,7 @@ PRESETS = {
 BOOL = argparse.BooleanOptionalAction
 # calibrate.py's one --help section: its own options and those it borrows (--out, --format, --overwrite)
 CALIBRATE_SECTION = "calibration (calibrate.py)"
+RAY = "Ray: serve.py and predict.py --engine ray (pip install -r requirements-serve.txt)"   # its --help section
 COLORMAPS = ["magma", "inferno", "plasma", "viridis", "cividis", "turbo", "jet", "bone", "hot", "gray"]
 
 
@@ -249,6 +250,21 @@ GROUPS = {
         "max_video_frames": dict(type=int, default=300, help="refuse videos of more frames than this"),
         "max_upload_mb": dict(type=int, default=200, help="largest file the page accepts, in megabytes"),
     }),
+    "ray": (RAY, {
+        "engine": dict(choices=["local", "ray"], default="local",
+                       help="local: this process; ray: a Ray Data actor pool writing the same files"),
+        "address": dict(default=None, help="Ray cluster to join, e.g. auto (default: $RAY_ADDRESS, else a local Ray)"),
+        "worker_cpus": dict(type=float, default=None,
+                            help="CPUs (and Paddle threads) per replica or actor (default: cores / their number)"),
+        "num_actors": dict(type=int, default=1, help="actors of --engine ray, each holding the networks once"),
+        "replicas": dict(type=int, default=1, help="replicas of the service, each holding the networks once"),
+        "max_replicas": dict(type=int, default=None, help="autoscale up to this many replicas (default: no autoscaling)"),
+        "max_batch_size": dict(type=int, default=4, help="requests a replica runs through the network at once"),
+        "batch_wait_ms": dict(type=float, default=5.0, help="how long a replica waits to fill a batch, milliseconds"),
+        "max_ongoing_requests": dict(type=int, default=None,
+                                     help="requests a replica holds at once (default: 2 x --max_batch_size)"),
+        "max_queued_requests": dict(type=int, default=64, help="requests queued beyond those; more are answered 503"),
+    }),
     "gt_export": ("ground-truth export (export_gt_depth.py)", {
         "source": dict(choices=["velodyne", "annotated"],
                        help="velodyne scans or annotated depth (default: annotated for eigen_benchmark)"),
@@ -323,7 +339,8 @@ SCRIPT_GROUPS = {
              ("optimisation", ("batch_size",)), ("system", ("device", "num_workers", "num_threads")),
              ("refine", ("refine", "ddim_steps", "strength", "noise_seed"))),
     "predict": ("weights", "prediction", ("scaling", ("eval_mono", "camera_height")),
-                ("system", ("device", "num_threads")), ("refine", ("refine", "ddim_steps", "strength", "noise_seed"))),
+                ("system", ("device", "num_threads")), ("refine", ("refine", "ddim_steps", "strength", "noise_seed")),
+                ("ray", ("engine", "address", "num_actors", "worker_cpus")), ("optimisation", ("batch_size",), RAY)),
     "evaluate_pose": (("weights", ("load_weights_folder",)), ("data", ("data_path", "eval_split", "png")),
                       ("optimisation", ("batch_size",)), "pose_evaluation",
                       ("system", ("device", "num_workers", "num_threads"))),
@@ -336,6 +353,12 @@ SCRIPT_GROUPS = {
     "app": (("weights", ("load_weights_folder",)), "inference",
             ("prediction", ("colormap", "pred_depth_scale_factor", "camera", "focal_rescale")), ("system", ("device",)),
             "app"),
+    "serve": (("weights", ("load_weights_folder",)),
+              ("inference", ("infer_files_dir", "backend", "onednn", "use_trt", "trt_precision")),
+              ("prediction", ("pred_depth_scale_factor", "focal_rescale")), ("system", ("device",)),
+              ("app", ("host", "port", "max_upload_mb", "max_image_pixels")),
+              ("ray", ("address", "replicas", "max_replicas", "worker_cpus", "max_batch_size", "batch_wait_ms",
+                       "max_ongoing_requests", "max_queued_requests"))),
     "export_gt_depth": (("data", ("data_path", "split")), "gt_export"),
     "precompute_depth_hints": (("data", ("dataset", "data_path", "split", "img_ext", "overwrite")), "hint_export",
                                ("model", ("height", "width")), ("system", ("num_workers",))),
@@ -386,7 +409,17 @@ SCRIPT_DEFAULTS = {
         "ddim_steps": dict(nargs="+",
                            help="the diffusion head's depth for each of these step counts (default: the head's)"),
     },
-    "predict": {"eval_mono": _VELODYNE_MONO},
+    "predict": {"eval_mono": _VELODYNE_MONO, "batch_size": dict(default=4, help="images per network call of --engine ray")},
+    "serve": {
+        "load_weights_folder": dict(help="weights folder to serve (or --infer_files_dir)"),
+        "infer_files_dir": dict(required=False, default=None, help="folder written by export.py to serve instead"),
+        "device": dict(choices=["cpu", "gpu"], default="cpu", help="cpu, or gpu (one GPU per replica)"),
+        "host": dict(help="address the service listens on; 0.0.0.0 serves every interface"),
+        "focal_rescale": dict(help="metric depth x fx_photo / fx_train from each upload's EXIF focal length"),
+        "port": dict(default=8000, help="port of the service"),
+        "max_upload_mb": dict(default=50, help="refuse request bodies larger than this, in megabytes (413)"),
+        "max_image_pixels": dict(help="refuse images of more pixels than this before decoding them (413)"),
+    },
     "evaluate_pose": {
         "data_path": dict(default="kitti_odom", help="KITTI odometry root (sequences/, poses/)"),
         "eval_split": dict(default="odom_9", help="odom_9 | odom_10, or a split file of your own"),
@@ -633,7 +666,7 @@ def check_prediction(opt, error):
 def check_inference(opt, error):
     if opt.infer_files_dir is not None and not os.path.isdir(opt.infer_files_dir):   # None: app.py with weights
         error(f"--infer_files_dir {opt.infer_files_dir}: no such folder (write one with export.py --save_dir)")
-    if opt.cpu_threads < 0:
+    if opt.get("cpu_threads", 0) < 0:   # serve.py: --worker_cpus
         error(f"--cpu_threads {opt.cpu_threads}: must be >= 0")
     if opt.use_trt and (opt.device != "gpu" or opt.backend != "paddle"):
         error("--use_trt needs --device gpu and --backend paddle")
@@ -702,12 +735,30 @@ def check_calibration(opt, error):
         error(f"--rectify_alpha {opt.rectify_alpha}: must be in [0, 1]")
 
 
+def check_ray(opt, error):
+    _at_least(opt, error, ("num_actors", "replicas", "max_batch_size"), 1, "at least 1")
+    if opt.get("worker_cpus") is not None and not opt.worker_cpus > 0:
+        error(f"--worker_cpus {opt.worker_cpus}: must be > 0")
+    if opt.get("max_replicas") is not None and opt.max_replicas < opt.replicas:
+        error(f"--max_replicas {opt.max_replicas}: must be at least --replicas {opt.replicas}")
+    if opt.get("batch_wait_ms", 0) < 0:
+        error(f"--batch_wait_ms {opt.batch_wait_ms}: must be >= 0")
+    if "max_ongoing_requests" in opt and opt.max_ongoing_requests is None:
+        opt.max_ongoing_requests = 2 * opt.max_batch_size
+    if "max_ongoing_requests" in opt and opt.max_ongoing_requests < opt.max_batch_size:
+        error(f"--max_ongoing_requests {opt.max_ongoing_requests}: must be at least --max_batch_size "
+              f"{opt.max_batch_size} (a batch is made of the requests a replica holds)")
+    if opt.get("max_queued_requests", 1) < 1:
+        error(f"--max_queued_requests {opt.max_queued_requests}: must be at least 1 (the queue is bounded; "
+              "requests beyond it are answered 503)")
+
+
 GROUP_CHECKS = {"run": check_run, "weights": check_weights, "model": check_model, "training": check_training,
                 "depth_hints": check_depth_hints, "metric": check_metric, "optimisation": check_optimisation,
                 "logging": check_logging, "system": check_system, "scaling": check_scaling,
                 "evaluation": check_evaluation, "prediction": check_prediction, "inference": check_inference,
                 "export": check_export, "app": check_app, "refine": check_refine,
-                "calibration": check_calibration}
+                "calibration": check_calibration, "ray": check_ray}
 
 
 def network_size(opt, error):
@@ -747,17 +798,44 @@ def refine_weights_required(opt, error):
         error("--load_weights_folder is required: the MLDA-Net weights folder the head refines")
 
 
+RAY_MISSING = "needs Ray: pip install -r requirements-serve.txt (ray[serve,data])"
+
+
+def ray_engine(opt, error):
+    """predict.py: the Ray options only with --engine ray, which needs Ray and writes the per-photo files only."""
+    if opt.engine == "local":
+        given = [n for n in ("address", "worker_cpus") if opt[n] is not None] + (["num_actors"] * (opt.num_actors != 1))
+        if given:
+            error(f"--{given[0]} is an option of --engine ray")
+        return
+    ray_installed(opt, error, "--engine ray")
+    unsupported = [n for n in ("velo_filename", "camera_height") if opt.get(n)]
+    if unsupported:
+        error(f"--{unsupported[0]} works with --engine local only (--engine ray writes the per-photo files)")
+    if opt.batch_coupled_filter:
+        error("--batch_coupled_filter makes a photo's depth depend on its batch: use --engine local")
+    if os.path.splitext(opt.color_path)[1].lower() in _video_extensions():
+        error("--engine ray predicts photos; give a video to --engine local")
+
+
+def ray_installed(opt, error, what="serve.py"):
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        error(f"{what} {RAY_MISSING}")
+
+
 SCRIPT_CHECKS = {
     "train": (network_size,),
     "export": (network_size, weights_required),
     "train_refine": (network_size, refine_weights_required),
     "test": (weights_required,),             # unless --ext_disp_to_eval
-    "predict": (weights_required,),
+    "predict": (weights_required, ray_engine),
     "evaluate_pose": (weights_required,),
     "convert_checkpoint": (weights_required,),
     "export_gt_depth": (data_path_exists,),
     "precompute_depth_hints": (data_path_exists, hint_export_sizes),
     "calibrate": (calibration_out,),
+    "serve": (ray_installed,),
 }
 
 

@@ -4,6 +4,7 @@
     python predict.py --load_weights_folder WEIGHTS --color_path folder/ --save_png16
     python predict.py --load_weights_folder WEIGHTS --color_path drive.mp4 [--video_layout stacked]
     python predict.py --load_weights_folder WEIGHTS --color_path photo.jpg --save_ply [--camera camera.json]
+    python predict.py --load_weights_folder WEIGHTS --color_path folder/ --engine ray [--num_actors N]
 
 For each image: <stem>_disp.npy (sigmoid disparity at network size), <stem>_disp.jpeg (colour-mapped
 disparity at the photo's size), <stem>_depth.npy and with --save_png16 <stem>_depth.png; see
@@ -27,7 +28,8 @@ folder: 'predictions' beside the image or video (for a folder: inside it); files
 replaced, and the count is said. Two inputs with the same stem (a.jpg, a.png) get the extension appended
 (a_jpg_disp.npy, a_png_disp.npy). Unreadable images are reported and skipped; the exit status is non-zero
 if any was. An unreadable video, an empty folder or a photo that --camera does not fit: one line, non-zero
-exit, nothing written for it. --output_dir naming a file is refused.
+exit, nothing written for it. --output_dir naming a file is refused. --engine ray writes the same files of
+a folder's photos from a Ray Data actor pool, skipping photos whose files exist (docs/serving.md).
 
 Python API: deployment.Predictor (deployment/predictor.py), the class this script runs.
 """
@@ -63,7 +65,11 @@ def main(argv=None):
         print(predictor.scale_note)
     output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path)
     out = OutputOptions.from_run(opt, predictor, camera, output_dir, "predict.py", focal)
-    lines, error = photo_loop.predict_and_report("predict.py", paths, predictor.predict_disp, out)
+    if opt.engine == "ray":   # the same files from a Ray Data actor pool (deployment/ray_batch.py)
+        from deployment import ray_batch
+        lines, error = ray_batch.predict(opt, paths, out)
+    else:
+        lines, error = photo_loop.predict_and_report("predict.py", paths, predictor.predict_disp, out)
     if lines:
         print("\n".join(lines))
     if error:

@@ -1,5 +1,8 @@
 """utils/io/image_io.py: listing, robust loading, preprocessing, colour maps and the written files."""
+import io
+import json
 import os
+import zlib
 
 import cv2
 import numpy as np
@@ -153,3 +156,42 @@ def test_write_prediction_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(ValueError, match="unknown colormap"):
         image_io.write_prediction(str(tmp_path), "x", np.zeros((4, 4)), (4, 4), colormap="nope")
     assert os.listdir(tmp_path) == []
+
+
+def test_load_from_file_bytes_and_pixel_limit(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+    path = _save(tmp_path / "a.png", rgb)
+    data = open(path, "rb").read()
+    assert np.array_equal(np.asarray(image_io.load_image(data)), np.asarray(image_io.load_image(path)))
+    assert image_io.load_image(data, max_pixels=30 * 50).size == (50, 30)
+    with pytest.raises(image_io.ImageTooLargeError, match="50 x 30 is more than 1499 pixels"):
+        image_io.load_image(data, max_pixels=30 * 50 - 1)
+    # PNGs of a few bytes claiming 9000 x 9000 and 40000 x 40000 pixels: refused from their header,
+    # before 243 MB / 4.8 GB of pixels are decoded (the second by PIL's own bomb limit, also without max_pixels)
+    header = open(_save(tmp_path / "b.png", np.zeros((8, 8), np.uint8)), "rb").read()
+    for side, max_pixels, words in ((9000, 10 ** 7, "9000 x 9000 is more than"), (40000, None, "exceeds limit")):
+        ihdr = side.to_bytes(4, "big") * 2 + header[24:29]   # IHDR: width, height, the rest as it was
+        huge = header[:16] + ihdr + zlib.crc32(b"IHDR" + ihdr).to_bytes(4, "big") + header[33:]
+        with pytest.raises(image_io.ImageTooLargeError, match=words):
+            image_io.load_image(huge, max_pixels=max_pixels)
+    with pytest.raises(ImageLoadError) as e:
+        image_io.load_image(b"no image here")
+    assert str(e.value) == "upload: cannot read image (cannot identify image file)"
+
+
+def test_encode_prediction_is_the_bytes_of_the_written_files(tmp_path):
+    disp = np.random.default_rng(1).uniform(0.01, 0.99, (8, 16)).astype(np.float32)
+    record = {"focal_rescale": 1.25, "photo_camera": "its EXIF"}
+    paths = image_io.write_prediction(str(tmp_path), "x", disp, (40, 20), 6.75, "turbo", save_png16=True,
+                                      metadata=record)
+    encoded = image_io.encode_prediction(disp, (40, 20), list(paths) + ["disp_png"], 6.75, "turbo", metadata=record)
+    assert set(paths) == set(image_io.ENCODED_KINDS) - {"disp_png"}
+    for kind, path in paths.items():
+        assert encoded[kind] == open(path, "rb").read(), kind
+    assert json.loads(encoded["depth_json"]) == {"depth_scale_factor": 6.75, **record}
+    colour = np.asarray(Image.open(io.BytesIO(encoded["disp_png"])))
+    expect = image_io.colorize(image_io.resize_map(disp, (40, 20)), "turbo")
+    assert np.array_equal(colour, expect)
+    png = cv2.imread(paths["depth_png"], cv2.IMREAD_UNCHANGED)
+    depth = np.load(paths["depth_npy"])
+    assert png.dtype == np.uint16 and np.array_equal(png, np.clip(np.round(depth.astype(np.float64) * 256), 1, 65535))

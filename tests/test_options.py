@@ -98,7 +98,12 @@ FLAGS = {
     "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
                "--no-batch_coupled_filter --num_threads --output_dir --pred_depth_scale_factor "
                "--save_png16 --velo_filename --camera --save_ply --video_layout --camera_height "
-               "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale",
+               "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale "
+               "--engine --address --num_actors --worker_cpus --batch_size",
+    "serve": "--load_weights_folder --infer_files_dir --backend --onednn --no-onednn --use_trt --trt_precision "
+             "--pred_depth_scale_factor --focal_rescale --no-focal_rescale --device --host --port --max_upload_mb "
+             "--max_image_pixels --address --replicas --max_replicas --worker_cpus --max_batch_size --batch_wait_ms "
+             "--max_ongoing_requests --max_queued_requests",
     "synthetic": "--azimuth_step --drives --frames --height --img_ext --layout --out --overwrite --seed --width",
     "test": "--batch_coupled_filter --batch_size --data_path --dataset --device --eval_metric --eval_mono "
             "--eval_out_dir --eval_split --eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "

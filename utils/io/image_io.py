@@ -5,7 +5,9 @@ Reading
     list_images(path) -> [file, ...]     a file, or a folder's images natural-sorted (not recursive)
     load_image(path_or_array) -> PIL RGB  any common format; greyscale, 16-bit, CMYK, palette and
                                           RGBA/LA (composited onto white) converted; EXIF orientation
-                                          honoured; an unreadable file raises ImageLoadError
+                                          honoured; an unreadable file raises ImageLoadError; also a
+                                          file's bytes, and max_pixels refuses larger images before
+                                          decoding them (ImageTooLargeError)
     to_chw(image)                        RGB PIL image / H x W x 3 uint8 -> float32 3 x H x W in [0, 1]
     preprocess(image, height, width)     PIL Lanczos resize, then to_chw: float32 1 x 3 x H x W
     network_size_problem(value)          why `value` cannot be a network input height/width, or None
@@ -27,11 +29,15 @@ Writing, for one image with network output `disp` (the scale-0 sigmoid disparity
                          the photo's size, coloured by the photo: binary PLY (utils.geometry.pointcloud)
       <stem>_depth.json  (metadata={...}) how the depth was scaled: {"depth_scale_factor": the factor used,
                          ...metadata}, e.g. the focal rescaling of metric depth (utils/cameras/photo.py)
+    encode_prediction(disp, original_size, kinds, ...) -> {kind: bytes}: those files' contents (all
+    but the PLY), the one encoder of the writer and of the HTTP service (serve.py), plus "disp_png"
+    (the colour map of <stem>_disp.jpeg as a lossless PNG).
     Files are written to temporary names (utils.io.fileio.atomic_write) and renamed only once all of
     them are written.
 
 `original_size` is (width, height), as PIL's `Image.size`.
 """
+import io
 import json
 import os
 
@@ -70,6 +76,10 @@ KITTI_PNG_SCALE = 256.0
 
 class ImageLoadError(ValueError):
     """A path that is not a readable image; the message is one line naming the file."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """An image of more pixels than the caller's max_pixels (found before its pixels are decoded)."""
 
 
 def list_images(path):
@@ -133,10 +143,11 @@ def _to_rgb(img):
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
-def load_image(source):
-    """An RGB PIL image from a file path, a PIL image or a numpy array (H x W, H x W x 3 or
-    H x W x 4; uint8, uint16 or float in [0, 1]). Files: EXIF orientation applied. Raises
-    ImageLoadError (one line naming the file) for a missing, corrupt or truncated file."""
+def load_image(source, max_pixels=None):
+    """An RGB PIL image from a file path, a file's bytes, a PIL image or a numpy array (H x W, H x W x 3
+    or H x W x 4; uint8, uint16 or float in [0, 1]). Files: EXIF orientation applied. Raises
+    ImageLoadError (one line naming the file) for a missing, corrupt or truncated file, and
+    ImageTooLargeError for a file of more than `max_pixels` pixels (checked before decoding)."""
     if isinstance(source, Image.Image):
         return _to_rgb(ImageOps.exif_transpose(source))
     if isinstance(source, np.ndarray):
@@ -148,17 +159,30 @@ def load_image(source):
                               for c in range(a.shape[2])], axis=-1)
             return _to_rgb(Image.fromarray(chans, mode="RGB" if a.shape[2] == 3 else "RGBA"))
         raise ImageLoadError(f"array of shape {a.shape}: expected H x W, H x W x 3 or H x W x 4")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(source), "upload", max_pixels)
     path = os.fspath(source)
     if not os.path.isfile(path):
         raise ImageLoadError(f"{path}: no such image file")
+    return _decode(path, path, max_pixels)
+
+
+def _decode(file, name, max_pixels=None):
     try:
-        with Image.open(path) as img:
+        with Image.open(file) as img:
+            if max_pixels and img.width * img.height > max_pixels:
+                raise ImageTooLargeError(f"{name}: {img.width} x {img.height} is more than {max_pixels} pixels")
             img.load()  # decode now: truncated files fail here, not later
             img = ImageOps.exif_transpose(img)
             return _to_rgb(img).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:   # PIL's own limit, far above any photo
+        raise ImageTooLargeError(f"{name}: {str(e).split(', could')[0]}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, ImageLoadError):
+            raise
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ImageLoadError(f"{path}: cannot read image ({reason})") from None
+        reason = reason.replace(f" {file!r}", "") if isinstance(file, io.BytesIO) else reason
+        raise ImageLoadError(f"{name}: cannot read image ({reason})") from None
 
 
 def to_chw(image):
@@ -239,37 +263,81 @@ def _write_all(items):
         atomic_write(path, lambda tmp: (write(tmp), _write_all(rest)))
 
 
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _image_bytes(rgb, image_format, **params):
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=image_format, **params)
+    return buffer.getvalue()
+
+
+def _png16_bytes(depth):
+    ok, data = cv2.imencode(".png", depth_to_png16(depth))
+    if not ok:
+        raise OSError("cv2 could not encode the 16-bit PNG")
+    return data.tobytes()
+
+
+ENCODED_KINDS = ("disp_npy", "disp_jpeg", "disp_png", "depth_npy", "depth_png", "depth_json")
+
+
+def depth_record(scale_factor, metadata=None):
+    """The <stem>_depth.json record: the depth scale factor used, then `metadata` (e.g. the focal
+    rescaling of metric depth)."""
+    return {"depth_scale_factor": scale_factor, **(metadata or {})}
+
+
+def encode_prediction(disp, original_size, kinds, scale_factor=STEREO_SCALE_FACTOR, colormap="magma", min_depth=0.1,
+                      max_depth=100.0, metadata=None):
+    """{kind: bytes} for `kinds` of ENCODED_KINDS: the contents of the files write_prediction writes
+    (module docstring; "depth_json" records scale_factor and `metadata`), and "disp_png", the colour
+    map of <stem>_disp.jpeg as a lossless RGB PNG."""
+    disp = _as_map(disp)
+    encoders = {
+        "depth_json": lambda: (json.dumps(depth_record(scale_factor, metadata), indent=1) + "\n").encode(),
+        "disp_npy": lambda: _npy_bytes(disp.astype(np.float32)),
+        "disp_jpeg": lambda: _image_bytes(colored(), "JPEG", quality=95),
+        "disp_png": lambda: _image_bytes(colored(), "PNG"),
+        "depth_npy": lambda: _npy_bytes(depth()),
+        "depth_png": lambda: _png16_bytes(depth()),
+    }
+    cache = {}
+
+    def depth():
+        if "depth" not in cache:
+            cache["depth"] = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
+        return cache["depth"]
+
+    def colored():
+        if "colored" not in cache:
+            cache["colored"] = colorize(resize_map(disp, original_size), colormap)
+        return cache["colored"]
+
+    return {kind: encoders[kind]() for kind in kinds}
+
+
+def _write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def write_prediction(output_dir, stem, disp, original_size, scale_factor=STEREO_SCALE_FACTOR, colormap="magma",
                      save_png16=False, min_depth=0.1, max_depth=100.0, points=None, metadata=None):
     """Write the per-image outputs (see the module docstring) and return {kind: path} with kinds
     "disp_npy", "disp_jpeg", "depth_npy", with save_png16 "depth_png", with `points` = (H x W x 3
     uint8 colours at the photo's size, (fx, fy, cx, cy) at that size) "points_ply" and with `metadata`
     (a JSON-serialisable dict) "depth_json"."""
-
-    disp = _as_map(disp)
-    disp_full = resize_map(disp, original_size)
-    depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
-    colored = colorize(disp_full, colormap)
-    os.makedirs(output_dir, exist_ok=True)
     paths = prediction_paths(output_dir, stem, save_png16, points is not None, bool(metadata))
-    writers = {
-        "points_ply": lambda f: pointcloud.write_ply(f, *pointcloud.cloud(depth, points[0], points[1])),
-        "disp_npy": lambda f: np.save(f, disp.astype(np.float32)),
-        "disp_jpeg": lambda f: Image.fromarray(colored).save(f, format="JPEG", quality=95),
-        "depth_npy": lambda f: np.save(f, depth),
-        "depth_png": lambda f: _write_png16(f, depth),
-        "depth_json": lambda f: _write_text(f, json.dumps({"depth_scale_factor": scale_factor, **(metadata or {})},
-                                                          indent=1) + "\n"),
-    }
+    encoded = encode_prediction(disp, original_size, [k for k in paths if k != "points_ply"], scale_factor,
+                                colormap, min_depth, max_depth, metadata)
+    writers = {kind: (lambda f, data=data: _write_bytes(f, data)) for kind, data in encoded.items()}
+    if points is not None:
+        depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
+        writers["points_ply"] = lambda f: pointcloud.write_ply(f, *pointcloud.cloud(depth, points[0], points[1]))
+    os.makedirs(output_dir, exist_ok=True)
     _write_all([(path, writers[kind]) for kind, path in paths.items()])
     return paths
-
-
-def _write_text(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def _write_png16(path, depth):
-    if not cv2.imwrite(path, depth_to_png16(depth)):
-        raise OSError(f"{path}: cv2 could not write the PNG")

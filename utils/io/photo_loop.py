@@ -2,10 +2,12 @@
 Runtime) share: same files, same velodyne check, and one report that both scripts print. Videos go
 through utils/io/video.py (frame by frame, the same per-frame files), point clouds through
 utils/geometry/pointcloud.py. Free of Paddle. `predict_photos` takes the paths, the predictor and one
-OutputOptions (utils/io/output_options.py) and returns a PhotoResult; it never exits."""
+OutputOptions (utils/io/output_options.py) and returns a PhotoResult; it never exits. Its per-photo step,
+read_photo -> network -> write_photo, is also what predict.py --engine ray's actors run (deployment/ray_batch.py)."""
 import os
 import sys
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -84,12 +86,87 @@ class PhotoResult:
     ground: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
+    def add(self, path, written):
+        """Record the PhotoWritten of the photo at `path`."""
+        self.written.append((path, written.files))
+        self.replaced += bool(written.replaced)
+        self.notes += [(path, note) for note in written.notes]
+        if written.fit is not None:
+            self.ground.append((path, written.fit))
+
+
+class PhotoSkipped(ValueError):
+    """A photo that is not written (unreadable, a camera that does not fit it, no road plane); one line naming it."""
+
+
+@dataclass
+class Photo:
+    """One photo between read_photo and write_photo: its RGB `image`, the point cloud's (colours, camera) or
+    None, the ground plane's camera or None, and its focal rescaling (factor, note or None, metadata or None)."""
+    path: str
+    stem: str
+    image: Any
+    points: Any = None
+    ground_k: Any = None
+    focal: tuple = (1.0, None, None)
+
+
+@dataclass
+class PhotoWritten:
+    """What write_photo wrote: `files` {kind: path}, the depth scale `factor` used, the ground plane's `fit`
+    (or None), whether earlier files were `replaced`, and the photo's `notes` (lines for the report)."""
+    files: dict
+    factor: float
+    fit: Any = None
+    replaced: bool = False
+    notes: list = field(default_factory=list)
+
+
+def read_photo(path, stem, out, source=None):
+    """The Photo of the image file `path` (its pixels from `source`, the file's bytes, when given) with what
+    OutputOptions `out` asks of it: its point-cloud camera, ground-plane camera and focal rescaling (each from
+    --camera, else the EXIF of `path`, else the training camera). Raises PhotoSkipped."""
+    try:
+        image = image_io.load_image(path if source is None else source)
+        points = (np.asarray(image), out.ply_camera.intrinsics(*image.size, photo=path)) if out.ply_camera else None
+        ground_k = out.camera.intrinsics(*image.size, photo=path) if out.camera_height else None
+        focal = out.focal.of(path, *image.size) if out.focal is not None else (1.0, None, None)
+    except image_io.ImageLoadError as e:   # bytes are named "upload": say the file
+        raise PhotoSkipped(str(e) if source is None else f"{path}: {str(e).partition(': ')[2]}") from None
+    except CameraError as e:
+        raise PhotoSkipped(f"{path}: {e}") from None
+    return Photo(path, stem, image, points, ground_k, focal)
+
+
+def write_photo(photo, disp, out):
+    """Write the files of `photo` from its sigmoid disparity `disp` into out.output_dir (image_io.write_prediction;
+    depth x out.scale_factor x its focal factor, or x its ground-plane scale with out.camera_height) and return
+    the PhotoWritten. Raises PhotoSkipped for a photo without a road plane. The per-photo step of predict_photos
+    and of predict.py --engine ray's actors (deployment/ray_batch.py), so both write the same files."""
+    rescale, note, metadata = photo.focal
+    factor, fit = out.scale_factor * rescale, None
+    if out.camera_height:
+        relative = image_io.disparity_to_depth(disp, photo.image.size, out.scale_factor, out.min_depth, out.max_depth)
+        fit = ground_plane.ground_scale(relative, photo.ground_k, out.camera_height)
+        if fit.scale is None:
+            raise PhotoSkipped(f"{photo.path}: {fit.describe()}")
+        factor = out.scale_factor * fit.scale
+    earlier = image_io.prediction_paths(out.output_dir, photo.stem, out.save_png16, photo.points is not None)
+    replaced = any(os.path.exists(p) for p in earlier.values())
+    files = image_io.write_prediction(out.output_dir, photo.stem, disp, photo.image.size, factor, out.colormap,
+                                      out.save_png16, out.min_depth, out.max_depth, points=photo.points,
+                                      metadata=metadata)
+    used = out.camera or (out.focal.cameras if out.focal is not None else None)
+    notes = [n for n in (used.notes.get(photo.path) if used else None, note) if n]
+    return PhotoWritten(files, factor, fit, replaced, notes)
+
 
 def predict_photos(paths, predict_disp, out):
     """Predict every image of `paths` with `predict_disp(PIL image) -> H x W sigmoid disparity` and
-    write its files (image_io.write_prediction, depth = out.scale_factor x disp_to_depth) into
-    out.output_dir; videos (utils.io.video.is_video) frame by frame with utils.io.video.predict_video.
-    Unreadable images and videos, and images the camera does not fit, are skipped and listed in the result.
+    write its files (read_photo, then write_photo: image_io.write_prediction, depth = out.scale_factor x
+    disp_to_depth) into out.output_dir; videos (utils.io.video.is_video) frame by frame with
+    utils.io.video.predict_video. Unreadable images and videos, and images the camera does not fit, are skipped
+    and listed in the result.
     `out` (OutputOptions) also says: out.velodyne, the metrics against that scan; out.save_ply, a point
     cloud with out.camera; out.camera_height, each photo's factor is out.scale_factor x its
     utils.geometry.ground_plane.ground_scale with out.camera, fitted on its depth at the photo's size (a
@@ -116,41 +193,19 @@ def predict_photos(paths, predict_disp, out):
     bar = tqdm(photos, desc=out.progress, unit="image", disable=out.progress is None or len(photos) <= 1)
     for path, stem in bar:
         try:
-            image = image_io.load_image(path)
-            points = (np.asarray(image), out.ply_camera.intrinsics(*image.size, photo=path)) if out.ply_camera else None
-            ground_k = out.camera.intrinsics(*image.size, photo=path) if out.camera_height else None
-            rescale, note, metadata = out.focal.of(path, *image.size) if out.focal is not None else (1.0, None, None)
-        except (image_io.ImageLoadError, CameraError) as e:
-            reason = str(e) if isinstance(e, image_io.ImageLoadError) else f"{path}: {e}"
-            result.failed.append(reason)
+            photo = read_photo(path, stem, out)
+            disp = predict_disp(photo.image)
+            written = write_photo(photo, disp, out)
+        except PhotoSkipped as e:
+            result.failed.append(str(e))
             if len(paths) > 1:  # one input: the exit line says it
-                tqdm.write(f"skipped {reason}", file=sys.stderr)
+                tqdm.write(f"skipped {e}", file=sys.stderr)
             continue
-        disp = predict_disp(image)
-        factor = out.scale_factor * rescale
-        if out.camera_height:
-            relative = image_io.disparity_to_depth(disp, image.size, out.scale_factor, out.min_depth, out.max_depth)
-            fit = ground_plane.ground_scale(relative, ground_k, out.camera_height)
-            if fit.scale is None:
-                result.failed.append(f"{path}: {fit.describe()}")
-                if len(paths) > 1:
-                    tqdm.write(f"skipped {path}: {fit.describe()}", file=sys.stderr)
-                continue
-            factor = out.scale_factor * fit.scale
-            result.ground.append((path, fit))
-        if any(os.path.exists(p) for p in image_io.prediction_paths(out.output_dir, stem, out.save_png16,
-                                                                    points is not None).values()):
-            result.replaced += 1
-        files = image_io.write_prediction(out.output_dir, stem, disp, image.size, factor, out.colormap,
-                                          out.save_png16, out.min_depth, out.max_depth, points=points,
-                                          metadata=metadata)
-        result.written.append((path, files))
-        used = out.camera or (out.focal.cameras if out.focal is not None else None)
-        result.notes += [(path, n) for n in (used.notes.get(path) if used else None, note) if n]
+        result.add(path, written)
         if out.velodyne:
             velo_filename, calib_path, median_scaling = out.velodyne
             errors, ratio = velodyne_errors(disp, path, calib_path, velo_filename, out.min_depth, out.max_depth,
-                                            median_scaling, factor)
+                                            median_scaling, written.factor)
             result.velodyne.append((path, errors, ratio, median_scaling))
     return result
 
