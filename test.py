@@ -42,37 +42,19 @@ from tqdm import tqdm
 import networks
 import options
 from networks.layers import disp_to_depth
-from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float, read_split
+from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float
+from eval_split import SplitError, evaluate, load_split, resolve_layout
 from utils import folder_layout, ground_plane, kitti_layout
 from utils.fileio import atomic_write, atomic_write_text
 from utils.kitti_layout import STEREO_SCALE_FACTOR
-from utils.metrics import METRIC_NAMES, evaluate_depth, median_ratio, post_process_disparity
+from utils.metrics import METRIC_NAMES, median_ratio, post_process_disparity
 from utils.system import RuntimeSetupError, setup_runtime
 
 DENSE_FRACTION = 0.5  # ground truth counts as dense when at least this share of pixels is valid
-# One's own depth maps: every gt > 0 counts (Monodepth2's rule for the splits other than eigen), no crop,
-# and predictions are clipped only below: KITTI's 80 m is its lidar's range, a user's scene may reach further
-FOLDER_EVAL_RULES = {"garg_crop": False, "cap_gt": False, "min_depth": 1e-3, "max_depth": float("inf")}
 
 
 def fail(message):
     sys.exit(f"test.py: error: {message}")
-
-
-def resolve_split(eval_split):
-    """A split name under splits/ or a folder path -> the folder holding test_files.txt."""
-    folder = kitti_layout.split_folder(eval_split)
-    if not os.path.isfile(os.path.join(folder, "test_files.txt")):
-        fail(f"--eval_split {eval_split}: {os.path.join(folder, 'test_files.txt')} not found "
-             "(use eigen, eigen_benchmark or a folder with test_files.txt)")
-    return folder
-
-
-def read_lines(split_dir):
-    try:
-        return read_split(os.path.join(split_dir, "test_files.txt"))
-    except DataError as e:
-        fail(e)
 
 
 @paddle.no_grad()
@@ -129,33 +111,6 @@ def evaluate_refined(opt, depth_net, loader, gt_depths, rules):
     return {"strength": strength, "noise_seed": seed, "ddim_steps": results}
 
 
-def load_gt_depths(split_dir, data_path):
-    """<split folder>/gt_depths.npz (key "data"), exported there first when absent (velodyne scans,
-    or KITTI's annotated depth for eigen_benchmark: export_gt_depth.py)."""
-    path = os.path.join(split_dir, "gt_depths.npz")
-    if not os.path.isfile(path):
-        from export_gt_depth import export_gt_depth
-        print(f"-> {path} not found: computing the ground truth from {data_path}")
-        try:
-            export_gt_depth(data_path, split_dir)
-        except (OSError, ValueError) as e:
-            fail(f"cannot compute the ground truth for {split_dir}: {e}")
-    return list(np.load(path, allow_pickle=True, fix_imports=True, encoding="latin1")["data"])
-
-
-def evaluate(pred_disps, gt_depths, mode="median", stereo_factor=STEREO_SCALE_FACTOR, rules=None):
-    """Per-image errors (N x 7) and scale ratios (N) of scaled disparities against gt maps, masked by
-    `rules` (kitti_layout.eval_rules(split); None: eigen's). `stereo_factor`: one factor, or one per image."""
-    rules = rules or kitti_layout.eval_rules("eigen")
-    errors, ratios = [], []
-    factors = np.broadcast_to(np.asarray(stereo_factor, dtype=np.float64), (len(pred_disps),))
-    for disp, gt, factor in zip(pred_disps, gt_depths, factors):
-        e, r = evaluate_depth(gt, disp, mode=mode, stereo_factor=float(factor), **rules)
-        errors.append(e)
-        ratios.append(r)
-    return np.array(errors), np.array(ratios)
-
-
 def ground_scales(pred_disps, intrinsics_of, camera_height):
     """Per image the factor that brings 1 / scaled disparity to metres from the road plane
     (utils.ground_plane.ground_scale with the intrinsics `intrinsics_of(i)` at the prediction's size).
@@ -209,31 +164,6 @@ def format_table(mean_errors):
     return f"{header}\n{row}\n  LaTeX: {latex}"
 
 
-def resolve_layout(opt):
-    """"folder" (one's own sequences, utils/folder_layout.py) or "kitti": --dataset, else folder when
-    <data_path>/camera.json exists."""
-    return opt.dataset or ("folder" if folder_layout.is_folder_layout(opt.data_path) else "kitti")
-
-
-def folder_split(opt):
-    """The folder holding test_files.txt for one's own sequences: --eval_split when it names a folder,
-    else <data_path>/splits (made there by folder_layout.ensure_splits when it has no train_files.txt)."""
-    if os.path.isdir(opt.eval_split):
-        folder = opt.eval_split
-    elif opt.eval_split != "eigen":   # eigen is the default, meaningless here: the dataset's own splits
-        fail(f"--eval_split {opt.eval_split}: no such folder (give a folder holding test_files.txt, or leave "
-             f"--eval_split out to use {os.path.join(opt.data_path, folder_layout.SPLITS_DIR)})")
-    else:
-        try:
-            folder = folder_layout.ensure_splits(opt.data_path)
-        except DataError as e:
-            fail(e)
-    if not os.path.isfile(os.path.join(folder, "test_files.txt")):
-        fail(f"{os.path.join(folder, 'test_files.txt')} not found: write lines '<sequence> <frame index> l' of "
-             "frames with depth maps (or remove the splits folder to have it made)")
-    return folder
-
-
 def scaling_mode(opt, wopt, layout_name):
     """How predictions become metres: "median" (per image), "stereo" (x5.4, KITTI's stereo training
     units), "ground" (per image from the road plane, --camera_height) or "none" (metric weights).
@@ -257,38 +187,15 @@ RESULT_TAG = {"median": "mono", "stereo": "stereo", "none": "metric", "ground": 
 
 def main(argv=None):
     opt = options.parse("test", argv)
-    layout_name = resolve_layout(opt)
-    if layout_name == "folder":
-        split_dir = folder_split(opt)
-        root_splits = os.path.abspath(split_dir) == os.path.abspath(os.path.join(opt.data_path, folder_layout.SPLITS_DIR))
-        # results of the dataset's own test split are named after the dataset, not after "splits"
-        split_name = os.path.basename(os.path.normpath(opt.data_path if root_splits else split_dir))
-        try:
-            lines = folder_layout.read_split(os.path.join(split_dir, "test_files.txt"))
-        except DataError as e:
-            fail(e)
-        rules = FOLDER_EVAL_RULES
-    else:
-        split_dir = resolve_split(opt.eval_split)
-        split_name = os.path.basename(os.path.normpath(split_dir))
-        lines = read_lines(split_dir)
-        rules = kitti_layout.eval_rules(split_dir)
+    layout_name = resolve_layout(opt.dataset, opt.data_path)
+    try:  # the ground truth first: a refusal must come before anything is predicted or written
+        split = load_split(opt.data_path, opt.eval_split, layout_name)
+    except SplitError as e:
+        fail(e)
+    split_dir, split_name, lines = split.split_dir, split.name, split.lines
+    rules, gt_depths = split.rules, split.gt_depths
     out_dir = opt.eval_out_dir or (os.path.dirname(os.path.abspath(opt.ext_disp_to_eval)) if opt.ext_disp_to_eval
                                    else opt.load_weights_folder)
-
-    # the ground truth first: a refusal must come before anything is predicted or written
-    if layout_name == "folder":
-        from export_gt_depth import folder_gt_depths
-        try:
-            gt_depths = folder_gt_depths(opt.data_path, lines)
-        except DataError as e:
-            fail(e)
-        empty = [line for line, gt in zip(lines, gt_depths) if not (gt > 0).any()]
-        if empty:
-            fail(f"{len(empty)} test depth maps hold no value (all 0), first: '{empty[0]}'; drop such lines from "
-                 f"{os.path.join(split_dir, 'test_files.txt')}")
-    else:
-        gt_depths = load_gt_depths(split_dir, opt.data_path)
     if opt.image_metrics and not is_dense(gt_depths):
         fail("--image_metrics needs dense ground truth (at least half the pixels valid in every map); "
              f"{split_dir}'s maps are sparse{' (velodyne)' if layout_name == 'kitti' else ''}, where "
