@@ -9,9 +9,10 @@ Writes static programs (`.json` + `.pdiparams`, Paddle 3's format) with a dynami
 the weights folder's input size (or --height/--width), and deploy.json with the size, the depth
 range, metric or relative depth (as predict.py decides it from the weights' opt.json) and the
 preprocessing, so that inference.py needs no flags to match. --precision int8 (ONNX Runtime) or bf16
-(Paddle Inference, oneDNN) writes a reduced-precision model only if its median relative disparity error
-against fp32 on held-out photos is within --max_rel_error (deployment/quantize.py), and records the
-figures in deploy.json. The models output the scale-0 disparity
+(Paddle Inference, oneDNN) writes a reduced-precision model only if its evaluation metrics on the
+test split of --gate_split stay within --max_abs_rel_change (abs_rel, relative) and --max_delta1_change
+(a1, points) of fp32's (deployment/gate.py, deployment/quantize.py), and records them and the
+per-pixel disparity change in deploy.json. The models output the scale-0 disparity
 only (the other scales serve the training loss); see deployment/config.py for the layout. Nothing is
 left half-written on failure.
 """
@@ -27,39 +28,42 @@ import options
 from utils.depth import depth_scale
 
 
-SYNTHETIC_ROOT = os.path.join("data", "synthetic_kitti")  # the test split a reduced model is evaluated on
+class GateSplit:
+    """The test split a reduced-precision model is gated on (deployment/gate.py): the frames of the
+    test split of `root` (a KITTI-layout root with splits/test_files.txt, or one's own sequences in the
+    folder layout) as network inputs at height x width, scored as test.py scores them (eval_split.py):
+    in metres with deploy.json's factor for metric weights, median-scaled otherwise."""
 
+    def __init__(self, root, height, width, metric, scale_factor):
+        import eval_split
+        from deployment.quantize import load_inputs
 
-def split_evaluator(data_path):
-    """evaluate(predictor) -> mean metrics (median scaling, the split's masks) of a predictor on the
-    synthetic KITTI's test split at `data_path`; None when there is no such split (nothing evaluated)."""
-    import numpy as np
+        layout = eval_split.resolve_layout(None, root)
+        if layout == "kitti" and not os.path.isfile(os.path.join(root, "splits", "test_files.txt")):
+            raise SystemExit(f"export.py: error: --gate_split {root}: no test split ({os.path.join(root, 'splits')}"
+                             "/test_files.txt); python -m synthetic --out ROOT writes the synthetic KITTI with one, or "
+                             "give the root of your own sequences with depth maps")
+        try:
+            self.split = eval_split.load_split(root, os.path.join(root, "splits") if layout == "kitti" else None,
+                                               layout)
+            self.paths = self.split.image_paths()
+        except eval_split.SplitError as e:
+            raise SystemExit(f"export.py: error: --gate_split {root}: {e}") from None
+        self.name = f"{root} test split"
+        self.scaling = f"stereo x{scale_factor:g}" if metric else "median"
+        self.mode, self.factor = ("stereo", scale_factor) if metric else ("median", 1.0)
+        self.inputs = load_inputs(self.paths, height, width)
 
-    from deployment.quantize import scaled_disparity
-    from utils import image_io, kitti_layout
-    from utils.metrics import METRIC_NAMES, evaluate_depth
+    def errors(self, disparities, min_depth, max_depth, indices=None):
+        """Per-image evaluation rows (N x 7) of the sigmoid disparities of the frames `indices` (all)."""
+        import eval_split
+        from deployment.gate import scaled_disparity
 
-    split = os.path.join(data_path, "splits")
-    if not os.path.isfile(os.path.join(split, "test_files.txt")):
-        print(f"no test split at {split}: the evaluation metrics are not compared (python -m synthetic writes one)")
-        return None
-
-    def evaluate(predictor):
-        gt_path = os.path.join(split, "gt_depths.npz")
-        if not os.path.isfile(gt_path):
-            from export_gt_depth import export_gt_depth
-            export_gt_depth(data_path, split, progress=False)
-        gts = np.load(gt_path, allow_pickle=True)["data"]
-        lines = kitti_layout.read_split(os.path.join(split, "test_files.txt"))
-        errors = []
-        for line, gt in zip(lines, gts):
-            folder, frame, side = kitti_layout.parse_split_line(line)[:3]
-            photo = image_io.load_image(kitti_layout.image_path(data_path, folder, frame, side))
-            disp = scaled_disparity(predictor(photo)[0, 0], predictor.min_depth, predictor.max_depth)
-            errors.append(evaluate_depth(gt, disp, mode="median", **kitti_layout.eval_rules(split))[0])
-        return {n: float(v) for n, v in zip(METRIC_NAMES, np.mean(errors, axis=0))}
-
-    return evaluate
+        indices = range(len(self.inputs)) if indices is None else indices
+        scaled = [scaled_disparity(d[0, 0], min_depth, max_depth) for d in disparities]
+        errors, _ = eval_split.evaluate(scaled, [self.split.gt_depths[i] for i in indices], self.mode, self.factor,
+                                        self.split.rules)
+        return errors
 
 
 def export_refine_head(opt, depth_net, height, width, formats):
@@ -108,11 +112,14 @@ def main(argv=None):
             print(f"exporting {layout} models at {height} x {width} ({' + '.join(formats)}) to {opt.save_dir}")
             config = export_models(nets["depth"], opt.save_dir, height, width, layout, formats, extra)
         else:
+            from deployment.gate import Bounds
             from deployment.quantize import export_reduced
-            print(f"exporting {layout} {opt.precision} models at {height} x {width} to {opt.save_dir}")
-            config = export_reduced(nets["depth"], opt.save_dir, height, width, layout, extra, opt.precision,
-                                    opt.calib_images, opt.calib_count, opt.calib_method, opt.max_rel_error,
-                                    evaluate=split_evaluator(SYNTHETIC_ROOT))
+            print(f"exporting {opt.precision} models at {height} x {width} to {opt.save_dir}, gated on the test split "
+                  f"of {opt.gate_split}")
+            split = GateSplit(opt.gate_split, height, width, metric, factor)
+            config = export_reduced(nets["depth"], opt.save_dir, height, width, layout, extra, opt.precision, split,
+                                    opt.calib_images, opt.calib_count,
+                                    Bounds(opt.max_abs_rel_change, opt.max_delta1_change))
     except DeployError as e:
         sys.exit(f"export.py: error: {e}")
     if opt.refine and opt.precision == "fp32" and networks.has_refine_head(opt.load_weights_folder):
@@ -122,8 +129,10 @@ def main(argv=None):
           f"({'metric depth, x%g' % factor if metric else 'relative depth'})")
     if "accuracy" in config:
         acc = config["accuracy"]
-        print(f"{opt.precision} accepted: median relative disparity error {acc['median_rel_error']:.2%} "
-              f"<= {acc['bound']:.2%} (95th percentile {acc['p95_rel_error']:.2%}), recorded in deploy.json")
+        print(f"{opt.precision} accepted: abs_rel {acc['abs_rel_change']:+.2%} (bound "
+              f"{acc['max_abs_rel_change']:.2%}), "
+              f"a1 {acc['delta1_change_points']:+.2f} points (bound {acc['max_delta1_change']:g}) against fp32 on "
+              f"{acc['gate_split']}, recorded in deploy.json")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 
 import options
 from deployment import DeployError, DepthPredictor
-from deployment.quantize import describe as describe_precision
+from deployment.gate import describe as describe_precision
 from utils import photo_loop
 
 

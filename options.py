@@ -137,6 +137,10 @@ GROUPS = {
                                   "(default: %(default)s, M2)"),
         "max_steps": dict(type=int, default=0,
                           help="stop after this many optimiser steps in all, 0 = no limit (default: %(default)s)"),
+        "qat": dict(action="store_true",
+                    help="quantisation-aware fine-tuning of --load_weights_folder: fake int8 on every convolution of "
+                         "the depth network (training/qat.py), so that export.py --precision int8 of the result "
+                         "keeps its accuracy; the weights saved are plain float weights"),
     }),
     "metric": ("metric depth: sparse depth and velocity supervision (issue 11; README \"Depth in metres\")", {
         "sparse_depth_weight": dict(type=float, default=0.0,
@@ -290,22 +294,26 @@ GROUPS = {
                        help="paddle: Paddle Inference programs (.json + .pdiparams); onnx: those and .onnx "
                             "models converted by paddle2onnx (default: %(default)s)"),
         "precision": dict(choices=["fp32", "int8", "bf16"], default="fp32",
-                          help="int8: ONNX Runtime model quantised on --calib_images (writes .onnx only); bf16: "
-                               "Paddle Inference with oneDNN bfloat16 (CPUs with AVX-512 BF16 or AMX). Both are "
-                               "compared with fp32 on held-out photos and refused above --max_rel_error "
-                               "(default: %(default)s)"),
+                          help="int8: ONNX Runtime model quantised by NNCF with accuracy control on --calib_images "
+                               "(writes .onnx only); bf16: Paddle Inference with oneDNN bfloat16 (CPUs with AVX-512 "
+                               "BF16 or AMX). Either is refused unless its evaluation metrics on --gate_split stay "
+                               "within --max_abs_rel_change and --max_delta1_change of fp32 (default: %(default)s)"),
+        "gate_split": dict(default=os.path.join("data", "synthetic_kitti"),
+                           help="dataset whose test split gates int8/bf16: a KITTI-layout root with "
+                                "splits/test_files.txt (python -m synthetic writes the synthetic KITTI there), or "
+                                "the root of one's own sequences with depth maps (folder layout) "
+                                "(default: %(default)s)"),
+        "max_abs_rel_change": dict(type=float, default=0.01,
+                                   help="refuse int8/bf16 when abs_rel on --gate_split moves by more than this "
+                                        "fraction of fp32's (default: %(default)s, 1 %%)"),
+        "max_delta1_change": dict(type=float, default=0.5,
+                                  help="refuse int8/bf16 when delta < 1.25 (a1, in %%) on --gate_split moves by more "
+                                       "than this many points (default: %(default)s)"),
         "calib_images": dict(default=os.path.join("data", "synthetic_kitti"),
-                             help="folder of photos (searched recursively) to calibrate int8 on and to measure the "
-                                  "error on (default: %(default)s, the synthetic KITTI)"),
+                             help="folder of photos (searched recursively) to calibrate int8 on; --gate_split's test "
+                                  "frames are left out (default: %(default)s, the synthetic KITTI)"),
         "calib_count": dict(type=int, default=16,
-                            help="photos used for calibration; 8 of the others measure the error "
-                                 "(default: %(default)s)"),
-        "calib_method": dict(choices=["auto", "minmax", "percentile", "entropy"], default="auto",
-                             help="int8 activation ranges; auto builds all three and keeps the lowest error "
-                                  "(default: %(default)s)"),
-        "max_rel_error": dict(type=float, default=0.01,
-                              help="refuse an int8/bf16 model whose median relative disparity error against fp32 "
-                                   "exceeds this (default: %(default)s)"),
+                            help="photos used for calibration, spread over the folder (default: %(default)s)"),
     }),
     "inference": ("inference (inference.py)", {
         "infer_files_dir": dict(required=True, help="folder written by export.py (models + deploy.json)"),
@@ -653,6 +661,9 @@ def check_training(opt, error, script):
         error(f"--weights_init {opt.weights_init}: not 'pretrained', 'scratch' or an existing .pdparams file")
     if opt.max_steps < 0:
         error(f"--max_steps {opt.max_steps}: must be >= 0")
+    if opt.get("qat") and not (opt.load_weights_folder or opt.resume):
+        error("--qat fine-tunes trained weights: give them with --load_weights_folder "
+              "(e.g. logs/quickstart/models/best)")
 
 
 def check_depth_hints(opt, error, script):
@@ -759,8 +770,13 @@ def check_export(opt, error, script):
         return
     if opt.calib_count < 1:
         error(f"--calib_count {opt.calib_count}: must be >= 1")
-    if not opt.max_rel_error > 0:
-        error(f"--max_rel_error {opt.max_rel_error}: must be > 0 (a fraction: 0.01 is 1 %)")
+    if opt.precision != "fp32" and not os.path.isdir(opt.gate_split):
+        error(f"--gate_split {opt.gate_split}: no such folder (the synthetic KITTI: python -m synthetic writes it "
+              f"there; or give the root of your own sequences with depth maps)")
+    if not opt.max_abs_rel_change > 0:
+        error(f"--max_abs_rel_change {opt.max_abs_rel_change}: must be > 0 (a fraction: 0.01 is 1 %)")
+    if not opt.max_delta1_change > 0:
+        error(f"--max_delta1_change {opt.max_delta1_change}: must be > 0 (points of a1 in %)")
 
 
 def check_refine(opt, error, script):
