@@ -17,8 +17,8 @@ Per-pixel figures, recorded only: over the same frames, the relative disparity e
     e = |s_r - s_f| / s_f,   s = 1/max_depth + (1/min_depth - 1/max_depth) disp
 (s is disp_to_depth's scaled disparity, an inverse depth that is never 0, so e is also the relative
 depth error |D_r - D_f| / D_r), as median, 95th percentile and worst pixel. This network's global
-attention is in effect an argmax over channels, so per-pixel errors of a few percent come with
-unchanged task metrics (bench/RESULTS.md); the task metrics decide.
+attention is in effect an argmax over channels, so int8 moves single pixels by several percent
+(bench/RESULTS.md); the task metrics decide.
 """
 import os
 from collections import namedtuple
