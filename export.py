@@ -9,9 +9,10 @@ Writes static programs (`.json` + `.pdiparams`, Paddle 3's format) with a dynami
 the weights folder's input size (or --height/--width), and deploy.json with the size, the depth
 range, metric or relative depth (as predict.py decides it from the weights' opt.json) and the
 preprocessing, so that inference.py needs no flags to match. --precision int8 (ONNX Runtime) or bf16
-(Paddle Inference, oneDNN) writes a reduced-precision model only if its median relative disparity error
-against fp32 on held-out photos is within --max_rel_error (deployment/quantize.py), and records the
-figures in deploy.json. The models output the scale-0 disparity
+(Paddle Inference, oneDNN) writes a reduced-precision model only if its evaluation metrics on the
+test split of --gate_split stay within --max_abs_rel_change (abs_rel, relative) and --max_delta1_change
+(a1, points) of fp32's (deployment/gate.py, deployment/quantize.py), and records them and the
+per-pixel disparity change in deploy.json. The models output the scale-0 disparity
 only (the other scales serve the training loss); see deployment/config.py for the layout. Nothing is
 left half-written on failure.
 """
@@ -25,42 +26,6 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 import options
 from utils.geometry.depth import depth_scale
-
-
-SYNTHETIC_ROOT = os.path.join("data", "synthetic_kitti")  # the test split a reduced model is evaluated on
-
-
-def split_evaluator(data_path):
-    """evaluate(predictor) -> mean metrics (median scaling, the split's masks) of a predictor on the
-    synthetic KITTI's test split at `data_path`; None when there is no such split (nothing evaluated)."""
-    import numpy as np
-
-    from deployment.quantize import scaled_disparity
-    from utils.cameras import kitti_layout
-    from utils.geometry.metrics import METRIC_NAMES, evaluate_depth
-    from utils.io import image_io
-
-    split = os.path.join(data_path, "splits")
-    if not os.path.isfile(os.path.join(split, "test_files.txt")):
-        print(f"no test split at {split}: the evaluation metrics are not compared (python -m synthetic writes one)")
-        return None
-
-    def evaluate(predictor):
-        gt_path = os.path.join(split, "gt_depths.npz")
-        if not os.path.isfile(gt_path):
-            from utils.io.ground_truth import export_gt_depth
-            export_gt_depth(data_path, split, progress=False)
-        gts = np.load(gt_path, allow_pickle=True)["data"]
-        lines = kitti_layout.read_split(os.path.join(split, "test_files.txt"))
-        errors = []
-        for line, gt in zip(lines, gts):
-            folder, frame, side = kitti_layout.parse_split_line(line)[:3]
-            photo = image_io.load_image(kitti_layout.image_path(data_path, folder, frame, side))
-            disp = scaled_disparity(predictor(photo)[0, 0], predictor.min_depth, predictor.max_depth)
-            errors.append(evaluate_depth(gt, disp, mode="median", **kitti_layout.eval_rules(split))[0])
-        return {n: float(v) for n, v in zip(METRIC_NAMES, np.mean(errors, axis=0))}
-
-    return evaluate
 
 
 def export_refine_head(opt, depth_net, height, width, formats):
@@ -109,13 +74,18 @@ def main(argv=None):
             print(f"exporting {layout} models at {height} x {width} ({' + '.join(formats)}) to {opt.save_dir}")
             config = export_models(nets["depth"], opt.save_dir, height, width, layout, formats, extra)
         else:
+            from deployment.gate import Bounds, GateSplit
             from deployment.quantize import export_reduced
-            print(f"exporting {layout} {opt.precision} models at {height} x {width} to {opt.save_dir}")
-            config = export_reduced(nets["depth"], opt.save_dir, height, width, layout, extra, opt.precision,
-                                    opt.calib_images, opt.calib_count, opt.calib_method, opt.max_rel_error,
-                                    evaluate=split_evaluator(SYNTHETIC_ROOT))
+            print(f"exporting {opt.precision} models at {height} x {width} to {opt.save_dir}, gated on the test split "
+                  f"of {opt.gate_split}")
+            split = GateSplit(opt.gate_split, height, width, metric, factor)
+            config = export_reduced(nets["depth"], opt.save_dir, height, width, layout, extra, opt.precision, split,
+                                    opt.calib_images, opt.calib_count,
+                                    Bounds(opt.max_abs_rel_change, opt.max_delta1_change))
     except DeployError as e:
         sys.exit(f"export.py: error: {e}")
+    except KeyboardInterrupt:  # the temporary folders are gone already (finally clauses)
+        sys.exit(f"export.py: interrupted; nothing written to {opt.save_dir}")
     if opt.refine and opt.precision == "fp32" and networks.has_refine_head(opt.load_weights_folder):
         export_refine_head(opt, nets["depth"], height, width, formats)
     files = sorted(f for part in config["parts"].values() for f in part["files"].values())
@@ -123,8 +93,10 @@ def main(argv=None):
           f"({'metric depth, x%g' % factor if metric else 'relative depth'})")
     if "accuracy" in config:
         acc = config["accuracy"]
-        print(f"{opt.precision} accepted: median relative disparity error {acc['median_rel_error']:.2%} "
-              f"<= {acc['bound']:.2%} (95th percentile {acc['p95_rel_error']:.2%}), recorded in deploy.json")
+        print(f"{opt.precision} accepted: abs_rel {acc['abs_rel_change']:+.2%} (bound "
+              f"{acc['max_abs_rel_change']:.2%}), "
+              f"a1 {acc['delta1_change_points']:+.2f} points (bound {acc['max_delta1_change']:g}) against fp32 on "
+              f"{acc['gate_split']}, recorded in deploy.json")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import sys
 
 import options
 from deployment import DeployError, DepthPredictor
-from deployment.quantize import describe as describe_precision
+from deployment.gate import describe as describe_precision
 from utils.io import photo_loop
 from utils.io.output_options import OutputOptions
 

@@ -128,6 +128,7 @@ GROUPS = {
         "weights_init": dict(default="pretrained",
                              help="backbones: 'pretrained' (ImageNet), 'scratch' or a ResNet .pdparams"),
         "max_steps": dict(type=int, default=0, help="stop after this many optimiser steps, 0 = no limit"),
+        "qat": dict(action="store_true", help="fine-tune --load_weights_folder with fake int8 on every convolution"),
     }),
     "metric": ("metric depth: sparse depth and velocity supervision (README \"Depth in metres\")", {
         "sparse_depth_weight": dict(type=float, default=0.0,
@@ -223,14 +224,16 @@ GROUPS = {
         "format": dict(choices=["paddle", "onnx"], default="paddle",
                        help="paddle: Paddle Inference programs; onnx: those and .onnx models"),
         "precision": dict(choices=["fp32", "int8", "bf16"], default="fp32",
-                          help="int8 (ONNX Runtime) or bf16 (oneDNN), checked against fp32"),
+                          help="int8 (ONNX Runtime) or bf16 (oneDNN), gated on --gate_split's metrics"),
+        "gate_split": dict(default=os.path.join("data", "synthetic_kitti"),
+                           help="dataset whose test split gates int8/bf16 (KITTI layout or your own sequences)"),
+        "max_abs_rel_change": dict(type=float, default=0.01,
+                                   help="refuse int8/bf16 when abs_rel moves by more than this fraction of fp32's"),
+        "max_delta1_change": dict(type=float, default=0.5,
+                                  help="refuse int8/bf16 when a1 (delta < 1.25, %%) moves by more than this many points"),
         "calib_images": dict(default=os.path.join("data", "synthetic_kitti"),
-                             help="folder of photos to calibrate int8 on and measure the error"),
+                             help="folder of photos to calibrate int8 on (the gate split's frames left out)"),
         "calib_count": dict(type=int, default=16, help="photos used for calibration"),
-        "calib_method": dict(choices=["auto", "minmax", "percentile", "entropy"], default="auto",
-                             help="int8 activation ranges; auto keeps the lowest error"),
-        "max_rel_error": dict(type=float, default=0.01,
-                              help="refuse an int8/bf16 model above this median relative error"),
     }),
     "inference": ("inference (inference.py)", {
         "infer_files_dir": dict(required=True, help="folder written by export.py (models + deploy.json)"),
@@ -674,8 +677,12 @@ def check_inference(opt, error):
 
 def check_export(opt, error):
     _at_least(opt, error, ("calib_count",), 1, ">= 1")
-    if "max_rel_error" in opt and not opt.max_rel_error > 0:   # calibrate.py borrows only --format
-        error(f"--max_rel_error {opt.max_rel_error}: must be > 0 (a fraction: 0.01 is 1 %)")
+    for name, unit in (("max_abs_rel_change", "a fraction: 0.01 is 1 %"), ("max_delta1_change", "points of a1 in %")):
+        if name in opt and not opt[name] > 0:   # calibrate.py borrows only --format
+            error(f"--{name} {opt[name]}: must be > 0 ({unit})")
+    if opt.get("precision", "fp32") != "fp32" and not os.path.isdir(opt.gate_split):
+        error(f"--gate_split {opt.gate_split}: no such folder (python -m synthetic writes the synthetic KITTI there; "
+              "or give the root of your own sequences with depth maps)")
 
 
 def check_app(opt, error):
@@ -793,6 +800,11 @@ def calibration_out(opt, error):
         error(f"--out {opt.out}: is a folder; name the file, e.g. {os.path.join(opt.out, 'camera.json')}")
 
 
+def qat_weights_required(opt, error):
+    if opt.qat and not opt.load_weights_folder and not opt.resume:
+        error("--qat fine-tunes trained weights: give them with --load_weights_folder (e.g. logs/quickstart/models/best)")
+
+
 def refine_weights_required(opt, error):
     if not opt.load_weights_folder and not opt.resume:
         error("--load_weights_folder is required: the MLDA-Net weights folder the head refines")
@@ -825,7 +837,7 @@ def ray_installed(opt, error, what="serve.py"):
 
 
 SCRIPT_CHECKS = {
-    "train": (network_size,),
+    "train": (network_size, qat_weights_required),
     "export": (network_size, weights_required),
     "train_refine": (network_size, refine_weights_required),
     "test": (weights_required,),             # unless --ext_disp_to_eval

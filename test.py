@@ -47,39 +47,18 @@ from tqdm import tqdm
 import networks
 import options
 from networks.layers import disp_to_depth
-from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float, read_split
+from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float
 from utils.cameras import camera, folder_layout, kitti_layout
 from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 from utils.geometry import ground_plane
-from utils.geometry.metrics import (METRIC_NAMES, evaluate_images, format_table, image_metrics, is_dense, median_ratios,
-                                    post_process_disparity)
+from utils.geometry.metrics import (METRIC_NAMES, evaluate_images, format_table, image_metrics, is_dense, mean_metrics,
+                                    median_ratios, post_process_disparity)
+from utils.io.eval_split import EvalSplit, load_split, resolve_layout
 from utils.io.fileio import atomic_write, atomic_write_text
-from utils.io.ground_truth import export_gt_depth, folder_gt_depths
 from utils.system import RuntimeSetupError, setup_runtime
-
-# One's own depth maps: every gt > 0 counts (Monodepth2's rule for the splits other than eigen), no crop,
-# and predictions are clipped only below: KITTI's 80 m is its lidar's range, a user's scene may reach further
-FOLDER_EVAL_RULES = {"garg_crop": False, "cap_gt": False, "min_depth": 1e-3, "max_depth": float("inf")}
-
 
 def fail(message):
     sys.exit(f"test.py: error: {message}")
-
-
-def resolve_split(eval_split):
-    """A split name under splits/ or a folder path -> the folder holding test_files.txt."""
-    folder = kitti_layout.split_folder(eval_split)
-    if not os.path.isfile(os.path.join(folder, "test_files.txt")):
-        fail(f"--eval_split {eval_split}: {os.path.join(folder, 'test_files.txt')} not found "
-             "(use eigen, eigen_benchmark or a folder with test_files.txt)")
-    return folder
-
-
-def read_lines(split_dir):
-    try:
-        return read_split(os.path.join(split_dir, "test_files.txt"))
-    except DataError as e:
-        fail(e)
 
 
 @paddle.no_grad()
@@ -129,21 +108,8 @@ def evaluate_refined(opt, depth_net, loader, gt_depths, rules):
         results[str(steps)] = {}
         for mode in ("none", "median"):
             errors, _ = evaluate_images(disps, gt_depths, mode, rules=rules)
-            results[str(steps)][mode] = dict(zip(METRIC_NAMES, map(float, errors.mean(axis=0))))
+            results[str(steps)][mode] = mean_metrics(errors)
     return {"strength": strength, "noise_seed": seed, "ddim_steps": results}
-
-
-def load_gt_depths(split_dir, data_path):
-    """<split folder>/gt_depths.npz (key "data"), exported there first when absent (velodyne scans,
-    or KITTI's annotated depth for eigen_benchmark: export_gt_depth.py)."""
-    path = os.path.join(split_dir, "gt_depths.npz")
-    if not os.path.isfile(path):
-        print(f"-> {path} not found: computing the ground truth from {data_path}")
-        try:
-            export_gt_depth(data_path, split_dir)
-        except (OSError, ValueError) as e:
-            fail(f"cannot compute the ground truth for {split_dir}: {e}")
-    return list(np.load(path, allow_pickle=True, fix_imports=True, encoding="latin1")["data"])
 
 
 def ground_scales(pred_disps, intrinsics_of, camera_height):
@@ -159,31 +125,6 @@ def ground_scales(pred_disps, intrinsics_of, camera_height):
         fail(f"--camera_height: no frame has a road plane ({fits[0].describe()}); evaluate with --eval_mono")
     scales = np.array([np.nan if f.scale is None else f.scale for f in fits])
     return np.where(failed, np.median(scales[~failed]), scales), failed
-
-
-def resolve_layout(opt):
-    """"folder" (one's own sequences, utils/cameras/folder_layout.py) or "kitti": --dataset, else folder when
-    <data_path>/camera.json exists."""
-    return opt.dataset or ("folder" if folder_layout.is_folder_layout(opt.data_path) else "kitti")
-
-
-def folder_split(opt):
-    """The folder holding test_files.txt for one's own sequences: --eval_split when it names a folder,
-    else <data_path>/splits (made there by folder_layout.ensure_splits when it has no train_files.txt)."""
-    if os.path.isdir(opt.eval_split):
-        folder = opt.eval_split
-    elif opt.eval_split != "eigen":   # eigen is the default, meaningless here: the dataset's own splits
-        fail(f"--eval_split {opt.eval_split}: no such folder (give a folder holding test_files.txt, or leave "
-             f"--eval_split out to use {os.path.join(opt.data_path, folder_layout.SPLITS_DIR)})")
-    else:
-        try:
-            folder = folder_layout.ensure_splits(opt.data_path)
-        except DataError as e:
-            fail(e)
-    if not os.path.isfile(os.path.join(folder, "test_files.txt")):
-        fail(f"{os.path.join(folder, 'test_files.txt')} not found: write lines '<sequence> <frame index> l' of "
-             "frames with depth maps (or remove the splits folder to have it made)")
-    return folder
 
 
 def scaling_mode(opt, wopt, layout_name):
@@ -210,53 +151,28 @@ RESULT_TAG = {"median": "mono", "stereo": "stereo", "none": "metric", "ground": 
 
 # ---------------------------------------------------------------------------------- load
 @dataclass
-class TestSet:
-    """What is evaluated: the layout ("kitti" or "folder"), the split's folder and name (the results'
-    file names), its test lines, the masking rules, the ground-truth maps and where results go."""
-    layout: str
-    split_dir: str
-    split_name: str
-    lines: list
-    rules: dict
-    gt_depths: list
-    out_dir: str
+class TestSet(EvalSplit):
+    """What is evaluated (utils.io.eval_split.EvalSplit: the layout, the split's folder and name, its test
+    lines, the masking rules and the ground-truth maps) and where the results go."""
+    out_dir: str = None
 
 
 def load(opt):
     """The test set of the command line, ground truth included: a refusal (a missing or empty map,
     --image_metrics on sparse maps) comes before anything is predicted or written."""
-    layout_name = resolve_layout(opt)
-    if layout_name == "folder":
-        split_dir = folder_split(opt)
-        own = os.path.join(opt.data_path, folder_layout.SPLITS_DIR)
-        root_splits = os.path.abspath(split_dir) == os.path.abspath(own)
-        # results of the dataset's own test split are named after the dataset, not after "splits"
-        split_name = os.path.basename(os.path.normpath(opt.data_path if root_splits else split_dir))
-        try:
-            lines = folder_layout.read_split(os.path.join(split_dir, "test_files.txt"))
-            gt_depths = folder_gt_depths(opt.data_path, lines)
-        except DataError as e:
-            fail(e)
-        empty = [line for line, gt in zip(lines, gt_depths) if not (gt > 0).any()]
-        if empty:
-            fail(f"{len(empty)} test depth maps hold no value (all 0), first: '{empty[0]}'; drop such lines from "
-                 f"{os.path.join(split_dir, 'test_files.txt')}")
-        rules = FOLDER_EVAL_RULES
-    else:
-        split_dir = resolve_split(opt.eval_split)
-        split_name = os.path.basename(os.path.normpath(split_dir))
-        lines = read_lines(split_dir)
-        rules = kitti_layout.eval_rules(split_dir)
-        gt_depths = load_gt_depths(split_dir, opt.data_path)
-    if opt.image_metrics and not is_dense(gt_depths):
+    try:
+        split = load_split(opt.data_path, opt.eval_split, resolve_layout(opt.dataset, opt.data_path))
+    except DataError as e:
+        fail(e)
+    if opt.image_metrics and not is_dense(split.gt_depths):
         fail("--image_metrics needs dense ground truth (at least half the pixels valid in every map); "
-             f"{split_dir}'s maps are sparse{' (velodyne)' if layout_name == 'kitti' else ''}, where "
+             f"{split.split_dir}'s maps are sparse{' (velodyne)' if split.layout == 'kitti' else ''}, where "
              "RMSE/PSNR/SSIM of images mean nothing; drop --image_metrics or "
              + ("export dense maps first (synthetic KITTI: export_gt_depth.py --source annotated)"
-                if layout_name == "kitti" else "evaluate a split of the frames with dense depth maps (--eval_split)"))
+                if split.layout == "kitti" else "evaluate a split of the frames with dense depth maps (--eval_split)"))
     out_dir = opt.eval_out_dir or (os.path.dirname(os.path.abspath(opt.ext_disp_to_eval)) if opt.ext_disp_to_eval
                                    else opt.load_weights_folder)
-    return TestSet(layout_name, split_dir, split_name, lines, rules, gt_depths, out_dir)
+    return TestSet(**vars(split), out_dir=out_dir)
 
 
 # ---------------------------------------------------------------------------------- predict
@@ -340,7 +256,7 @@ def score(opt, test_set, pred):
     else:
         errors, ratios = evaluate_images(pred.disps, gts, mode, rules=rules)
     result = {"split": test_set.split_name, "num_images": len(gts), "scaling": mode,
-              "post_process": bool(opt.post_process), "metrics": dict(zip(METRIC_NAMES, map(float, errors.mean(0))))}
+              "post_process": bool(opt.post_process), "metrics": mean_metrics(errors)}
     # median(gt) / median(pred) per image: the factor of median scaling; without scaling, how far the
     # weights' own scale is from the ground truth's (1 = metric)
     medians = ratios if mode == "median" else median_ratios(pred.disps, gts, rules)

@@ -87,6 +87,9 @@ class Trainer(training.TrainingLoop):
         self.models = networks.build_nets(num_layers=opt.num_layers, scales=opt.scales, use_pose=self.use_pose,
                                           batch_coupled_filter=opt.batch_coupled_filter)
         self.init_weights()
+        if opt.get("qat"):  # fake int8 on the depth network's convolutions; its state dict stays the float one
+            from training.qat import quantize_for_training
+            self.log.info(quantize_for_training(self.models["depth"]))
         self.train_models = dict(self.models)
         if self.world_size > 1:
             self.train_models = {k: paddle.DataParallel(m) for k, m in self.models.items()}

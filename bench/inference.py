@@ -8,6 +8,7 @@ by bench/flops.py in this run) over numpy's float32 matmul rate (the best of a m
 rest, so a busy machine does not flatter the ratio). Weights are fresh, tamed as in the tests (spec
 section 10) so that the last column, the largest disparity difference from the eager model on a natural
 photo, means something (timing does not depend on the values). Prints a markdown table for bench/RESULTS.md.
+int8 against fp32 ONNX Runtime, with the task metrics of trained weights: bench/quantized.py.
 """
 import argparse
 import os
@@ -31,9 +32,6 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="CPU threads, 0 = every core")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--bf16", action="store_true", help="also time oneDNN bfloat16 (CPUs with avx512_bf16/AMX)")
-    parser.add_argument("--int8", action="store_true",
-                        help="also an ONNX Runtime int8 model (deployment/quantize.py, minmax on skimage photos), "
-                             "timed interleaved with fp32 ONNX Runtime, and the int8 floor")
     args = parser.parse_args()
     threads = args.threads or os.cpu_count() or 1
 
@@ -41,7 +39,7 @@ def main():
     import networks
     from deployment import DepthPredictor
     from deployment.export import export_models
-    from bench.flops import count_flops, int8_matmul_rate, median_time, sgemm_rate
+    from bench.flops import count_flops, median_time, sgemm_rate
 
     paddle.set_device("gpu" if args.device == "gpu" else "cpu")
     paddle.base.core.set_num_threads(threads)
@@ -90,9 +88,6 @@ def main():
                 rows.append((name, median_time(lambda: predictor(x), args.repeats), error))
             except Exception as e:  # one failing backend should not hide the others
                 rows.append((name, f"failed: {str(e).splitlines()[0][:120]}", None))
-        if args.int8 and args.device == "cpu":
-            int8 = int8_rows(tmp, x, reference, threads, args.repeats)
-            rows += int8["rows"]
 
     rate = max(rate, sgemm_rate()) if rate else None
     floor = flops / rate if rate else None
@@ -100,14 +95,6 @@ def main():
     print(f"\n{args.height} x {args.width}, batch 1, {args.device}, {threads} threads, {cpu}, "
           f"Paddle {paddle.__version__}; network {flops / 1e9:.1f} GFLOP"
           + (f", numpy sgemm {rate / 1e9:.0f} GFLOP/s, floor {floor * 1e3:.0f} ms" if rate else ""))
-    if args.int8 and args.device == "cpu":
-        rate8 = max(int8["rate"], int8_matmul_rate(threads=threads))
-        floor8 = flops / 2 / rate8
-        print(f"int8: {flops / 2e9:.1f} G MACs over ONNX Runtime's uint8 x int8 MatMulInteger rate "
-              f"{rate8 / 1e9:.0f} GMAC/s: int8 floor {floor8 * 1e3:.0f} ms; int8 model "
-              f"{int8['int8_time'] / floor8:.1f}x that floor, {int8['ratio']:.2f}x faster than fp32 ONNX Runtime "
-              f"(medians of {args.repeats} interleaved runs); median / 95th-percentile relative disparity error "
-              f"vs fp32 on 2 held-out photos {int8['median']:.2%} / {int8['p95']:.2%}")
     print("\n| runtime | median latency | x floor | max abs disp diff vs eager |\n| --- | --- | --- | --- |")
     for name, t, error in rows:
         if isinstance(t, str):
@@ -115,42 +102,6 @@ def main():
         else:
             ratio = f"{t / floor:.2f}" if floor else ""
             print(f"| {name} | {t * 1e3:.1f} ms | {ratio} | {error:.1e} |")
-
-
-def int8_rows(folder, x, reference, threads, repeats):
-    """int8 model of the fp32 export in `folder` (minmax calibration on 4 skimage photos, 2 more held
-    out) and its latency next to fp32 ONNX Runtime, the two timed alternately in this process."""
-    import time
-
-    from skimage import data
-
-    from bench.flops import int8_matmul_rate
-    from deployment import DepthPredictor, quantize
-    from deployment.config import write_config
-    from utils.io import image_io
-
-    rate = int8_matmul_rate(threads=threads)
-    h, w = x.shape[2:]
-    photos = [image_io.preprocess(image_io.load_image(getattr(data, n)()), h, w)
-              for n in ("chelsea", "coffee", "rocket", "immunohistochemistry", "cat", "astronaut")]
-    out = os.path.join(folder, "int8")
-    os.makedirs(out)
-    config, figures = quantize.build_int8(folder, out, photos[:4], photos[4:], "minmax", threads, log=lambda _: None)
-    write_config(out, config)
-    fp32 = DepthPredictor(folder, "onnxruntime", cpu_threads=threads)
-    int8 = DepthPredictor(out, "onnxruntime", cpu_threads=threads)
-    times = {fp32: [], int8: []}
-    for p in (fp32, int8):
-        p(x)
-    for _ in range(repeats):
-        for p in (fp32, int8):
-            t = time.perf_counter()
-            p(x)
-            times[p].append(time.perf_counter() - t)
-    t32, t8 = float(np.median(times[fp32])), float(np.median(times[int8]))
-    error = float(np.abs(int8(x) - reference).max())
-    return {"rows": [("ONNX Runtime int8 (QDQ, minmax)", t8, error)], "int8_time": t8, "ratio": t32 / t8,
-            "rate": rate, "median": figures["median_rel_error"], "p95": figures["p95_rel_error"]}
 
 
 if __name__ == "__main__":

@@ -85,8 +85,9 @@ FLAGS = {
     "convert_checkpoint": "--load_weights_folder --models_to_convert --output_folder",
     "evaluate_pose": "--batch_size --data_path --device --eval_split --load_weights_folder --no-png --num_threads "
                      "--num_workers --png --save_pred_poses",
-    "export": "--batch_coupled_filter --calib_count --calib_images --calib_method --combined --format --height "
-              "--load_weights_folder --max_rel_error --no-batch_coupled_filter --precision --save_dir --width "
+    "export": "--batch_coupled_filter --calib_count --calib_images --combined --format --gate_split --height "
+              "--load_weights_folder --max_abs_rel_change --max_delta1_change --no-batch_coupled_filter --precision "
+              "--save_dir --width "
               "--refine --no-refine --ddim_steps --strength",
     "export_gt_depth": "--data_path --output --source --split",
     "inference": "--backend --calib_path --color_path --colormap --cpu_threads --device --eval_mono --infer_files_dir "
@@ -116,7 +117,7 @@ FLAGS = {
              "--num_epochs --num_layers --num_log_images --num_threads --num_workers --png --resize_on_device --resume --save_frequency "
              "--scales --scheduler_step_size --seed --skip_missing --split --use_depth_hints --use_stereo "
              "--val_max_images --weights_init --width --sparse_depth_weight --sparse_depth_loss --silog_lambda "
-             "--lidar_beams --velocity_weight --checkpoint_steps --checkpoint_minutes",
+             "--lidar_beams --velocity_weight --checkpoint_steps --checkpoint_minutes --qat",
     "train_refine": "--batch_coupled_filter --batch_size --cond_channels --data_path --dataset --ddim_steps "
                     "--depth_mapping --detach_ddim_target --device --freeze_mlda --grad_steps --height --learning_rate "
                     "--load_weights_folder --log_dir --log_frequency --lr_decay --max_bad_steps --max_steps --model_name "

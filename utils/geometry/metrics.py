@@ -102,6 +102,11 @@ def evaluate_images(pred_disps, gt_depths, mode="median", factors=None, rules=No
     return np.array(errors), np.array(ratios)
 
 
+def mean_metrics(errors):
+    """{metric name: mean over the images} of per-image errors (N x 7, METRIC_NAMES' order)."""
+    return dict(zip(METRIC_NAMES, map(float, np.asarray(errors, np.float64).mean(axis=0))))
+
+
 def median_ratios(pred_disps, gt_depths, rules):
     """Per image median(gt) / median(unscaled predicted depth) over the pixels that count."""
     return np.array([median_ratio(gt, disp, **rules) for disp, gt in zip(pred_disps, gt_depths)])
