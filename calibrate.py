@@ -1,4 +1,4 @@
-"""From any camera to the folder layout's camera.json (README 'Your own camera', docs/own_camera.md).
+"""From any camera to the folder layout's camera.json (docs/own_camera.md).
 
     # one camera: chessboard photos -> ROOT/camera.json (K, distortion, RMS reprojection error)
     python calibrate.py --images chessboard/ --board 9x6 --square 0.025 --out ROOT/camera.json

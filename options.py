@@ -130,7 +130,7 @@ GROUPS = {
         "max_steps": dict(type=int, default=0, help="stop after this many optimiser steps, 0 = no limit"),
         "qat": dict(action="store_true", help="fine-tune --load_weights_folder with fake int8 on every convolution"),
     }),
-    "metric": ("metric depth: sparse depth and velocity supervision (README \"Depth in metres\")", {
+    "metric": ("metric depth: sparse depth and velocity supervision (docs/metric_depth.md)", {
         "sparse_depth_weight": dict(type=float, default=0.0,
                                     help="weight of the loss on ground-truth depth pixels (metres), 0 = off"),
         "sparse_depth_loss": dict(choices=["silog", "l1"], default="silog",

@@ -181,7 +181,7 @@ class Trainer(training.TrainingLoop):
         opt = self.opt
         if not os.path.isdir(opt.data_path):
             fail(f"--data_path {opt.data_path}: no such folder (KITTI raw or, with --dataset folder, one's own "
-                 f"sequences, see README; or try --dataset synthetic)")
+                 f"sequences, see docs/own_camera.md; or try --dataset synthetic)")
         try:
             return datasets.train_val_datasets(
                 opt.data_path, opt.split, opt.height, opt.width, self.frame_ids, img_ext=".png" if opt.png else ".jpg",

@@ -110,7 +110,7 @@ def read_config(model_dir, backend="paddle"):
     fmt = "onnx" if backend == "onnxruntime" else "paddle"
     if config.get("precision") == "int8" and fmt != "onnx":
         raise DeployError(f"{model_dir}: an int8 model runs on ONNX Runtime only: use --backend onnxruntime "
-                          "(Paddle Inference's CPU int8 needs a quantisation-aware Paddle model, see the README)")
+                          "(Paddle Inference's CPU int8 needs a quantisation-aware Paddle model, see docs/deployment.md)")
     if fmt not in config.get("formats", []):
         hint = "export.py --format onnx" if fmt == "onnx" else "export.py (format paddle)"
         raise DeployError(f"{model_dir}: exported as {'/'.join(config.get('formats', []))} only, "

@@ -2,7 +2,7 @@
 tamed weights; headless Chromium (Debian's `chromium`, through Playwright) uploads a photo, and the colour
 map the page shows and the depth it offers for download are compared with predict.py's files for the same
 photo. Unreadable and oversized photos must get a message; a video must come back as a depth video. The
-run also saves the page's screenshot as app.png in its tmp folder (copy it to docs/app.png, the README's
+run also saves the page's screenshot as app.png in its tmp folder (copy it to docs/app.png, docs/page_and_notebook.md's
 picture, to refresh that; tests never write into the checkout). In CI (CI=true) a missing browser is a
 failure, elsewhere a skip that says how to install it. The page tests are marked slow: app.py's start,
 the tamed weights and the browser take ~20 s before the first one runs."""

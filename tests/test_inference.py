@@ -3,6 +3,7 @@ unreadable images and exit status), on Paddle Inference and ONNX Runtime, and re
 with one line."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,17 +204,17 @@ def test_inference_follows_the_metric_flag_of_deploy_json(exported, photo_folder
         np.testing.assert_allclose(np.load(os.path.join(out, "astronaut_depth.npy")), expected, rtol=1e-5)
 
 
-README_SNIPPET = """
-from deployment import DepthPredictor
-predictor = DepthPredictor("inference_model", backend="onnxruntime")
-depth = predictor.depth("photo.jpg")  # H x W float32 at the photo's size; metres if predictor.metric
-disp = predictor("photo.jpg")         # 1 x 1 x h x w sigmoid disparity at the network size
-"""
+def readme_snippet():
+    """The README's Python block that runs an exported model (Export and deploy), as a user copies it."""
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "DepthPredictor(" in b]
+    assert len(blocks) == 1, "the README shows one Python block with DepthPredictor"
+    return blocks[0]
 
 
 def test_readme_snippet_runs_on_a_path_a_pil_image_of_any_mode_and_an_array(exported, photo_folder):  # noqa: F811
     photo = os.path.join(photo_folder, "chelsea.png")
-    code = README_SNIPPET.replace("inference_model", exported["combined"]).replace("photo.jpg", photo)
+    code = readme_snippet().replace("inference_model", exported["combined"]).replace("photo.jpg", photo)
     scope = {}
     exec(code, scope)  # noqa: S102  (the README's lines, as a user pastes them)
     depth, disp, predictor = scope["depth"], scope["disp"], scope["predictor"]

@@ -26,7 +26,8 @@ def test_pyproject_installs_every_package_and_readme_names_them():
     for module in config["py-modules"]:
         assert os.path.isfile(os.path.join(ROOT, f"{module}.py")) and module != "test"
     readme = open(os.path.join(ROOT, "README.md")).read()
-    install = readme[readme.index("## Install"):readme.index("## Tests")]
+    start = readme.index("## Install")
+    install = readme[start:readme.index("\n## ", start + 1)]   # up to the next section
     top = {p.split(".")[0] for p in config["packages"]} | set(config["py-modules"])
     assert {n for n in top if not re.search(rf"`{n}`", install)} == set()
     assert "virtual environment of its own" in install and "Hugging Face" in install

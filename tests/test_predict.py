@@ -31,6 +31,22 @@ def test_python_api(synthetic_kitti, tamed_weights):  # noqa: F811
     assert disp.shape == (NET_H, NET_W) and 0 < disp.min() and disp.max() < 1
 
 
+
+def test_readme_snippet_runs_as_a_user_pastes_it(synthetic_kitti, tamed_weights):  # noqa: F811
+    """The README's Python block for a weights folder (Depth of a photo with existing weights)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    readme = open(os.path.join(root, "README.md")).read()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if 'Predictor("WEIGHTS")' in b]
+    assert len(blocks) == 1, "the README shows one Python block with Predictor"
+    _, paths = split_image_paths(synthetic_kitti)
+    scope = {}
+    exec(blocks[0].replace("WEIGHTS", tamed_weights).replace("photo.jpg", paths[0]), scope)  # noqa: S102
+    depth, disp, photo = scope["depth"], scope["disp"], Image.open(paths[0])
+    assert depth.shape == (photo.height, photo.width) and disp.shape == (NET_H, NET_W)
+    assert scope["predictor"].metric   # stereo-trained weights: metres, x5.4 the network's depth
+    resized = cv2.resize(disp, photo.size, interpolation=cv2.INTER_LINEAR).astype(np.float64)
+    np.testing.assert_allclose(depth, 5.4 / (1 / 100 + (1 / 0.1 - 1 / 100) * resized), rtol=1e-5)
+
 def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys):  # noqa: F811
     _, paths = split_image_paths(synthetic_kitti)
     photos = tmp_path / "photos"

@@ -94,7 +94,7 @@ def write_camera(path, record):
 
 def read_record(path):
     """The camera.json at `path` with a calibration record, checked; CalibrationError (one line) otherwise."""
-    fix = "write it with calibrate.py --images (chessboard photos) or calibrate.py --import (README 'Your own camera')"
+    fix = "write it with calibrate.py --images (chessboard photos) or calibrate.py --import (docs/own_camera.md)"
     try:
         with open(path) as f:
             record = json.load(f)

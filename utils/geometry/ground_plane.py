@@ -7,7 +7,7 @@ camera's true height above the road (KITTI: 1.65 m). Hence s = H / h, and D x s 
 
 This is an approximation; it holds as far as (1) the lower band of the image shows a flat road, (2) the
 network's depth of the road is right up to one factor (not bent), (3) the camera is H above that road
-(no slope change, no heavy pitching). README "Depth in metres" gives its measured error.
+(no slope change, no heavy pitching). docs/metric_depth.md gives its measured error.
 
 Camera coordinates as utils.geometry.pointcloud: x right, y down, z forward, so "up" is -y. A plane is
 (n, h): the points X with n . X = h, n the unit normal pointing down towards the road (n ~ +y for a

@@ -23,8 +23,8 @@ from utils.io import image_io, video
 PREDICT_OUTPUT_NAME = "predictions"              # predict.py's default output folder
 INFERENCE_OUTPUT_NAME = "predictions_inference"  # inference.py's: the two never overwrite each other
 GROUND_NOTE = ("metric depth by the ground-plane approximation: each image's relative depth x {height:g} m / the "
-               "distance of the road plane fitted in its lower part (utils/geometry/ground_plane.py; README 'Depth in "
-               "metres')")
+               "distance of the road plane fitted in its lower part (utils/geometry/ground_plane.py; "
+               "docs/metric_depth.md)")
 
 
 def default_output_dir(color_path, name=PREDICT_OUTPUT_NAME):
