@@ -862,6 +862,14 @@ def parse(script="train", argv=None, groups=None):
     return opt
 
 
+def check_before_imports(script, module_name):
+    """Call at the top of a script, before its Paddle imports, with its __name__: run as a program, its command
+    line is parsed and checked at once, so --help and mistakes answer in a second instead of after Paddle's
+    import (several seconds). main() parses again later; parsing has no side effects."""
+    if module_name == "__main__":
+        parse(script)
+
+
 def given_options(script="train", argv=None, groups=None):
     """The names of the options given explicitly in `argv` (not left at their defaults)."""
     argv = sys.argv[1:] if argv is None else list(argv)

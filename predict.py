@@ -36,8 +36,9 @@ Python API: deployment.Predictor (deployment/predictor.py), the class this scrip
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import sys
 
-import networks
 import options
+options.check_before_imports("predict", __name__)
+import networks
 from deployment import Predictor
 from utils.io import photo_loop
 from utils.io.output_options import OutputOptions
