@@ -193,7 +193,7 @@ GROUPS = {
     }),
     "prediction": ("prediction (predict.py)", {
         "color_path": dict(required=True, help="an image, a folder of images or a video"),
-        "output_dir": dict(default=None, help="folder of the output files (default: 'predictions' beside the input)"),
+        "output_dir": dict(default=None, help="folder of the output files (default: outputs/<command>/<input name>/)"),
         "colormap": dict(default="magma", choices=COLORMAPS, help="colour map of <stem>_disp.jpeg"),
         "pred_depth_scale_factor": dict(type=float, default=None,
                                         help="depth = factor x disp_to_depth depth (default: from the weights)"),

@@ -81,7 +81,8 @@ def main():
         for p in paths:
             os.symlink(p, os.path.join(folder, os.path.basename(p)))
         t = time.perf_counter()
-        predict.main(["--load_weights_folder", weights, "--color_path", folder])
+        predict.main(["--load_weights_folder", weights, "--color_path", folder, "--output_dir",
+                      os.path.join(tmp, "predictions")])
         rows.append(("predict.py (folder, 3 files per image)", len(paths) / (time.perf_counter() - t)))
 
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, device {device}, "

@@ -31,7 +31,7 @@ def test_python_api(synthetic_kitti, tamed_weights):  # noqa: F811
     assert disp.shape == (NET_H, NET_W) and 0 < disp.min() and disp.max() < 1
 
 
-def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys):  # noqa: F811
+def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys, monkeypatch):  # noqa: F811
     _, paths = split_image_paths(synthetic_kitti)
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -42,11 +42,14 @@ def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys
     Image.fromarray(rgb).convert("L").resize((90, 70)).save(photos / "grey.png")
     Image.open(paths[0]).save(photos / "street.png")  # same stem and pixels as street.jpg, lossless
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    inputs = sorted(os.listdir(photos))
+    monkeypatch.chdir(tmp_path)   # the default output folder is relative to the working directory
     with pytest.raises(SystemExit) as e:
         predict.main(["--load_weights_folder", tamed_weights, "--color_path", str(photos)])
     message = str(e.value.code)
     assert "broken.jpg" in message and "\n" not in message
-    out = photos / "predictions"  # the documented default
+    out = tmp_path / "outputs" / "predict" / "photos"  # the documented default
+    assert sorted(os.listdir(photos)) == inputs   # nothing written into the input folder
     sizes = {"street_jpg": rgb.shape[:2], "street_png": rgb.shape[:2], "alpha": rgb.shape[:2], "grey": (70, 90)}
     assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in ("disp.npy", "disp.jpeg", "depth.npy"))
     for stem, (h, w) in sizes.items():
