@@ -180,7 +180,7 @@ GROUPS = {
         "camera_height": dict(type=float, default=None, metavar="METRES",
                               help="metres per image from the road plane, the camera this high (KITTI: 1.65)"),
     }),
-    "evaluation": ("evaluation (test.py, spec section 8)", {
+    "evaluation": ("evaluation (test.py, docs/MLDA_NET.md §8)", {
         "post_process": dict(action="store_true",
                              help="Monodepth's post-processing: average with the mirrored image's prediction"),
         "save_pred_disps": dict(action="store_true",
@@ -282,7 +282,7 @@ GROUPS = {
                        help="kitti: KITTI raw's layout and camera; folder: the folder layout"),
         "azimuth_step": dict(type=float, default=0.4, help="velodyne horizontal resolution in degrees"),
     }),
-    "refine": ("diffusion refinement head (train_refine.py; DIFFUSION_REFINEMENT.md section 5)", {
+    "refine": ("diffusion refinement head (train_refine.py; docs/DIFFUSION_REFINEMENT.md §5)", {
         "cond_channels": dict(type=int, default=256, help="width of the condition and the denoiser"),
         "depth_mapping": dict(choices=["mlda", "paper"], default="mlda",
                               help="decoder output -> depth: mlda (disp_to_depth) or paper (1/s - 1)"),

@@ -1,4 +1,4 @@
-"""Depth evaluation on KITTI with the standard protocol (spec section 8), or on one's own sequences.
+"""Depth evaluation on KITTI with the standard protocol (docs/MLDA_NET.md §8), or on one's own sequences.
 
     python test.py --load_weights_folder WEIGHTS --data_path kitti_data --eval_split eigen --eval_mono
     python test.py --load_weights_folder WEIGHTS --eval_stereo --post_process --save_pred_disps

@@ -1,5 +1,5 @@
 """Train the diffusion refinement head (networks/diffusion.py) on sparse ground-truth depth, on top
-of a trained MLDA-Net (DIFFUSION_REFINEMENT.md section 5):
+of a trained MLDA-Net (docs/DIFFUSION_REFINEMENT.md §5):
 
     python train_refine.py --load_weights_folder WEIGHTS --data_path kitti_data
     python train_refine.py --load_weights_folder WEIGHTS --dataset synthetic --cond_channels 64
