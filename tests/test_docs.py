@@ -96,3 +96,30 @@ def test_every_section_citation_exists():
     assert not bad
     cited = {m.group(1) for _, text in project_files() for m in CITATION.finditer(text)}
     assert {"MLDA_NET.md", "DIFFUSION_REFINEMENT.md"} <= cited   # the code cites both documents this way
+
+
+def readme_commands(after, script):
+    """The `python <script> ...` commands (continuation lines joined, comments dropped) of README's first
+    bash block after the line starting with `after`."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    block = text[text.index(after):]
+    block = block[block.index("```bash\n") + 8:]
+    block = block[:block.index("```")].replace("\\\n", " ")
+    lines = [line.split("#")[0].split() for line in block.splitlines()]
+    return [words[2:] for words in lines if words[:2] == ["python", script]]
+
+
+def test_folder_worked_example_is_sized_for_a_cpu():
+    """README's own-camera worked example trains at the synthetic quick start's CPU size (its pixels a step
+    and loader workers), and its commands are valid train.py command lines."""
+    import options
+    runs = readme_commands("Worked example (the synthetic 4:3 camera", "train.py")
+    assert len(runs) == 2   # stereo and monocular
+    preset = options.PRESETS["synthetic"]
+    budget = preset["batch_size"] * preset["height"] * preset["width"]
+    for argv in runs:
+        opt = options.parse("train", argv)
+        assert opt.dataset == "folder"
+        assert opt.batch_size * opt.height * opt.width <= budget, argv
+        assert opt.num_workers <= preset["num_workers"] and opt.num_epochs <= preset["num_epochs"], argv
