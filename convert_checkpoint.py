@@ -10,6 +10,7 @@ import sys
 
 import utils  # noqa: F401  (first: silences Paddle's import-time ccache warning)
 import options
+options.check_before_imports("convert_checkpoint", __name__)
 from networks import CheckpointError, convert_folder
 
 

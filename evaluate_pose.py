@@ -16,6 +16,8 @@ position and scaled by the least-squares factor, and ATE = sqrt(sum |error|^2) /
 (Monodepth2's exact formula, so the numbers compare with its table). Reported: mean and std.
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
+import options
+options.check_before_imports("evaluate_pose", __name__)
 import json
 import os
 import sys
@@ -25,7 +27,6 @@ import paddle
 from tqdm import tqdm
 
 import networks
-import options
 from networks.layers import transformation_from_parameters
 from utils.io import image_io
 from utils.io.fileio import atomic_write, atomic_write_text

@@ -1,4 +1,4 @@
-"""Export the evaluation ground truth of a test split to <split folder>/gt_depths.npz (spec sections 8, 9).
+"""Export the evaluation ground truth of a test split to <split folder>/gt_depths.npz (docs/MLDA_NET.md §8, §9).
 
     python export_gt_depth.py --data_path kitti_data --split eigen             # velodyne, 697 maps
     python export_gt_depth.py --data_path kitti_data --split eigen_benchmark   # KITTI's annotated depth

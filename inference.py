@@ -9,8 +9,8 @@ or ONNX Runtime.
 The same files, values and messages as predict.py: per image <stem>_disp.npy, <stem>_disp.jpeg,
 <stem>_depth.npy (and --save_png16 <stem>_depth.png, --save_ply <stem>_points.ply; a video frame by frame
 in <stem>/ plus <stem>_depth.mp4) in --output_dir (default:
-'predictions_inference' beside the image / inside the folder, so that predict.py's 'predictions' are
-not overwritten); unreadable images are reported and skipped, and the exit status is then non-zero.
+outputs/inference_<backend>/<input name>/, so that predict.py's outputs/predict/ and the other backend's
+files are not overwritten); unreadable images are reported and skipped, and the exit status is then non-zero.
 Size, depth range, preprocessing and metric vs relative depth come from the folder's deploy.json
 (--pred_depth_scale_factor F always wins; --camera_height H: metres from the ground plane, as predict.py).
 Cameras as predict.py: --camera, else each photo's EXIF focal length, else the training camera; metric depth
@@ -43,7 +43,7 @@ def main(argv=None):
     precision = describe_precision(predictor.config)  # export.py --precision int8 | bf16
     if precision:
         print(precision)
-    output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, photo_loop.INFERENCE_OUTPUT_NAME)
+    output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, f"inference_{opt.backend}")
     out = OutputOptions.from_run(opt, predictor, camera, output_dir, "inference.py", focal)
     lines, error = photo_loop.predict_and_report("inference.py", paths, lambda image: predictor(image)[0, 0], out)
     if lines:

@@ -181,7 +181,7 @@ GROUPS = {
         "camera_height": dict(type=float, default=None, metavar="METRES",
                               help="metres per image from the road plane, the camera this high (KITTI: 1.65)"),
     }),
-    "evaluation": ("evaluation (test.py, spec section 8)", {
+    "evaluation": ("evaluation (test.py, docs/MLDA_NET.md §8)", {
         "post_process": dict(action="store_true",
                              help="Monodepth's post-processing: average with the mirrored image's prediction"),
         "save_pred_disps": dict(action="store_true",
@@ -194,7 +194,7 @@ GROUPS = {
     }),
     "prediction": ("prediction (predict.py)", {
         "color_path": dict(required=True, help="an image, a folder of images or a video"),
-        "output_dir": dict(default=None, help="folder of the output files (default: 'predictions' beside the input)"),
+        "output_dir": dict(default=None, help="folder of the output files (default: outputs/<command>/<input name>/)"),
         "colormap": dict(default="magma", choices=COLORMAPS, help="colour map of <stem>_disp.jpeg"),
         "pred_depth_scale_factor": dict(type=float, default=None,
                                         help="depth = factor x disp_to_depth depth (default: from the weights)"),
@@ -285,7 +285,7 @@ GROUPS = {
                        help="kitti: KITTI raw's layout and camera; folder: the folder layout"),
         "azimuth_step": dict(type=float, default=0.4, help="velodyne horizontal resolution in degrees"),
     }),
-    "refine": ("diffusion refinement head (train_refine.py; DIFFUSION_REFINEMENT.md section 5)", {
+    "refine": ("diffusion refinement head (train_refine.py; docs/DIFFUSION_REFINEMENT.md §5)", {
         "cond_channels": dict(type=int, default=256, help="width of the condition and the denoiser"),
         "depth_mapping": dict(choices=["mlda", "paper"], default="mlda",
                               help="decoder output -> depth: mlda (disp_to_depth) or paper (1/s - 1)"),
@@ -872,6 +872,14 @@ def parse(script="train", argv=None, groups=None):
         from utils.cameras.kitti_layout import default_hint_root
         opt.depth_hint_path = default_hint_root(opt.data_path)
     return opt
+
+
+def check_before_imports(script, module_name):
+    """Call at the top of a script, before its Paddle imports, with its __name__: run as a program, its command
+    line is parsed and checked at once, so --help and mistakes answer in a second instead of after Paddle's
+    import (several seconds). main() parses again later; parsing has no side effects."""
+    if module_name == "__main__":
+        parse(script)
 
 
 def given_options(script="train", argv=None, groups=None):

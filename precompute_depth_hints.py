@@ -1,4 +1,4 @@
-"""Precompute fused-SGM depth hints (Watson et al., "Self-Supervised Monocular Depth Hints"; spec section 7).
+"""Precompute fused-SGM depth hints (Watson et al., "Self-Supervised Monocular Depth Hints"; docs/MLDA_NET.md §7).
 
     python precompute_depth_hints.py --data_path kitti_data --split eigen_zhou --num_workers 2
     python precompute_depth_hints.py --data_path data/synthetic_kitti --split data/synthetic_kitti/splits \

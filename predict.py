@@ -24,8 +24,8 @@ where opt.json records "metric": true (the folder dataset's stereo with its real
 (metres; KITTI 1.65) gives relative depth an approximate metric scale per photo from the road plane in its
 lower part (utils/geometry/ground_plane.py; the camera as for --save_ply; refused for metric weights, videos and
 with --pred_depth_scale_factor; a photo without a road plane is skipped and listed). Default output
-folder: 'predictions' beside the image or video (for a folder: inside it); files of an earlier run are
-replaced, and the count is said. Two inputs with the same stem (a.jpg, a.png) get the extension appended
+folder: outputs/predict/<input name>/ (the photo's or video's stem, or the folder's name; never inside the
+input); files of an earlier run are replaced, and the count is said. Two inputs with the same stem (a.jpg, a.png) get the extension appended
 (a_jpg_disp.npy, a_png_disp.npy). Unreadable images are reported and skipped; the exit status is non-zero
 if any was. An unreadable video, an empty folder or a photo that --camera does not fit: one line, non-zero
 exit, nothing written for it. --output_dir naming a file is refused. --engine ray writes the same files of
@@ -36,8 +36,9 @@ Python API: deployment.Predictor (deployment/predictor.py), the class this scrip
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
 import sys
 
-import networks
 import options
+options.check_before_imports("predict", __name__)
+import networks
 from deployment import Predictor
 from utils.io import photo_loop
 from utils.io.output_options import OutputOptions
@@ -63,7 +64,7 @@ def main(argv=None):
         sys.exit(f"predict.py: error: {e}")
     if predictor.scale_note and not opt.camera_height:   # the ground plane gives relative depth metres
         print(predictor.scale_note)
-    output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path)
+    output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, "predict")
     out = OutputOptions.from_run(opt, predictor, camera, output_dir, "predict.py", focal)
     if opt.engine == "ray":   # the same files from a Ray Data actor pool (deployment/ray_batch.py)
         from deployment import ray_batch

@@ -1,4 +1,4 @@
-"""Depth evaluation on KITTI with the standard protocol (spec section 8), or on one's own sequences.
+"""Depth evaluation on KITTI with the standard protocol (docs/MLDA_NET.md §8), or on one's own sequences.
 
     python test.py --load_weights_folder WEIGHTS --data_path kitti_data --eval_split eigen --eval_mono
     python test.py --load_weights_folder WEIGHTS --eval_stereo --post_process --save_pred_disps
@@ -35,6 +35,8 @@ Reads top to bottom as main does: load (the test set and its ground truth), pred
 saved disparities), score (the errors under the run's scaling), report (the table and the json).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
+import options
+options.check_before_imports("test", __name__)
 import json
 import os
 import sys
@@ -45,7 +47,6 @@ import paddle
 from tqdm import tqdm
 
 import networks
-import options
 from networks.layers import disp_to_depth
 from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float
 from utils.cameras import camera, folder_layout, kitti_layout

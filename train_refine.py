@@ -1,5 +1,5 @@
 """Train the diffusion refinement head (networks/diffusion.py) on sparse ground-truth depth, on top
-of a trained MLDA-Net (DIFFUSION_REFINEMENT.md section 5):
+of a trained MLDA-Net (docs/DIFFUSION_REFINEMENT.md §5):
 
     python train_refine.py --load_weights_folder WEIGHTS --data_path kitti_data
     python train_refine.py --load_weights_folder WEIGHTS --dataset synthetic --cond_channels 64
@@ -22,6 +22,8 @@ The loop, its checkpoints (every --checkpoint_minutes / --checkpoint_steps, each
 Ctrl-C or SIGTERM) and --resume are train.py's (training.TrainingLoop).
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
+import options
+options.check_before_imports("train_refine", __name__)
 import json
 import os
 import shutil
@@ -33,7 +35,6 @@ from tqdm import tqdm
 
 import datasets
 import networks
-import options
 import training
 from losses import sparse_depth_loss, to_gt_size
 from networks.diffusion import DiffusionHead, RefinedDepthNet

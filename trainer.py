@@ -1,4 +1,4 @@
-"""Self-supervised training of MLDA-Net (Monodepth2 + Depth Hints framework, spec sections 5-6).
+"""Self-supervised training of MLDA-Net (Monodepth2 + Depth Hints framework, docs/MLDA_NET.md §5-6).
 
     trainer = Trainer(opt)        # opt: options.parse("train", ...)
     trainer.train()
@@ -193,7 +193,7 @@ class Trainer(training.TrainingLoop):
             fail(f"{e}{' (compute hints with precompute_depth_hints.py)' if opt.use_depth_hints else ''}")
 
     def setup_metric_supervision(self, train_dataset):
-        """Sparse depth / velocity supervision (issue 11): check the data has what they need, fix the
+        """Sparse depth / velocity supervision (metric depth): check the data has what they need, fix the
         units, record "metric" in opt.json. Both compare with metres; under KITTI's 0.1-unit stereo the
         network's depth is metres / 5.4 (STEREO_SCALE_FACTOR), so the prediction is multiplied by 5.4
         before the comparison and opt.json keeps the use_stereo rule (x5.4) instead of "metric"."""
@@ -233,7 +233,7 @@ class Trainer(training.TrainingLoop):
         return networks.weight_files(self.models)
 
     def write_weights(self, folder):
-        """A self-contained weights folder (spec section 9) with the run's opt.json."""
+        """A self-contained weights folder (docs/MLDA_NET.md §9) with the run's opt.json."""
         networks.save_weights_folder(folder, self.models, to_json_dict(self.opt))
 
     def restore_weights(self, folder):
@@ -297,7 +297,7 @@ class Trainer(training.TrainingLoop):
         return bool(ok.item() > 0)
 
     def process_batch(self, inputs):
-        """Depth for frame 0, poses for the temporal sources, warped images and the spec-6 losses."""
+        """Depth for frame 0, poses for the temporal sources, warped images and the losses (docs/MLDA_NET.md §6)."""
         datasets.batch_to_float(inputs)  # the loader sends uint8 images: float32 here, on the device
         outputs = self.train_models["depth"](inputs[("color_aug", 0, 0)])
         if self.use_pose:
@@ -333,7 +333,7 @@ class Trainer(training.TrainingLoop):
 
     def predict_poses(self, inputs):
         """T from frame 0 to each temporal source: the pair is always fed in temporal order
-        (-1, 0) or (0, +1); the transform of a past frame is inverted (spec section 4)."""
+        (-1, 0) or (0, +1); the transform of a past frame is inverted (docs/MLDA_NET.md §4)."""
         outputs = {}
         for f in self.opt.frame_ids[1:]:
             pair = [inputs[("color_aug", f, 0)], inputs[("color_aug", 0, 0)]]

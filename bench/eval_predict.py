@@ -4,7 +4,7 @@
 
 Both scripts run end to end (image decoding, Lanczos resize, network, and for test.py the protocol;
 for predict.py the three output files per image) on the test drive of a synthetic KITTI at KITTI's
-1242 x 375, with fresh weights tamed as in spec section 10 (speed does not depend on their values).
+1242 x 375, with fresh weights tamed as in docs/MLDA_NET.md §10 (speed does not depend on their values).
 The forward pass alone (batch 1, no data) is timed in the same run to show the overhead.
 Prints markdown rows for bench/RESULTS.md.
 """
@@ -81,7 +81,8 @@ def main():
         for p in paths:
             os.symlink(p, os.path.join(folder, os.path.basename(p)))
         t = time.perf_counter()
-        predict.main(["--load_weights_folder", weights, "--color_path", folder])
+        predict.main(["--load_weights_folder", weights, "--color_path", folder, "--output_dir",
+                      os.path.join(tmp, "predictions")])
         rows.append(("predict.py (folder, 3 files per image)", len(paths) / (time.perf_counter() - t)))
 
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, device {device}, "

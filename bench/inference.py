@@ -5,8 +5,8 @@
 
 Rows: median wall time of one B=1 frame after warm-up, next to the floor = the network's FLOPs (counted
 by bench/flops.py in this run) over numpy's float32 matmul rate (the best of a measurement before and after the
-rest, so a busy machine does not flatter the ratio). Weights are fresh, tamed as in the tests (spec
-section 10) so that the last column, the largest disparity difference from the eager model on a natural
+rest, so a busy machine does not flatter the ratio). Weights are fresh, tamed as in the tests
+(docs/MLDA_NET.md §10) so that the last column, the largest disparity difference from the eager model on a natural
 photo, means something (timing does not depend on the values). Prints a markdown table for bench/RESULTS.md.
 int8 against fp32 ONNX Runtime, with the task metrics of trained weights: bench/quantized.py.
 """

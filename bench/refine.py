@@ -78,7 +78,7 @@ def mlda_disparity(folder, images):
 
 
 def sparse_finetune(args, mlda_folder, height, width, log_dir):
-    """MLDA-Net fine-tuned from `mlda_folder` with the metric-depth issue's sparse LiDAR loss
+    """MLDA-Net fine-tuned from `mlda_folder` with the sparse LiDAR loss (README "Depth in metres")
     (train.py --sparse_depth_weight 1: self-supervised mono + SILog on the velodyne depth) for
     --train_steps steps of batch 2; returns its weights folder (metric: opt.json says so)."""
     from trainer import Trainer

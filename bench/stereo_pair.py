@@ -1,4 +1,4 @@
-"""Stereo training from scratch on one real rectified pair at batch 2 (issue 10, part 6).
+"""Stereo training from scratch on one real rectified pair at batch 2 (the small-batch collapse check).
 
     python bench/stereo_pair.py --height 96 --width 160 --steps 250 --lr 1e-4
 

@@ -1,4 +1,4 @@
-"""KITTI raw as a paddle.io.Dataset (spec section 7) with Monodepth2's keys (datasets/mono.py lists them);
+"""KITTI raw as a paddle.io.Dataset (docs/MLDA_NET.md §7) with Monodepth2's keys (datasets/mono.py lists them);
 KITTI's own:
 
     ("K", s), ("inv_K", s)                  KITTI's fixed intrinsics at scale s (fx = 0.58 W, fy = 1.92 H)

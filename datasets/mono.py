@@ -135,7 +135,7 @@ class MonoDataset(paddle.io.Dataset):
         hint = hint[0] if hint.ndim == 3 else hint
         if do_flip:
             hint = np.fliplr(hint)
-        # flip first, then nearest-neighbour resize (spec section 7)
+        # flip first, then nearest-neighbour resize (docs/MLDA_NET.md §7)
         return cv2.resize(np.ascontiguousarray(hint, np.float32), (self.width, self.height),
                           interpolation=cv2.INTER_NEAREST)
 

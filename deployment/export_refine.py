@@ -1,5 +1,5 @@
 """Export of the diffusion refinement head (needs Paddle): MLDA-Net + head as static programs for
-Paddle Inference and ONNX, in two forms (DIFFUSION_REFINEMENT.md section 5, "Export"):
+Paddle Inference and ONNX, in two forms (docs/DIFFUSION_REFINEMENT.md §5, "Export"):
 
 1. Step model, the host runs the DDIM loop (N and strength free at run time; utils.diffusion.ddim.schedule):
      refine_prepare(image, noise, t_start) -> (cond, z)   MLDA-Net, condition neck, E, start noising

@@ -1,4 +1,4 @@
-"""Photometric reprojection: the per-pixel loss pe and view synthesis by warping (spec sections 5, 6)."""
+"""Photometric reprojection: the per-pixel loss pe and view synthesis by warping (docs/MLDA_NET.md §5, §6)."""
 import paddle
 import paddle.nn.functional as F
 
@@ -20,7 +20,7 @@ def sample(source, grid):
     x / (W - 1) normalisation)."""
     if source.stop_gradient:
         # Paddle 3.3's CPU grid_sample backward segfaults when the sampled image does not
-        # require a gradient (spec section 10); the copy keeps the caller's tensor untouched.
+        # require a gradient (docs/MLDA_NET.md §10); the copy keeps the caller's tensor untouched.
         source = source.clone()
         source.stop_gradient = False
     return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)

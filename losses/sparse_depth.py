@@ -1,6 +1,6 @@
 """Losses that fix the metric scale of self-supervised training: sparse depth (LiDAR) and velocity.
 
-Both are added to the photometric loss by the trainer with their own weight (issue 11):
+Both are added to the photometric loss by the trainer with their own weight (README "Depth in metres"):
 - `sparse_depth_loss`: supervision on the few pixels where a range sensor measured depth
   (DiffusionDepth's scale-invariant log loss, or L1), every other pixel ignored;
 - `velocity_loss`: the pose network's translation norm pulled towards the distance the vehicle

@@ -1,4 +1,4 @@
-"""MLDA-Net's re-weighted multi-scale loss on the Monodepth2 + Depth Hints framework (spec section 6)."""
+"""MLDA-Net's re-weighted multi-scale loss on the Monodepth2 + Depth Hints framework (docs/MLDA_NET.md §6)."""
 import paddle
 
 from losses.reprojection import reprojection_loss

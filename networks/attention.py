@@ -1,4 +1,4 @@
-"""The two attention blocks of MLDA-Net and its attention-weighted guided filter (spec sections 1, 3)."""
+"""The two attention blocks of MLDA-Net and its attention-weighted guided filter (docs/MLDA_NET.md §1, §3)."""
 from functools import lru_cache
 
 import numpy as np
@@ -66,7 +66,7 @@ def box_mean(t, r):
 
 
 def attention_guided_filter(lr_x, lr_y, hr_x, attention, r=2, eps=1e-2, batch_coupled=False):
-    """Attention-weighted fast guided filter (spec section 3), always computed in float32.
+    """Attention-weighted fast guided filter (docs/MLDA_NET.md §3), always computed in float32.
 
     With l_a = |a| + 1e-12 and l_t = l_a / sum(l_a) (sum per sample, or over the whole batch when
     `batch_coupled`, as the original), mean_* = box(.)/Nb:

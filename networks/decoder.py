@@ -1,4 +1,4 @@
-"""Dual-attention depth decoder (spec section 3) and pose decoder (spec section 4)."""
+"""Dual-attention depth decoder (docs/MLDA_NET.md §3) and pose decoder (docs/MLDA_NET.md §4)."""
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F

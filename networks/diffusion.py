@@ -1,5 +1,5 @@
-"""DiffusionDepth-style refinement head on MLDA-Net (spec: /work/shared/spec/DIFFUSION_REFINEMENT.md,
-section 5 is this design; the DDIM arithmetic is utils/diffusion/ddim.py).
+"""DiffusionDepth-style refinement head on MLDA-Net (docs/DIFFUSION_REFINEMENT.md;
+§5 is this design; the DDIM arithmetic is utils/diffusion/ddim.py).
 
     c, z_prior = neck(F_0..F_4, sigma_0), E(sigma_0)          once per image
     z = sqrt(ab_ts) z_prior + sqrt(1 - ab_ts) e              e: seeded noise, an input
@@ -179,7 +179,7 @@ def _init_like_torch(layer):
 
 class DiffusionHead(nn.Layer):
     """The trainable head: neck, latent encoder E, denoiser, decoder D, and the alpha_bar table.
-    Options: HEAD_DEFAULTS (cond_channels narrows it; the others are the spec's)."""
+    Options: HEAD_DEFAULTS (cond_channels narrows it; the others are docs/DIFFUSION_REFINEMENT.md §5's)."""
 
     def __init__(self, num_ch_enc=NUM_CH_ENC, **options):
         super().__init__()

@@ -1,4 +1,4 @@
-"""Multi-level encoder with global attention (spec section 2): the depth encoder (one image)
+"""Multi-level encoder with global attention (docs/MLDA_NET.md §2): the depth encoder (one image)
 and the pose encoder (two stacked images, feature 4 only)."""
 import paddle
 import paddle.nn as nn

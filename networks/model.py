@@ -14,7 +14,7 @@ from networks.encoder import NUM_CH_ENC, MultiLevelEncoder
 from utils.cameras.kitti_layout import NORMALISED_K, STEREO_BASELINE
 
 # weights-folder file name -> (net, sub-layer): DepthNet and PoseNet keep the file layout of
-# Monodepth2 and the original MLDA-Net (spec section 9).
+# Monodepth2 and the original MLDA-Net (docs/MLDA_NET.md §9).
 WEIGHT_FILES = {"encoder": ("depth", "encoder"), "depth": ("depth", "decoder"),
                 "pose_encoder": ("pose", "encoder"), "pose": ("pose", "decoder")}
 

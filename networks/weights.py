@@ -1,4 +1,4 @@
-"""Weights folders (spec section 9): one loader for the original layout (the earlier Paddle
+"""Weights folders (docs/MLDA_NET.md §9): one loader for the original layout (the earlier Paddle
 reproduction and PaddleMono) and for this project's own, the writer, and the key mapping between
 the two. A folder holds encoder.pdparams + depth.pdparams (DepthNet), pose_encoder.pdparams +
 pose.pdparams (PoseNet) and opt.json (the training options)."""
@@ -54,7 +54,7 @@ PREFIXES = {
     REFINE_FILE: [],  # this project's own: one layout
 }
 
-# Original-layout keys the forward pass never reads (spec section 9): accepted silently.
+# Original-layout keys the forward pass never reads (docs/MLDA_NET.md §9): accepted silently.
 IGNORED = {
     "encoder": ["encoder.fc."],
     "pose_encoder": ["encoder.fc."] + [b for _, b in _encoder_prefixes(levels=range(4))[1:]],
@@ -198,7 +198,7 @@ def load_into(nets, folder, files=None):
 def save_weights_folder(folder, nets, opt=None, original_layout=False, files=None):
     """Write `<file>.pdparams` for every sub-layer of `nets` (or only `files`), and opt.json when
     `opt` is given, each file atomically: a crash leaves the old file or the new one, never half
-    of one. `original_layout` writes the key names of the original code (spec section 9)."""
+    of one. `original_layout` writes the key names of the original code (docs/MLDA_NET.md §9)."""
     os.makedirs(folder, exist_ok=True)
     for name, layer in weight_files(nets).items():
         if files is not None and name not in files:

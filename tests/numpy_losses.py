@@ -1,5 +1,5 @@
-"""An independent float64 numpy implementation of spec sections 5-6 (view synthesis and the
-MLDA-Net loss), written from the spec, used by tests/test_losses.py to pin the Paddle losses.
+"""An independent float64 numpy implementation of docs/MLDA_NET.md §5-6 (view synthesis and the
+MLDA-Net loss), written from docs/MLDA_NET.md, used by tests/test_losses.py to pin the Paddle losses.
 
 Arrays are numpy, images B x C x H x W, poses B x 4 x 4. Frame ids and dictionary keys follow
 the trainer's: `frames` = [0, sources...], scales s with disp_s of size H/2^s x W/2^s.
@@ -8,11 +8,11 @@ import numpy as np
 
 SSIM_C1 = 0.01 ** 2
 SSIM_C2 = 0.03 ** 2
-HINT_PENALTY = 1000.0  # spec 6: added to the hint's photometric error where the hint is zero
+HINT_PENALTY = 1000.0  # docs/MLDA_NET.md §6: added to the hint's photometric error where the hint is zero
 
 
 def disp_to_depth(disp, min_depth, max_depth):
-    """Spec 5: depth = 1 / (1/max + (1/min - 1/max) disp)."""
+    """docs/MLDA_NET.md §5: depth = 1 / (1/max + (1/min - 1/max) disp)."""
     return 1.0 / (1.0 / max_depth + (1.0 / min_depth - 1.0 / max_depth) * disp)
 
 
@@ -92,7 +92,7 @@ def ssim_dissimilarity(a, b):
 
 
 def pe(a, b):
-    """Spec 6: 0.85 mean_c SSIM-dissimilarity + 0.15 mean_c |a - b|, B x 1 x H x W."""
+    """docs/MLDA_NET.md §6: 0.85 mean_c SSIM-dissimilarity + 0.15 mean_c |a - b|, B x 1 x H x W."""
     return (0.85 * ssim_dissimilarity(a, b).mean(1, keepdims=True)
             + 0.15 * np.abs(a - b).mean(1, keepdims=True))
 
@@ -106,7 +106,7 @@ def choose(reproj, identity, hint_reproj=None):
 
 
 def smoothness(disp, img):
-    """Spec 6 edge-aware term on the mean-normalised disparity."""
+    """docs/MLDA_NET.md §6 edge-aware term on the mean-normalised disparity."""
     d = disp / (disp.mean((2, 3), keepdims=True) + 1e-7)
     ix = np.abs(np.diff(img, axis=3)).mean(1, keepdims=True)
     iy = np.abs(np.diff(img, axis=2)).mean(1, keepdims=True)
@@ -115,7 +115,7 @@ def smoothness(disp, img):
 
 def mlda_losses(colors, disps, K, poses, frames, scales, min_depth=0.1, max_depth=100.0,
                 smooth_weight=1e-3, hint=None, hint_valid=None, stereo_T=None):
-    """Everything spec 6 computes, returned in a dict for the tests:
+    """Everything docs/MLDA_NET.md §6 computes, returned in a dict for the tests:
 
     colors[(f, s)]: images (the target at every scale, sources at scale 0); disps[s]; K full
     resolution; poses[f] target -> source f (the stereo partner "s" uses stereo_T); hint and
@@ -156,7 +156,7 @@ def mlda_losses(colors, disps, K, poses, frames, scales, min_depth=0.1, max_dept
 
 
 def sparse_depth(pred, gt, valid, kind="silog", silog_lambda=0.85):
-    """Issue 11's sparse-depth loss, image by image on the valid pixels only (float64):
+    """The sparse-depth loss, image by image on the valid pixels only (float64):
     silog = mean(d^2) - lambda mean(d)^2 with d = log pred - log gt, l1 = mean |pred - gt|;
     0 for an image without valid pixels; the mean over the batch."""
     out = []

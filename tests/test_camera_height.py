@@ -1,4 +1,4 @@
-"""--camera_height (issue 11, item 4) in predict.py, inference.py and test.py: each image's relative depth times the
+"""--camera_height (ground-plane scale) in predict.py, inference.py and test.py: each image's relative depth times the
 factor utils.geometry.ground_plane computes on that very depth, checked by recomputing it here; refusals in one line."""
 import json
 import os

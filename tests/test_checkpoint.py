@@ -16,7 +16,7 @@ from networks import CheckpointError, convert_folder, load_weights_folder, save_
 from tests.support.key_tables import FILE_ORDER, ROOT, key_table, write_original_folder
 
 H, W = 64, 128
-# Spec section 9: original-layout keys the forward pass never reads (written out here, independently
+# docs/MLDA_NET.md §9: original-layout keys the forward pass never reads (written out here, independently
 # of networks/weights.py); the converter fills them with fresh values.
 UNUSED = {
     "encoder": r"encoder\.fc\.",

@@ -1,4 +1,4 @@
-"""Stereo training from scratch at batch 2 does not collapse (issue 10, part 6).
+"""Stereo training from scratch at batch 2 does not collapse (a disparity stuck at one value).
 
 The collapse: with Paddle's default initialisation (conv weights N(0, 2/fan_in), sqrt(6) x PyTorch's)
 the decoder's disparity logits start at |z| ~ 2-7 and one Adam step moves them by up to ~15, so a

@@ -22,7 +22,7 @@ def test_alphas_cumprod_matches_numpy_and_reference_values():
     ab = ddim.alphas_cumprod()
     assert ab.dtype == np.float32 and ab.shape == (1000,)
     np.testing.assert_allclose(ab, numpy_alphas_cumprod(), rtol=2e-4)
-    # the spec's reference values (DIFFUSION_REFINEMENT.md section 2)
+    # the design's reference values (docs/DIFFUSION_REFINEMENT.md §2)
     assert ab[0] == pytest.approx(0.9999, abs=1e-6)
     assert ab[450] == pytest.approx(0.126, abs=1e-3)
     assert ab[950] == pytest.approx(1.06e-4, rel=0.02)

@@ -1,7 +1,7 @@
 """export.py / deployment: static and ONNX models compute the eager network's function, with a
 dynamic batch, and broken or contradicting deployment folders are refused with a one-line message.
 
-Weights are tamed (tests/support/lsuv.py, spec section 10) so activations stay O(1) as in a trained network;
+Weights are tamed (tests/support/lsuv.py, docs/MLDA_NET.md §10) so activations stay O(1) as in a trained network;
 with raw random weights the guided filter amplifies float noise and no parity test is meaningful.
 """
 import functools

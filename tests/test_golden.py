@@ -1,5 +1,5 @@
 """The whole forward contract against the original MLDA-Net code (tests/data/original_mlda_outputs.npz,
-copied from ../shared/golden): weights rebuilt from the key tables as its README says, written in the
+written by the original code): weights rebuilt from the key tables as its README says, written in the
 original layout without the project's key mapping, loaded by networks.load_weights_folder.
 
 Tolerances: disparities 1e-5, pose 1e-6, features 2e-5 rather than 1e-5: the global attention's

@@ -85,19 +85,30 @@ def test_depth_range_comes_from_deploy_json(exported, photo_folder, tmp_path):  
     np.testing.assert_allclose(np.load(os.path.join(out, "astronaut_depth.npy")), expected, rtol=1e-5)
 
 
-def test_default_output_folders_of_predict_and_inference_differ(exported, photo_folder, tmp_path, capsys):  # noqa: F811
+def test_default_output_folders_per_command_and_backend(exported, photo_folder, tmp_path, capsys,  # noqa: F811
+                                                       monkeypatch):
     photo = os.path.join(photo_folder, "astronaut.jpg")
-    assert photo_loop.default_output_dir(photo) == os.path.join(photo_folder, "predictions")
-    assert photo_loop.default_output_dir(photo_folder) == os.path.join(photo_folder, "predictions")
+    assert photo_loop.default_output_dir(photo, "predict") == os.path.join("outputs", "predict", "astronaut")
+    folder_name = os.path.basename(os.path.abspath(photo_folder))
+    for path in (photo_folder, photo_folder + os.sep):
+        assert photo_loop.default_output_dir(path, "inference_paddle") == os.path.join("outputs", "inference_paddle",
+                                                                                        folder_name)
     folder = tmp_path / "photos"
     folder.mkdir()
     shutil.copy(photo, folder / "a.jpg")
-    argv = ["--infer_files_dir", exported["combined"], "--backend", "onnxruntime", "--color_path", str(folder)]
-    inference.main(argv)
-    assert sorted(os.listdir(folder)) == ["a.jpg", "predictions_inference"]  # predict.py's 'predictions' untouched
-    assert sorted(os.listdir(folder / "predictions_inference")) == ["a_depth.npy", "a_disp.jpeg", "a_disp.npy"]
-    assert "replaced" not in capsys.readouterr().out
-    inference.main(argv)  # a second run says, once, that it replaced the first one's files
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)   # the default is relative to the working directory
+    files = ["a_depth.npy", "a_disp.jpeg", "a_disp.npy"]
+    argv = ["--infer_files_dir", exported["combined"], "--color_path", str(folder)]
+    for backend in ("onnxruntime", "paddle"):
+        inference.main(argv + ["--backend", backend])
+        assert "replaced" not in capsys.readouterr().out   # the second backend has its own folder
+    assert sorted(os.listdir(folder)) == ["a.jpg"]   # nothing written into the input
+    assert sorted(os.listdir(work / "outputs")) == ["inference_onnxruntime", "inference_paddle"]
+    for backend in ("onnxruntime", "paddle"):
+        assert sorted(os.listdir(work / "outputs" / f"inference_{backend}" / "photos")) == files
+    inference.main(argv + ["--backend", "onnxruntime"])  # a second run says, once, that it replaced the first one's
     out = capsys.readouterr().out
     assert out.count("replaced") == 1 and "replaced the earlier files of 1 image(s)" in out
 

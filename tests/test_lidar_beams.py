@@ -1,4 +1,4 @@
-"""utils/sensors/lidar_beams.py (issue 11): the laser ring of every point of a scan, found from elevation angles
+"""utils/sensors/lidar_beams.py (sparse depth): the laser ring of every point of a scan, found from elevation angles
 alone, and --lidar_beams' thinning to every k-th ring. Checked on a scan of the synthetic scanner
 (synthetic/raycast.render_velodyne: 64 rings evenly spaced over scene.VELO_ELEVATIONS, ring 0 the
 top) against its own ring table, and on a simulated real HDL-64E (two pitches, 1/3 and 1/2 deg,

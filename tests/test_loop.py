@@ -23,6 +23,7 @@ import synthetic
 from tests.support.processes import Run
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401
 from training import StopSignals, checkpoint_due
+from training.loop import epoch_bar_total
 from utils.io.fileio import manifest_problem, read_manifest
 
 FILE_SIZE_LIMIT = 4 << 20       # bytes: train.log and batches fit, no weights file does
@@ -337,3 +338,15 @@ def test_stop_signals_set_a_flag_then_interrupt():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.01)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_epoch_bar_ends_where_max_steps_ends_the_run():
+    # 22 batches an epoch (the folder worked example at batch 4), --max_steps 10: the first bar is 10 long
+    assert epoch_bar_total(22, step=0, max_steps=10) == 10
+    assert epoch_bar_total(22, step=0, max_steps=0) == 22 and epoch_bar_total(22, step=0, max_steps=None) == 22
+    # 4 batches an epoch, --max_steps 5: epoch 0 whole, epoch 1 one batch; resumed after batch 1 of epoch 1 at step 5
+    assert epoch_bar_total(4, step=0, max_steps=5) == 4 and epoch_bar_total(4, step=4, max_steps=5) == 1
+    assert epoch_bar_total(4, step=5, max_steps=5, batch_in_epoch=1) == 1
+    # resumed at batch 2 of an epoch, 6 steps left: 2 done + 6 to come, but the epoch has only 7
+    assert epoch_bar_total(7, step=9, max_steps=15, batch_in_epoch=2) == 7
+    assert epoch_bar_total(9, step=9, max_steps=15, batch_in_epoch=2) == 8

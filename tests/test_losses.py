@@ -1,4 +1,4 @@
-"""The spec-6 loss contract: Paddle's generate_images_pred + compute_losses, called as the trainer
+"""The loss contract of docs/MLDA_NET.md §6: Paddle's generate_images_pred + compute_losses, called as the trainer
 calls them, against the independent float64 numpy implementation in tests/numpy_losses.py on a
 batch with real warps (rotation and translation, varied depth, fractional and out-of-image
 sampling positions) and constructed exact ties for the auto-mask."""

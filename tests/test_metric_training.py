@@ -1,4 +1,4 @@
-"""Metric training (issue 11) through the trainer:
+"""Metric training (sparse depth and velocity supervision) through the trainer:
 
 * the trainer's sparse-depth and velocity terms against tests/numpy_losses.py on a hand-made batch
   (scale-0 disparity resized half-pixel to the ground truth's size, the ground truth untouched, the

@@ -4,6 +4,9 @@ show (velodyne points in view, a depth hint, a finite loss curve, the point clou
 ONNX Runtime agreeing with the eager network within 1e-4). Everything it writes goes to a temporary folder, and
 the executed copy is never saved, so the stored notebook keeps no outputs."""
 import os
+import pathlib
+import re
+import shlex
 
 import nbformat
 import pytest
@@ -33,3 +36,29 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     assert "abs_rel" in text and "ONNX Runtime" in text
     assert sorted(os.listdir(tmp_path / "work")) == ["inference_model", "inference_onnx", "inference_paddle", "logs",
                                                      "one_frame.txt", "predictions", "synthetic_kitti"]
+    # the last cell tells what the run left on disk: its size against one computed here
+    last = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
+    reported = re.search(r"holds (\d+) MB; to free it: rm -rf (\S+)", last)
+    size = sum(p.stat().st_size for p in (tmp_path / "work").rglob("*") if p.is_file())
+    assert reported and reported.group(2) == str(tmp_path / "work"), last
+    assert abs(int(reported.group(1)) - size / 1e6) <= 0.5
+
+
+def test_readme_says_how_to_open_it_locally():
+    """The notebook's section (docs/page_and_notebook.md) installs JupyterLab from a requirements file that
+    has it and opens or executes the notebook at its real path."""
+    with open(os.path.join(ROOT, "docs", "page_and_notebook.md")) as f:
+        page = f.read()
+    section = page[page.index("## Notebook"):]
+    block = section[section.index("```bash\n") + 8:]
+    block = block[:block.index("```")].replace("\\\n", " ")
+    commands = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.split("#")[0].strip()]
+    installs = [c[-1] for c in commands if c[:3] == ["pip", "install", "-r"]]
+    assert installs, block
+    with open(os.path.join(ROOT, installs[0])) as f:
+        assert any(line.split(">=")[0].strip() == "jupyterlab" for line in f if not line.startswith("#"))
+    lab = [c for c in commands if c[:2] == ["jupyter", "lab"]]
+    headless = [c for c in commands if "nbconvert" in c and "--execute" in c]
+    assert lab and headless
+    for command in lab + headless:
+        assert os.path.relpath(NOTEBOOK, ROOT) in command, command

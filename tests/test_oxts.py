@@ -1,4 +1,4 @@
-"""utils/sensors/oxts.py and the synthetic KITTI's oxts/ (issue 11): the distance travelled between two
+"""utils/sensors/oxts.py and the synthetic KITTI's oxts/ (velocity supervision): the distance travelled between two
 frames, read back from the synthetic GPS/IMU records and timestamps, equals the true distance
 between the camera-2 centres of the drive's poses; KITTI's timestamp format to the nanosecond;
 the dataset's ("travel", f) keys; missing records are named."""

@@ -47,7 +47,8 @@ def test_readme_snippet_runs_as_a_user_pastes_it(synthetic_kitti, tamed_weights)
     resized = cv2.resize(disp, photo.size, interpolation=cv2.INTER_LINEAR).astype(np.float64)
     np.testing.assert_allclose(depth, 5.4 / (1 / 100 + (1 / 0.1 - 1 / 100) * resized), rtol=1e-5)
 
-def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys):  # noqa: F811
+
+def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys, monkeypatch):  # noqa: F811
     _, paths = split_image_paths(synthetic_kitti)
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -58,11 +59,14 @@ def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys
     Image.fromarray(rgb).convert("L").resize((90, 70)).save(photos / "grey.png")
     Image.open(paths[0]).save(photos / "street.png")  # same stem and pixels as street.jpg, lossless
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    inputs = sorted(os.listdir(photos))
+    monkeypatch.chdir(tmp_path)   # the default output folder is relative to the working directory
     with pytest.raises(SystemExit) as e:
         predict.main(["--load_weights_folder", tamed_weights, "--color_path", str(photos)])
     message = str(e.value.code)
     assert "broken.jpg" in message and "\n" not in message
-    out = photos / "predictions"  # the documented default
+    out = tmp_path / "outputs" / "predict" / "photos"  # the documented default
+    assert sorted(os.listdir(photos)) == inputs   # nothing written into the input folder
     sizes = {"street_jpg": rgb.shape[:2], "street_png": rgb.shape[:2], "alpha": rgb.shape[:2], "grey": (70, 90)}
     assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in ("disp.npy", "disp.jpeg", "depth.npy"))
     for stem, (h, w) in sizes.items():
@@ -117,7 +121,7 @@ def test_velodyne_metrics_match_test_py(synthetic_kitti, tamed_weights, tmp_path
     (split / "test_files.txt").write_text(" ".join(lines[1]) + "\n")
     result = load_script("test").main(["--load_weights_folder", tamed_weights, "--data_path", root,
                                        "--eval_split", str(split), "--eval_stereo", "--num_workers", "0"])
-    # test.py computed the missing ground truth from the scan (velodyne distance, spec 8)
+    # test.py computed the missing ground truth from the scan (velodyne distance, docs/MLDA_NET.md §8)
     gt = np.load(split / "gt_depths.npz", allow_pickle=True)["data"]
     np.testing.assert_array_equal(gt[0], generate_depth_map(calib, velo, cam=2, vel_depth=True))
     expect = [round(result["metrics"][k], 3) for k in ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")]

@@ -1,4 +1,4 @@
-"""Issue 11's metric-scale losses against tests/numpy_losses.py: the sparse-depth loss (silog, l1)
+"""The metric-scale losses against tests/numpy_losses.py: the sparse-depth loss (silog, l1)
 with garbage (NaN, inf, 0, negative) at the invalid pixels of both prediction and ground truth
 - the loss must equal the numpy value on the valid pixels and the gradient there must be
 exactly zero - and the velocity loss."""

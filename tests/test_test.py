@@ -15,7 +15,7 @@ from eval_fixtures import NET_H, NET_W, dense_gt, split_image_paths, synthetic_k
 
 
 def numpy_protocol(disps, gts, mode, factor=5.4, eigen=True):
-    """Spec section 8 written out independently: resize, invert, mask (eigen: 1e-3 < gt < 80 and the
+    """docs/MLDA_NET.md §8 written out independently: resize, invert, mask (eigen: 1e-3 < gt < 80 and the
     Garg crop; any other split: gt > 0, as Monodepth2), scale, clip."""
     rows = []
     for disp, gt in zip(disps, gts):

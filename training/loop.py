@@ -48,6 +48,14 @@ def checkpoint_due(steps_since, seconds_since, every_steps, every_minutes):
         bool(every_minutes and seconds_since >= 60 * every_minutes)
 
 
+def epoch_bar_total(batches, step, max_steps, batch_in_epoch=0):
+    """The length of an epoch's progress bar: its `batches`, or fewer when --max_steps ends the run inside it
+    (`step` steps done so far, `batch_in_epoch` of them in this epoch), so the bar ends where the run does."""
+    if not max_steps:
+        return batches
+    return min(batches, batch_in_epoch + max(0, max_steps - step))
+
+
 def resume_from(script, folder):
     """The intact checkpoint to resume from (checkpoint.choose_checkpoint), printing its note; when
     there is none: one line, exit 2, before anything is written."""
@@ -184,8 +192,10 @@ class TrainingLoop:
         opt = self.opt
         self.set_train_mode()
         self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
-        total = len(self.sampler)
-        bar = tqdm(total=total, initial=self.batch_in_epoch, desc=f"epoch {self.epoch} (of 0-{opt.num_epochs - 1})",
+        total = epoch_bar_total(len(self.sampler), self.step, opt.max_steps, self.batch_in_epoch)
+        until = f", --max_steps {opt.max_steps}" if opt.max_steps else ""
+        bar = tqdm(total=total, initial=self.batch_in_epoch,
+                   desc=f"epoch {self.epoch} (of 0-{opt.num_epochs - 1}{until})",
                    disable=not self.is_main, dynamic_ncols=True)
         t_last = time.time()
         try:

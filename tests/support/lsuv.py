@@ -1,4 +1,4 @@
-"""Tame random weights so activations stay O(1) (spec section 10).
+"""Tame random weights so activations stay O(1) (docs/MLDA_NET.md §10).
 
 With untrained weights the guided filter amplifies float noise, so numerical-parity tests
 (eager vs static vs ONNX, batch vs single) need weights like a trained network's. In the spirit

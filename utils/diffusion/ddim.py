@@ -1,5 +1,5 @@
 """The DDIM sampler of the diffusion refinement head as small pure functions
-(docs: /work/shared/spec/DIFFUSION_REFINEMENT.md sections 2 and 5; DiffusionDepth's settings).
+(docs/DIFFUSION_REFINEMENT.md §2, §5; DiffusionDepth's settings).
 
 Forward process: beta_t linear from 1e-4 to 0.02 over T = 1000 steps (float32, as torch's linspace),
 alpha_bar_t = prod_{i <= t} (1 - beta_i), t = 0 .. T-1, and

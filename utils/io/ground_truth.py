@@ -1,5 +1,5 @@
 """Evaluation ground truth, Paddle-free: KITTI's maps of a test split written to <split folder>/gt_depths.npz
-(spec sections 8, 9; export_gt_depth.py and test.py), and one's own sequences' depth maps read for test.py.
+(docs/MLDA_NET.md §8, §9; export_gt_depth.py and test.py), and one's own sequences' depth maps read for test.py.
 
 gt_depths.npz holds key "data": an object array of float32 maps, one per line of test_files.txt (load with
 allow_pickle=True), the same file Monodepth2 writes. Velodyne maps store the forward distance x

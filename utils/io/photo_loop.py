@@ -20,17 +20,19 @@ from utils.geometry.depth import disp_to_depth
 from utils.geometry.metrics import METRIC_NAMES, evaluate_depth
 from utils.io import image_io, video
 
-PREDICT_OUTPUT_NAME = "predictions"              # predict.py's default output folder
-INFERENCE_OUTPUT_NAME = "predictions_inference"  # inference.py's: the two never overwrite each other
+OUTPUT_ROOT = "outputs"   # default output folders live here (relative to the working directory), never in the input
 GROUND_NOTE = ("metric depth by the ground-plane approximation: each image's relative depth x {height:g} m / the "
                "distance of the road plane fitted in its lower part (utils/geometry/ground_plane.py; "
                "docs/metric_depth.md)")
 
 
-def default_output_dir(color_path, name=PREDICT_OUTPUT_NAME):
-    """Folder `name` beside the image, or inside the folder."""
-    folder = color_path if os.path.isdir(color_path) else os.path.dirname(os.path.abspath(color_path))
-    return os.path.join(folder, name)
+def default_output_dir(color_path, command):
+    """outputs/<command>/<input name>: the input's file stem, or the folder's name. One folder per command (and
+    per backend: 'inference_onnxruntime'), so runs of different commands never overwrite each other, and the
+    input folder (a dataset) is never written into."""
+    path = os.path.abspath(color_path)
+    name = os.path.basename(path) if os.path.isdir(path) else os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(OUTPUT_ROOT, command, name or "input")
 
 
 class InputError(ValueError):

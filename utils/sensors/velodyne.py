@@ -1,4 +1,4 @@
-"""KITTI's velodyne scans as depth maps in a camera (spec sections 8 and 9); the calibration they are
+"""KITTI's velodyne scans as depth maps in a camera (docs/MLDA_NET.md §8, §9); the calibration they are
 projected with is read by utils/cameras/kitti_calibration.py.
 
 Ground truth from a velodyne scan, devkit convention:
