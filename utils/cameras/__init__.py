@@ -1,0 +1,1 @@
+"""Cameras: intrinsics, dataset layouts, calibration files and camera poses."""

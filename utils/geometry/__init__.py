@@ -1,0 +1,1 @@
+"""Geometry: depth conventions, point clouds, ground plane, evaluation metrics, poses and time."""
