@@ -5,8 +5,9 @@ per-sequence median scaling that keeps a per-frame scale error in the score."""
 import numpy as np
 import pytest
 
-from utils.geometry.temporal import (apply_disparity_fit, fit_disparity, pair_error, relative_pose,
-                                     reproject_depth, sequence_median_errors, temporal_alignment_error)
+from utils.geometry.temporal import (apply_disparity_fit, consecutive_runs, fit_disparity, pair_error,
+                                     relative_pose, reproject_depth, sequence_median_errors,
+                                     temporal_alignment_error)
 from utils.metrics import compute_depth_errors
 
 K = np.array([[40.0, 0, 16], [0, 40.0, 12], [0, 0, 1]])
@@ -145,3 +146,10 @@ def test_sequence_median_scaling_keeps_a_per_frame_scale_error():
     per_frame = [compute_depth_errors(g[g > 0], np.clip(p[g > 0] * ratio, 1e-3, 80)) for g, p in zip(gts, preds)]
     assert errors == pytest.approx(tuple(np.mean(per_frame, axis=0)))
     assert errors[0] > 0.05                       # per-image median scaling would give 0 here
+
+
+def test_consecutive_runs_of_split_lines():
+    frames = [("a", 0), ("a", 1), ("a", 2), ("a", 4), ("a", 5), ("b", 6), ("a", 6), ("b", 7), ("b", 8), ("c", 1)]
+    assert consecutive_runs(frames) == [[0, 1, 2], [3, 4], [7, 8]]
+    assert consecutive_runs([("a", "0000000003"), ("a", "0000000004")]) == [[0, 1]]
+    assert consecutive_runs([]) == [] and consecutive_runs([("a", 1)]) == []

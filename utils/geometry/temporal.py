@@ -107,6 +107,20 @@ def apply_disparity_fit(depth, scale, shift):
     return out
 
 
+def consecutive_runs(frames):
+    """Positions of `frames` ((sequence, frame index) pairs, e.g. a test split's lines) grouped into runs of
+    neighbouring frames of one sequence (index + 1 each step, in the given order), runs of 2 or more only:
+    the sequences TAE can be measured on."""
+    runs, run = [], []
+    for pos, (sequence, index) in enumerate(frames):
+        if run and (sequence, int(index)) != (frames[run[-1]][0], int(frames[run[-1]][1]) + 1):
+            runs.append(run)
+            run = []
+        run.append(pos)
+    runs.append(run)
+    return [r for r in runs if len(r) >= 2]
+
+
 @dataclass
 class TaeResult:
     """tae: mean pair error (a fraction; x 100 for Video Depth Anything's tables); pairs: the 2 (N - 1)
@@ -121,8 +135,9 @@ class TaeResult:
 def temporal_alignment_error(depths, poses, k, gts=None, masks=None, align="scale_shift"):
     """TAE of the module docstring for one sequence: `depths` N x H x W predicted depths (a list or array),
     `poses` N x 4 x 4 camera-to-world, `k` the intrinsics at H x W, `gts` the ground-truth depths for the
-    alignment (needed unless align="none"), `masks` optional per-frame booleans of the pixels that count
-    (in the alignment and in both frames of every pair). Returns a TaeResult."""
+    alignment (needed unless align="none"; its pixels: G > 0), `masks` optional per-frame booleans of the
+    pixels that count (in the alignment and in both frames of every pair: with sparse ground truth pass
+    the evaluation region, e.g. the Garg crop, not G > 0, or the pairs barely overlap). Returns a TaeResult."""
     if align not in ALIGNMENTS:
         raise ValueError(f"align must be one of {ALIGNMENTS}, not {align!r}")
     if len(depths) != len(poses) or len(depths) < 2:
