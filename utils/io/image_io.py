@@ -198,13 +198,14 @@ def disparity_to_depth(disp, original_size, scale_factor=STEREO_SCALE_FACTOR, mi
     return (scale_factor * np.asarray(depth)).astype(np.float32)
 
 
-def colorize(disp, colormap="magma"):
+def colorize(disp, colormap="magma", value_range=None):
     """H x W disparity -> uint8 H x W x 3 RGB. Normalised from the minimum to the 95th percentile
-    (clipped above), as Monodepth2's predictions are shown; "gray" gives a grey image."""
+    (clipped above), as Monodepth2's predictions are shown, or over `value_range` = (lo, hi) (clipped
+    both sides: a video's one colour scale, utils.geometry.stabilise); "gray" gives a grey image."""
     if colormap not in COLORMAPS:
         raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
     d = _as_map(disp).astype(np.float64)
-    vmin, vmax = float(d.min()), float(np.percentile(d, 95))
+    vmin, vmax = (float(d.min()), float(np.percentile(d, 95))) if value_range is None else map(float, value_range)
     t = np.clip((d - vmin) / (vmax - vmin), 0.0, 1.0) if vmax > vmin else np.zeros_like(d)
     grey = np.minimum(t * 256.0, 255.0).astype(np.uint8)  # matplotlib's 256-entry lookup
     if COLORMAPS[colormap] is None:
