@@ -11,6 +11,9 @@ synthetic KITTI's pose file), the camera from its calibration. Rows:
   per-frame            the predictions as they are
   temporal, relative   stabilised with the relative-depth rule (no clip on the corrections)
   temporal, metric     stabilised with the metric rule (corrections within [1/r, r])
+  ..., motion          the same, each frame also blended with the previous output carried along the camera
+                       motion found from the frames and the previous depth (utils.geometry.motion: ORB
+                       matches, PnP) with the drive's camera: the product's default (predict.py --temporal)
   ... + jitter S       (--scale_jitter S) the same predictions, each frame's depth times exp(N(0, S)) first:
                        a network whose scale flickers (seeded), the case the stabiliser is for
   --diagnostics, what else could lower TAE (not product rules):
@@ -60,6 +63,14 @@ def predict(predictor, paths, rng, jitter):
             image = np.clip(np.round(image * np.exp(rng.normal(0, jitter))), 0, 255)
         depths.append(predictor.depth(image.astype(np.uint8)))
     return depths
+
+
+def frame_motions(paths, depths, k):
+    """Each frame's (T, K) from the previous frame (utils.geometry.motion), None where none is found."""
+    from utils.geometry.motion import FrameMotion
+    from utils.io.image_io import load_image
+    motion = FrameMotion()
+    return [motion(np.asarray(load_image(p)), d, k) for p, d in zip(paths, depths)]
 
 
 def score(depths, gts, poses, k):
@@ -137,8 +148,15 @@ def main():
         rel, report = stabilise(depths, relative)
         seconds["stabilise"] += time.perf_counter() - start
         met, met_report = stabilise(depths, metric)
+        start = time.perf_counter()
+        motions = frame_motions(paths, depths, k)
+        rel_m, rel_m_report = stabilise(depths, relative, motions)
+        seconds["fuse"] = seconds.get("fuse", 0.0) + time.perf_counter() - start
+        met_m, met_m_report = stabilise(depths, metric, motions)
         videos = {"per-frame": (depths, report.flicker_raw), "temporal, relative": (rel, report.flicker_aligned),
-                  "temporal, metric": (met, met_report.flicker_aligned)}
+                  "temporal, metric": (met, met_report.flicker_aligned),
+                  "temporal, relative, motion": (rel_m, rel_m_report.flicker_aligned),
+                  "temporal, metric, motion": (met_m, met_m_report.flicker_aligned)}
         if args.diagnostics:
             for name, video in (("oracle frame scale", oracle_frame_scale(depths, gts)),
                                 ("pixel mean of 3", pixel_mean(met)), ("fused, true motion",
@@ -148,20 +166,24 @@ def main():
             jittered = [d * np.exp(rng.normal(0, args.scale_jitter)) for d in depths]
             j_rel, j_report = stabilise(jittered, relative)
             j_met, j_met_report = stabilise(jittered, metric)
+            j_fused, j_fused_report = stabilise(jittered, metric, motions)
             tag = f" + jitter {args.scale_jitter:g}"
             videos.update({"per-frame" + tag: (jittered, j_report.flicker_raw),
                            "temporal, relative" + tag: (j_rel, j_report.flicker_aligned),
-                           "temporal, metric" + tag: (j_met, j_met_report.flicker_aligned)})
+                           "temporal, metric" + tag: (j_met, j_met_report.flicker_aligned),
+                           "temporal, metric, motion" + tag: (j_fused, j_fused_report.flicker_aligned)})
         for name, (video, flicker) in videos.items():
             row = dict(score(video, gts, poses, k), flicker=flicker)
             results.setdefault(name, []).append(row)
             print(f"{drive} {name:>30}: TAE fit {100 * row['tae_fit']:.2f} %, no fit {100 * row['tae_none']:.2f} %, "
                   f"abs_rel {row['abs_rel']:.4f}, flicker {100 * row['flicker']:.2f} %", flush=True)
+    print(f"pixels blended along the motion: {100 * rel_m_report.blended:.0f} % (last drive)")
     keys = ("tae_fit", "tae_none", "abs_rel", "flicker")
     means = {name: {key: float(np.mean([r[key] for r in rows])) for key in keys} for name, rows in results.items()}
     print(f"\n{len(drives)} drive(s), {len(paths)} frames each at {gts[0].shape[1]} x {gts[0].shape[0]}, "
           f"exposure jitter {args.exposure_jitter:g}, half window {args.half_window}; stabiliser cost "
-          f"{100 * seconds['stabilise'] / seconds['predict']:.1f} % of the prediction's")
+          f"{100 * seconds['stabilise'] / seconds['predict']:.1f} % of the prediction's, with the motion and the "
+          f"blending along it {100 * seconds['fuse'] / seconds['predict']:.1f} %")
     print("| video | TAE fit % | vs per-frame | TAE no fit % | vs per-frame | abs_rel (1 ratio / drive) | flicker % |\n"
           "|---|---|---|---|---|---|---|")
     for name, m in means.items():

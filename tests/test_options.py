@@ -92,13 +92,14 @@ FLAGS = {
     "inference": "--backend --calib_path --color_path --colormap --cpu_threads --device --eval_mono --infer_files_dir "
                  "--no-onednn --onednn --output_dir --pred_depth_scale_factor --save_png16 --trt_precision --use_trt "
                  "--velo_filename --camera --save_ply --video_layout --camera_height "
-                 "--focal_rescale --no-focal_rescale",
+                 "--focal_rescale --no-focal_rescale --temporal --no-temporal --save_raw",
     "precompute_depth_hints": "--data_path --dataset --filenames --height --img_ext --num_workers --overwrite "
                               "--save_path --split --width",
     "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
                "--no-batch_coupled_filter --num_threads --output_dir --pred_depth_scale_factor "
                "--save_png16 --velo_filename --camera --save_ply --video_layout --camera_height "
-               "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale",
+               "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale "
+               "--temporal --no-temporal --save_raw",
     "synthetic": "--azimuth_step --drives --frames --height --img_ext --layout --out --overwrite --seed --width",
     "test": "--batch_coupled_filter --batch_size --data_path --dataset --device --eval_metric --eval_mono "
             "--eval_out_dir --eval_split --eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "

@@ -3,7 +3,8 @@ one colour range for the whole video, and the flicker figure before and after.
 
     stab = TemporalStabiliser(StabiliserOptions(metric=False))
     for depth, frame in video:                  # depth: H x W, any units (relative or metres)
-        for out in stab.push(depth, frame):     # frames come out half_window frames later, in order
+        for out in stab.push(depth, frame, motion):  # out half_window frames later, in order; motion
+                                                # optional: (4 x 4 camera t-1 -> t, 3 x 3 K) in depth's units
             write(out.depth, out.colour_range, out.item)     # out.raw: the frame's own depth
     for out in stab.flush():                    # the last half_window frames
         write(...)
@@ -24,18 +25,26 @@ pixels, every s-th row and column):
                 +-log(max_correction), so no frame leaves its metric scale by more than that factor; being
                 the high-pass part of c, the corrections also average to ~0 over the video (geometric mean
                 of the factors ~1), so the video keeps the network's metric scale
+  motion        frames pushed with their camera motion (e.g. the pose network's) are then blended with the
+                previous output carried along that motion where both see one surface
+                (utils/geometry/fusion.py; weight `blend`, agreement `agreement`; the translation scaled by
+                the frame's correction, as its depth); frames without motion, the first frame, a size
+                change or a scene cut restart the blend; blend 0 turns it off
   colour        one range for every frame: percentiles `colour_percentiles` of the inverse aligned depth
                 pooled over the first half_window + 1 frames (each aligned as known when frame 0 leaves),
                 fixed from then on; colour the inverse depth from lo to hi (utils.io.image_io.colorize)
   flicker       r_t = median(d_t) / median(d_{t-1}) (full-frame medians of the valid pixels); the figure is
-                the standard deviation of log r_t over the video, for the frames as predicted and as aligned
-Memory: the half_window + 1 frames held back plus O(half_window) numbers, whatever the video's length.
+                the standard deviation of log r_t over the video, for the frames as predicted and as output
+Memory: the half_window + 1 frames held back, the previous output, and O(half_window) numbers, whatever the
+video's length.
 """
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from utils.geometry.fusion import FusionOptions, fuse
 
 
 @dataclass
@@ -46,6 +55,8 @@ class StabiliserOptions:
     colour_percentiles: tuple = (1.0, 95.0)   # of the inverse depth: Monodepth2's look is min to 95th
     cut_ratio: float = 1.5                    # a frame-to-frame scale step above this factor is a scene cut
     samples: int = 16384                      # pixels per frame for the scale steps and the colour range
+    blend: float = 0.5                        # weight of the previous output carried along the motion
+    agreement: float = 0.1                    # largest relative difference of one surface seen from both
 
     def check(self):
         """ValueError naming the first option out of range."""
@@ -58,12 +69,14 @@ class StabiliserOptions:
             raise ValueError(f"colour_percentiles must be 0 <= lo < hi <= 100, not {self.colour_percentiles}")
         if not self.cut_ratio > 1 or self.samples < 1:
             raise ValueError("cut_ratio must be > 1 and samples >= 1")
+        FusionOptions(self.blend, self.agreement).check()
         return self
 
 
 @dataclass
 class StabilisedFrame:
-    """One frame out: `depth` = raw x `correction`; `colour_range` (lo, hi) of the inverse depth, the same
+    """One frame out: `depth` = raw x `correction`, then blended along the motion on a share `blended` of
+    its pixels (0 without motion); `colour_range` (lo, hi) of the inverse depth, the same
     for every frame; `item`: whatever was pushed with the frame (e.g. the RGB image to write beside it)."""
     index: int
     depth: np.ndarray
@@ -71,6 +84,7 @@ class StabilisedFrame:
     correction: float
     colour_range: tuple
     item: Any = None
+    blended: float = 0.0
 
 
 class RunningStd:
@@ -102,6 +116,7 @@ class StabilityReport:
     correction_geomean: float
     colour_range: tuple
     cuts: int
+    blended: float = 0.0
 
     def describe(self):
         if self.frames < 2:
@@ -109,6 +124,7 @@ class StabilityReport:
         return (f"flicker (std of log median-depth ratio between frames): {100 * self.flicker_raw:.2f} % per frame, "
                 f"{100 * self.flicker_aligned:.2f} % aligned; scale corrections {self.correction_min:.3f}-"
                 f"{self.correction_max:.3f} (geometric mean {self.correction_geomean:.3f})"
+                + (f"; {100 * self.blended:.0f} % of the pixels blended along the motion" if self.blended else "")
                 + (f"; {self.cuts} scene cut(s)" if self.cuts else ""))
 
 
@@ -126,6 +142,12 @@ def valid_log(values):
     return out
 
 
+def median_log(depth):
+    """log of the median of the finite positive entries (NaN when none is)."""
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    return float(np.log(np.median(valid))) if valid.size else np.nan
+
+
 def median_log_step(log_new, log_old):
     """median of log_new - log_old over the pixels valid in both (0 when none is)."""
     step = log_new - log_old
@@ -138,18 +160,20 @@ class TemporalStabiliser:
 
     def __init__(self, options=None):
         self.opt = (options or StabiliserOptions()).check()
-        self._held = deque()          # [index, raw depth, item, log median] of frames not yet out
+        self._held = deque()          # [index, raw depth, item, log median, motion, segment] of frames not yet out
         self._scales = deque()        # (index, segment, c) of the frames within half_window of those held
         self._prev_log = None         # log of the previous frame's grid samples
         self._count, self._segment, self._c = 0, 0, 0.0
-        self._prev_out = None         # (log median raw, log correction) of the last frame out
+        self._prev_out = None         # (log median raw, log median out, segment, depth out) of the last frame out
         self.colour_range = None
         self._flicker_raw, self._flicker_aligned = RunningStd(), RunningStd()
         self._corr = [np.inf, -np.inf, 0.0, 0]   # min, max, sum of logs, count
-        self._cuts, self._finished = 0, False
+        self._cuts, self._finished, self._blended = 0, False, RunningStd()
 
-    def push(self, depth, item=None):
-        """Take the next frame (H x W depth); returns the list of frames now ready (StabilisedFrame)."""
+    def push(self, depth, item=None, motion=None):
+        """Take the next frame (H x W depth; `motion`: None or (4 x 4 transform camera t-1 -> camera t, its
+        translation in `depth`'s units; 3 x 3 K at depth's size)); returns the frames now ready
+        (StabilisedFrame)."""
         if self._finished:
             raise RuntimeError("push() after flush(): start a new TemporalStabiliser for another video")
         depth = np.asarray(depth)
@@ -164,9 +188,9 @@ class TemporalStabiliser:
             else:
                 self._c += step
         self._prev_log = log_grid
-        valid = depth[np.isfinite(depth) & (depth > 0)]
-        log_median = float(np.log(np.median(valid))) if valid.size else np.nan
-        self._held.append([self._count, np.array(depth), item, log_median])   # a copy: callers may reuse buffers
+        log_median = median_log(depth)
+        # a copy: callers may reuse buffers
+        self._held.append([self._count, np.array(depth), item, log_median, motion, self._segment])
         self._scales.append((self._count, self._segment, self._c))
         self._count += 1
         ready = []
@@ -192,7 +216,7 @@ class TemporalStabiliser:
     def _fix_colour_range(self):
         """Percentiles of the inverse aligned depth pooled over the frames held now (the first ones)."""
         pooled = []
-        for index, depth, _, _ in self._held:
+        for index, depth, *_ in self._held:
             s = grid_stride(depth.shape, self.opt.samples)
             inv = -valid_log(depth[::s, ::s]) - self._log_correction(index)
             pooled.append(inv[np.isfinite(inv)])
@@ -205,34 +229,45 @@ class TemporalStabiliser:
     def _release(self):
         if self.colour_range is None:
             self.colour_range = self._fix_colour_range()
-        index, depth, item, log_median = self._held.popleft()
+        index, depth, item, log_median, motion, segment = self._held.popleft()
         lam = self._log_correction(index)
         while self._scales and self._scales[0][0] < index + 1 - self.opt.half_window:
             self._scales.popleft()   # no frame still to come looks further back than half_window
-        if self._prev_out is not None and np.isfinite(log_median) and np.isfinite(self._prev_out[0]):
-            step = log_median - self._prev_out[0]
-            self._flicker_raw.add(step)
-            self._flicker_aligned.add(step + lam - self._prev_out[1])
-        self._prev_out = (log_median, lam)
+        factor = float(np.exp(lam))
+        out, blended = depth * factor, 0.0
+        prev = self._prev_out
+        if (motion is not None and self.opt.blend > 0 and prev is not None and prev[2] == segment
+                and prev[3].shape == depth.shape):
+            transform = np.array(motion[0], np.float64)
+            transform[:3, 3] *= factor
+            fused, agree = fuse(prev[3], out, transform, motion[1], FusionOptions(self.opt.blend, self.opt.agreement))
+            out, blended = fused.astype(depth.dtype, copy=False), float(agree.mean())
+        self._blended.add(blended)
+        log_out = log_median + lam if not blended else median_log(out)
+        if prev is not None and np.isfinite(log_median) and np.isfinite(prev[0]):
+            self._flicker_raw.add(log_median - prev[0])
+            self._flicker_aligned.add(log_out - prev[1])
+        self._prev_out = (log_median, log_out, segment, out)
         c = self._corr
         c[0], c[1], c[2], c[3] = min(c[0], lam), max(c[1], lam), c[2] + lam, c[3] + 1
-        factor = float(np.exp(lam))
-        return StabilisedFrame(index, depth * factor, depth, factor, self.colour_range, item)
+        return StabilisedFrame(index, out, depth, factor, self.colour_range, item, blended)
 
     def summary(self):
         """StabilityReport of the frames out so far."""
         lo, hi, total, n = self._corr
         return StabilityReport(n, self._flicker_raw.std, self._flicker_aligned.std,
                                float(np.exp(lo)) if n else 1.0, float(np.exp(hi)) if n else 1.0,
-                               float(np.exp(total / n)) if n else 1.0, self.colour_range, self._cuts)
+                               float(np.exp(total / n)) if n else 1.0, self.colour_range, self._cuts,
+                               self._blended.mean if n else 0.0)
 
 
-def stabilise(depths, options=None):
+def stabilise(depths, options=None, motions=None):
     """(aligned depths, StabilityReport) of a whole sequence in memory (a list or an iterable of H x W
-    depths): push, flush, summary in one call, for evaluation and tests."""
+    depths, and optionally each frame's motion as push takes it): push, flush, summary in one call, for
+    evaluation and tests."""
     stab = TemporalStabiliser(options)
     out = []
-    for depth in depths:
-        out += stab.push(depth)
+    for depth, motion in zip(depths, motions if motions is not None else iter(lambda: None, 0)):
+        out += stab.push(depth, motion=motion)
     out += stab.flush()
     return [f.depth for f in out], stab.summary()

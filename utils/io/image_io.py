@@ -213,6 +213,14 @@ def colorize(disp, colormap="magma", value_range=None):
     return cv2.applyColorMap(grey, COLORMAPS[colormap])[..., ::-1].copy()  # BGR -> RGB
 
 
+def prediction_colours(disp, original_size, colormap="magma", depth=None, colour_range=None):
+    """The colour map of <stem>_disp.jpeg: the disparity at the photo's size (colorize), or with `depth` its
+    inverse over `colour_range` (a video's one range, utils.geometry.stabilise)."""
+    if depth is None:
+        return colorize(resize_map(_as_map(disp), original_size), colormap)
+    return colorize(1.0 / np.maximum(depth, 1e-6), colormap, colour_range)
+
+
 def depth_to_png16(depth):
     """Depth in metres -> KITTI's uint16 encoding (depth x 256); 0 is reserved for 'no depth',
     so valid depths are clipped to 1..65535."""
@@ -241,16 +249,18 @@ def _write_all(items):
 
 
 def write_prediction(output_dir, stem, disp, original_size, scale_factor=STEREO_SCALE_FACTOR, colormap="magma",
-                     save_png16=False, min_depth=0.1, max_depth=100.0, points=None, metadata=None):
+                     save_png16=False, min_depth=0.1, max_depth=100.0, points=None, metadata=None, depth=None,
+                     colour_range=None):
     """Write the per-image outputs (see the module docstring) and return {kind: path} with kinds
     "disp_npy", "disp_jpeg", "depth_npy", with save_png16 "depth_png", with `points` = (H x W x 3
     uint8 colours at the photo's size, (fx, fy, cx, cy) at that size) "points_ply" and with `metadata`
-    (a JSON-serialisable dict) "depth_json"."""
+    (a JSON-serialisable dict) "depth_json". `depth` (H x W at the photo's size): the depth to write
+    instead of the disparity's (a video's aligned frame), coloured as 1 / depth over `colour_range`."""
 
     disp = _as_map(disp)
-    disp_full = resize_map(disp, original_size)
-    depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
-    colored = colorize(disp_full, colormap)
+    if depth is None:
+        depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
+    colored = prediction_colours(disp, original_size, colormap, depth if colour_range else None, colour_range)
     os.makedirs(output_dir, exist_ok=True)
     paths = prediction_paths(output_dir, stem, save_png16, points is not None, bool(metadata))
     writers = {
