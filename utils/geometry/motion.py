@@ -1,7 +1,7 @@
 """Camera motion between consecutive video frames from the frames and the previous frame's depth,
 Paddle-free: ORB corners matched between the two frames (OpenCV), the matched corners of frame t-1 lifted
 with its depth, and the perspective-n-point pose of those 3-D points seen at their matches in frame t
-(RANSAC over EPnP, OpenCV's solvePnPRansac).
+(RANSAC over EPnP, OpenCV's solvePnPRansac, then Levenberg-Marquardt over its inliers).
 
 For a match (p in frame t-1, q in frame t): X = D_(t-1)(p) K^-1 p~, and T = [R | t] minimises the
 reprojection error |q - pi(K (R X + t))| over the RANSAC inliers. T maps camera t-1 coordinates into camera
@@ -61,6 +61,8 @@ class FrameMotion:
                                                         flags=cv2.SOLVEPNP_EPNP)
         if not found or inliers is None or len(inliers) < self.min_inliers:
             return None
+        inliers = inliers.ravel()   # RANSAC's minimal sets are noisy: least squares over all its inliers
+        rvec, tvec = cv2.solvePnPRefineLM(points[inliers], q[ok][inliers], k, None, rvec, tvec)
         transform = np.eye(4)
         transform[:3, :3], transform[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
         return transform, k
