@@ -248,9 +248,10 @@ def photo_outputs(service, requests, payload, colormap, max_pixels):
     return (shown, files["disp_jpeg"]), model, downloads, summary
 
 
-def video_outputs(service, requests, payload, colormap, layout, max_pixels, max_frames):
+def video_outputs(service, requests, payload, colormap, layout, max_pixels, max_frames, temporal=True):
     """The video tab's outputs for one upload: (browser-playable depth video, [depth video as
-    predict.py writes it, zip of the per-frame files], a Markdown summary). Raises PageError."""
+    predict.py writes it, zip of the per-frame files], a Markdown summary). `temporal`: as predict.py
+    --temporal (one colour scale, aligned frames, the flicker figure in the summary). Raises PageError."""
     path, name = upload_path(payload)
     try:
         capture, fps, count, first = video.open_video(path)
@@ -266,14 +267,17 @@ def video_outputs(service, requests, payload, colormap, layout, max_pixels, max_
     try:
         factor = service.focal.of()[0] if service.focal else 1.0   # a given camera's focal ratio (no EXIF in frames)
         out = OutputOptions(folder, service.scale_factor * factor, service.min_depth, service.max_depth, colormap,
-                            video_layout=layout, progress="app.py")
-        frames, frame_folder, depth_video = video.predict_video(path, stem, service.predict_disp, out)
+                            video_layout=layout, progress="app.py", temporal=temporal, metric=service.metric,
+                            video_camera=service.camera, save_raw=temporal)
+        frames, frame_folder, depth_video, stability = video.predict_video(path, stem, service.predict_disp, out)
     except video.VideoError as e:
         raise PageError(str(e).replace(path, name)) from None
     archive = shutil.make_archive(os.path.join(folder, f"{stem}_frames"), "zip", frame_folder)
     preview = browser_video(depth_video, os.path.join(folder, f"{stem}_depth_preview.webm"))
-    summary = (f"**{name}**: {frames} frame(s) at {fps:g} fps; the zip holds each "
-               "frame's _disp.npy, _disp.jpeg and _depth.npy (each frame's colour map uses its own range).")
+    summary = (f"**{name}**: {frames} frame(s) at {fps:g} fps; the zip holds each frame's _disp.npy, _disp.jpeg "
+               "and _depth.npy " + ("(aligned, one colour range for the video; _depth_raw.npy: as predicted).  \n"
+                                    + stability.describe() if stability is not None else
+                                    "(each frame's colour map uses its own range)."))
     return preview, [depth_video, archive], summary
 
 
@@ -291,12 +295,12 @@ def build_page(service, opt):
         except PageError as e:
             raise gr.Error(str(e)) from None
 
-    def on_video(payload, colormap, layout, progress=gr.Progress(track_tqdm=True)):
+    def on_video(payload, colormap, layout, temporal, progress=gr.Progress(track_tqdm=True)):
         if payload is None:
             raise gr.Error("upload a video first")
         try:
             return video_outputs(service, requests, payload, colormap, layout, opt.max_image_pixels,
-                                 opt.max_video_frames)
+                                 opt.max_video_frames, temporal)
         except PageError as e:
             raise gr.Error(str(e)) from None
 
@@ -330,11 +334,12 @@ def build_page(service, opt):
             with gr.Row():
                 video_colormap = gr.Dropdown(colormaps, value=opt.colormap, label="colour map")
                 layout = gr.Radio(list(video.LAYOUTS), value="auto", label="layout (auto: stacked for wide frames)")
+                temporal = gr.Checkbox(value=True, label="temporal: one colour scale, frames aligned (no flicker)")
                 run = gr.Button("Depth video", variant="primary", elem_id="video_run")
             video_summary = gr.Markdown()
             video_files = gr.File(label="downloads: depth video, per-frame files (.zip)", file_count="multiple",
                                   interactive=False)
-            run.click(on_video, inputs=[clip, video_colormap, layout], outputs=[depth_clip, video_files, video_summary],
+            run.click(on_video, inputs=[clip, video_colormap, layout, temporal], outputs=[depth_clip, video_files, video_summary],
                       preprocess=False, concurrency_id="predictor")   # one predictor: one request at a time
     page.work_root = requests.root
     return page

@@ -26,6 +26,12 @@ the test lines of <data_path>/splits/test_files.txt (made by the layout's rule w
 split files; --eval_split FOLDER for another), ground truth read from ROOT/<sequence>/depth
 (.npy metres, or .png uint16 / 256) each run, every gt > 0 counting (no crop), predictions clipped
 only below (1e-3); --eval_stereo there means no scaling, since stereo trains with the real baseline.
+TAE (Video Depth Anything's temporal alignment error, utils/geometry/temporal.py; README 'Videos') is printed
+beside the errors when the test lines hold runs of consecutive left frames of one sequence whose camera poses
+are known: the synthetic KITTI's poses/<drive>.txt, KITTI raw's oxts with the date's calibration, the folder
+layout's <sequence>/poses.txt (one 3 x 4 camera-to-world matrix a line, a line per frame of left/). Each run's
+predicted depths get one disparity scale and shift; the pixels that count are the ground truth's where it is
+dense, the evaluated region (Garg crop for eigen) where it is sparse; the runs' TAEs are averaged.
 Refusals (e.g. --image_metrics on sparse ground truth, a test frame without a depth map) come
 before anything is written; the json and the saved disparities appear atomically.
 Saved disparities (--save_pred_disps, read by --ext_disp_to_eval) are Monodepth2's format:
@@ -42,6 +48,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import paddle
 from tqdm import tqdm
@@ -50,11 +57,14 @@ import networks
 from networks.layers import disp_to_depth
 from datasets import DataError, FolderDataset, KITTIRAWDataset, batch_to_float
 from utils.cameras import camera, folder_layout, kitti_layout
+from utils.cameras.poses import PoseError, camera_matrix, sequence_poses
 from utils.cameras.kitti_layout import STEREO_SCALE_FACTOR
 from utils.geometry import ground_plane
-from utils.geometry.metrics import (METRIC_NAMES, evaluate_images, format_table, image_metrics, is_dense, mean_metrics,
-                                    median_ratios, post_process_disparity)
+from utils.geometry.metrics import (METRIC_NAMES, evaluate_images, format_table, garg_crop_mask, image_metrics, is_dense,
+                                    mean_metrics, median_ratios, post_process_disparity)
+from utils.geometry.temporal import consecutive_runs, temporal_alignment_error
 from utils.io.eval_split import EvalSplit, load_split, resolve_layout
+from utils.sensors.oxts import OxtsError
 from utils.io.fileio import atomic_write, atomic_write_text
 from utils.system import RuntimeSetupError, setup_runtime
 
@@ -269,9 +279,40 @@ def score(opt, test_set, pred):
                                   "scale_error_mean": float(np.mean(scale_error))}
     if pred.depth_net is not None and opt.refine and networks.has_refine_head(opt.load_weights_folder):
         result["refined"] = evaluate_refined(opt, pred.depth_net, pred.loader, gts, rules)
+    tae = sequence_tae(opt, test_set, pred.disps)
+    if tae is not None:
+        result["tae"] = tae
     if opt.image_metrics:
         result["image_metrics"] = image_metrics(pred.disps, gts, ratios, rules["max_depth"], rules["min_depth"])
     return result, errors
+
+
+def sequence_tae(opt, test_set, disps):
+    """{"tae", "runs", "frames"}: the mean TAE over the runs of consecutive left frames of one sequence in the
+    test lines whose poses are known (module docstring), or None when no run has poses."""
+    keys = []
+    for pos, line in enumerate(test_set.lines):
+        parts = line.split()
+        left = len(parts) < 3 or parts[2] == "l"
+        keys.append((parts[0], int(parts[1])) if left and len(parts) >= 2 else (None, -2 * pos))   # breaks a run
+    taes, frames = [], 0
+    for run in consecutive_runs(keys):
+        sequence, indices = keys[run[0]][0], [keys[i][1] for i in run]
+        gts = [test_set.gt_depths[i] for i in run]
+        h, w = gts[0].shape
+        try:
+            poses = sequence_poses(test_set.layout, opt.data_path, sequence, indices)
+            k = (camera.intrinsics(folder_layout.camera_of(opt.data_path, sequence), w, h)[:3, :3]
+                 if test_set.layout == "folder" else camera_matrix(os.path.join(opt.data_path, sequence.split("/")[0])))
+        except (PoseError, OxtsError, DataError, OSError):
+            continue   # no poses for this sequence: no TAE
+        depths = [1.0 / np.maximum(cv2.resize(disps[i], (w, h), interpolation=cv2.INTER_LINEAR), 1e-6) for i in run]
+        # dense ground truth: its pixels; sparse (velodyne): the evaluated region, else the pairs barely overlap
+        masks = ([g > 0 for g in gts] if is_dense(gts) else
+                 [garg_crop_mask(h, w) if test_set.rules["garg_crop"] else np.ones((h, w), bool)] * len(run))
+        taes.append(temporal_alignment_error(depths, poses, k, gts=gts, masks=masks).tae)
+        frames += len(run)
+    return {"tae": float(np.mean(taes)), "runs": len(taes), "frames": frames} if taes else None
 
 
 # ---------------------------------------------------------------------------------- report
@@ -292,6 +333,10 @@ def report(opt, test_set, result, errors):
               f"factor / median ratio - 1: median |.| "
               f"{100 * g['scale_error_median_abs']:.1f} %, mean {100 * g['scale_error_mean']:+.1f} %")
     print("\n" + format_table(errors.mean(axis=0)))
+    if "tae" in result:
+        t = result["tae"]
+        print(f"\n  TAE (temporal alignment error, one disparity scale and shift per run): {100 * t['tae']:.2f} % "
+              f"over {t['runs']} run(s) of consecutive frames with poses ({t['frames']} frames)")
     if "refined" in result:
         refined = result["refined"]
         for steps, rows in refined["ddim_steps"].items():

@@ -23,8 +23,10 @@ What it writes (``<date>`` is a fictitious ``2000_01_0<k>``, ``<drive>`` = ``<da
     <out>/<date>/<drive>/depth/image_0{2,3}/<frame>.npy       exact dense depth (camera z, metres), 0 = sky
     <out>/<date>/<drive>/proj_depth/groundtruth/image_02/<frame>.png  same, KITTI annotated format (uint16 m*256)
     <out>/<date>/<drive>/oxts/data/<frame>.txt, oxts/timestamps.txt   GPS/IMU records in KITTI's format (30 values;
-                                vf, vl, vu = the exact velocity of camera 0 in m/s, frames FRAME_PERIOD = 0.1036 s
-                                apart; see synthetic/writer.py _oxts_records), read by utils/sensors/oxts.py
+                                the exact position and orientation of camera 0, vf, vl, vu its exact velocity in m/s,
+                                frames FRAME_PERIOD = 0.1036 s apart; see synthetic/writer.py _oxts_records), read by
+                                utils/sensors/oxts.py; calib_imu_to_velo.txt places that IMU, so that KITTI devkit's
+                                oxts-to-pose rule and the calibration chain give the poses below (utils/cameras/poses.py)
     <out>/poses/<drive>.txt     line i: 12 numbers, row-major 3x4 camera-2-to-world matrix of frame i,
                                 world = camera 2 at frame 0 (KITTI-odometry style; x right, y down, z forward)
     <out>/splits/train_files.txt, val_files.txt, test_files.txt   standard "<date>/<drive> <frame> <l|r>" lines

@@ -5,6 +5,8 @@ unlike KITTI's.
     <out>/seq<k>/left/<frame:06d>.png    left camera (.jpg with img_ext=".jpg")
     <out>/seq<k>/right/<frame:06d>.png   right camera, `baseline` metres to the right, rectified (same K)
     <out>/seq<k>/depth/<frame:06d>.npy   exact camera-z depth of the left image in metres, 0 = sky
+    <out>/seq<k>/poses.txt               line i: the row-major 3 x 4 camera-to-world matrix of left frame i,
+                                         world = the left camera at frame 0 (utils/folder_layout.py)
     <out>/folder_info.json               the settings (an existing folder made with the same ones is reused)
 
 Default camera: 320 x 240 (4:3), fx = fy = 0.75 W = 240 px (a 67 degree horizontal field of view; KITTI's
@@ -19,11 +21,11 @@ import numpy as np
 
 from synthetic.raycast import render_camera
 from synthetic.scene import make_scene, textures as load_textures, trajectory
-from synthetic.writer import _save_image, check_image_settings, reuse_existing
+from synthetic.writer import _save_image, check_image_settings, fmt, pose_matrix, reuse_existing
 from utils.io.fileio import atomic_folder
 
 FOLDER_INFO_FILE = "folder_info.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: <sequence>/poses.txt
 
 
 def folder_camera(width=320, height=240, focal=0.75, baseline=0.12):
@@ -68,6 +70,9 @@ def generate_folder(out_dir, seed=0, num_sequences=3, frames=12, width=320, heig
                     if side == "left":
                         np.save(os.path.join(tmp, name, "depth", f"{i:06d}.npy"), depth)
                 bar.update(1)
+            first = np.linalg.inv(pose_matrix(rotations[0], centres[0]))
+            with open(os.path.join(tmp, name, "poses.txt"), "w") as f:
+                f.writelines(fmt((first @ pose_matrix(r, c))[:3]) + "\n" for r, c in zip(rotations, centres))
         bar.close()
         with open(os.path.join(tmp, "camera.json"), "w") as f:
             json.dump(camera, f, indent=1)

@@ -12,10 +12,11 @@ from synthetic.scene import (BASELINE, CAM2_OFFSET, CAM3_OFFSET, CAM_OFFSETS, in
 from utils.io.fileio import atomic_folder
 from utils.sensors.oxts import OXTS_FIELDS, oxts_path, timestamps_path
 
-FORMAT_VERSION = 2   # 2: oxts/ (GPS/IMU records and timestamps) in every drive
+FORMAT_VERSION = 3   # 2: oxts/ (GPS/IMU records and timestamps); 3: oxts positions exact, IMU calibration matches them
 FRAME_PERIOD = 0.1036  # seconds between frames (KITTI raw: ~10 Hz; not round, so that dt matters)
 GEO_ORIGIN = (49.0, 8.4, 115.0)   # lat, lon (degrees), altitude (m) of world (0, 0, 0): Karlsruhe, as KITTI
 EARTH_RADIUS = 6378137.0
+VEHICLE_TO_CAMERA = np.array([[0, -1, 0], [0, 0, -1], [1, 0, 0]], np.float64)   # x fwd, y left, z up -> camera axes
 SPLIT_DIR = "splits"
 INFO_FILE = "synthetic_info.json"
 
@@ -47,21 +48,33 @@ def _write_calib(date_dir, calib):
     with open(os.path.join(date_dir, "calib_velo_to_cam.txt"), "w") as f:
         f.write(f"calib_time: 01-Jan-2000 00:00:00\nR: {fmt(calib['R_velo'])}\nT: {fmt(calib['T_velo'])}\n"
                 f"delta_f: {fmt([0, 0])}\ndelta_c: {fmt([0, 0])}\n")
+    # the oxts records describe the vehicle frame (_oxts_records): rectified camera 0 with the axes x forward,
+    # y left, z up, so X_rect = VEHICLE_TO_CAMERA X_imu; with X_rect = R_rect (R_velo X_velo + T_velo):
+    # X_velo = R_velo^T R_rect^T VEHICLE_TO_CAMERA X_imu - R_velo^T T_velo
+    r_imu = calib["R_velo"].T @ calib["R_rect"].T @ VEHICLE_TO_CAMERA
     with open(os.path.join(date_dir, "calib_imu_to_velo.txt"), "w") as f:
-        f.write(f"calib_time: 01-Jan-2000 00:00:00\nR: {fmt(np.eye(3))}\nT: {fmt([-0.81, 0.32, -0.80])}\n")
+        f.write(f"calib_time: 01-Jan-2000 00:00:00\nR: {fmt(r_imu)}\nT: {fmt(-calib['R_velo'].T @ calib['T_velo'])}\n")
 
 
-def _oxts_records(rotations, velocities):
-    """KITTI's 30 oxts values (utils.sensors.oxts.OXTS_FIELDS) of every frame, from the camera-0 poses and
-    their exact world velocities (metres per frame; world = camera 0 at frame 0, x right, y down,
-    z forward). The vehicle is camera 0: vehicle frame x forward = camera z, y left = -camera x,
-    z up = -camera y; the drive starts heading north (world z = north, x = east, -y = up).
-    Velocities are the exact ones (their norm integrates to the path length), positions, angles,
-    accelerations (gravity included in az/au, as an IMU measures) and rates follow from them."""
+def pose_matrix(rotation, centre):
+    """4 x 4 [R | c] camera-to-world matrix of a camera with orientation R and centre c."""
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = rotation, centre
+    return pose
+
+
+def _oxts_records(rotations, centres, velocities):
+    """KITTI's 30 oxts values (utils.sensors.oxts.OXTS_FIELDS) of every frame, from the camera-0 poses, centres
+    and exact world velocities (metres per frame; world = camera 0 at frame 0, x right, y down,
+    z forward). The vehicle (the IMU of calib_imu_to_velo.txt) is camera 0: vehicle frame x forward =
+    camera z, y left = -camera x, z up = -camera y; the drive starts heading north (world z = north,
+    x = east, -y = up). Positions are the exact centres (lat/lon by the inverse of the devkit's
+    Mercator projection, scale cos(lat0)); velocities the exact ones (their norm integrates to the path
+    length); angles, accelerations (gravity included in az/au, as an IMU measures) and rates follow."""
     rot = np.asarray(rotations)                                   # F x 3 x 3, world_from_camera
     v_world = np.asarray(velocities) / FRAME_PERIOD               # m/s
     v_cam = np.einsum("fji,fj->fi", rot, v_world)                 # R^T v
-    to_vehicle = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], np.float64)   # camera -> x fwd, y left, z up
+    to_vehicle = VEHICLE_TO_CAMERA.T                              # camera -> x fwd, y left, z up
     v_veh = v_cam @ to_vehicle.T
     accel = np.gradient(v_world, FRAME_PERIOD, axis=0) if len(rot) > 1 else np.zeros_like(v_world)
     a_veh = np.einsum("fji,fj->fi", rot, accel) @ to_vehicle.T + np.array([0, 0, 9.81])
@@ -70,25 +83,24 @@ def _oxts_records(rotations, velocities):
     pitch = np.arcsin(np.clip(forward[:, 1], -1, 1))              # positive = front down (y is down)
     rates = [np.gradient(np.unwrap(a), FRAME_PERIOD) if len(a) > 1 else np.zeros_like(a) for a in (pitch, yaw)]
     lat0, lon0, alt0 = GEO_ORIGIN
+    mercator = np.cos(np.radians(lat0)) * EARTH_RADIUS            # the devkit's scale x earth radius
+    north0 = mercator * np.log(np.tan(np.radians(90 + lat0) / 2))
     records = []
     for i in range(len(rot)):
-        east, north, up = 0.0, 0.0, 0.0
-        if i:   # positions integrate the velocity (trapezoid), as a navigation filter would
-            v = v_world[i - 1] + v_world[i]
-            east, north, up = records[-1][1] + 0.5 * FRAME_PERIOD * np.array([v[0], v[2], -v[1]])
-        lat = lat0 + np.degrees(north / EARTH_RADIUS)
-        lon = lon0 + np.degrees(east / (EARTH_RADIUS * np.cos(np.radians(lat0))))
-        values = [lat, lon, alt0 + up, 0.0, pitch[i], yaw[i], v_world[i, 2], v_world[i, 0], *v_veh[i], *a_veh[i],
-                  *a_veh[i], 0.0, rates[0][i], rates[1][i], 0.0, rates[0][i], rates[1][i], 0.05, 0.02, 4, 12, 4, 4, 6]
-        records.append((values, np.array([east, north, up])))
-    return [r[0] for r in records]
+        east, north, up = centres[i][0], centres[i][2], -centres[i][1]
+        lat = 2 * np.degrees(np.arctan(np.exp((north0 + north) / mercator))) - 90
+        lon = lon0 + np.degrees(east / mercator)
+        records.append([lat, lon, alt0 + up, 0.0, pitch[i], yaw[i], v_world[i, 2], v_world[i, 0], *v_veh[i],
+                        *a_veh[i], *a_veh[i], 0.0, rates[0][i], rates[1][i], 0.0, rates[0][i], rates[1][i], 0.05,
+                        0.02, 4, 12, 4, 4, 6])
+    return records
 
 
-def _write_oxts(drive_dir, date, drive, rotations, velocities):
+def _write_oxts(drive_dir, date, drive, rotations, centres, velocities):
     """<drive>/oxts/data/<frame>.txt (one line of 30 values, KITTI's format) and oxts/timestamps.txt
     (frame i at the drive's start + i x FRAME_PERIOD); dataformat.txt names the fields."""
     os.makedirs(os.path.dirname(oxts_path(drive_dir, 0)), exist_ok=True)
-    for i, values in enumerate(_oxts_records(rotations, velocities)):
+    for i, values in enumerate(_oxts_records(rotations, centres, velocities)):
         text = " ".join(f"{v:d}" if isinstance(v, int) else f"{float(v):.15g}" for v in values)
         with open(oxts_path(drive_dir, i), "w") as f:
             f.write(text + "\n")
@@ -130,8 +142,7 @@ def _write_drive(root, date, drive, calib, rotations, centres, velocities, boxes
     rect_from_velo[:3, 3] = calib["R_rect"] @ calib["T_velo"]
     poses = []
     for i, (rot, centre) in enumerate(zip(rotations, centres)):
-        world_from_rect = np.eye(4)
-        world_from_rect[:3, :3], world_from_rect[:3, 3] = rot, centre
+        world_from_rect = pose_matrix(rot, centre)
         frame = f"{i:010d}"
         for cam, offset, img_key, depth_key in ((2, CAM2_OFFSET, "img2", "d2"), (3, CAM3_OFFSET, "img3", "d3")):
             cam_centre = centre + rot @ np.array([offset, 0, 0])
@@ -141,13 +152,11 @@ def _write_drive(root, date, drive, calib, rotations, centres, velocities, boxes
             if cam == 2:
                 png = np.where(depth * 256 < 65535, np.round(depth * 256), 0).astype(np.uint16)
                 Image.fromarray(png).save(os.path.join(folders["png"], frame + ".png"))
-                pose = np.eye(4)
-                pose[:3, :3], pose[:3, 3] = rot, cam_centre
-                poses.append(pose)
+                poses.append(pose_matrix(rot, cam_centre))
         scan = render_velodyne(world_from_rect @ rect_from_velo, boxes, args["azimuth_step"])
         scan.tofile(os.path.join(folders["velo"], frame + ".bin"))
         progress.update(1)
-    _write_oxts(ddir, date, drive, rotations, velocities)
+    _write_oxts(ddir, date, drive, rotations, centres, velocities)
     first_inv = np.linalg.inv(poses[0])
     os.makedirs(os.path.join(root, "poses"), exist_ok=True)
     with open(os.path.join(root, "poses", name + ".txt"), "w") as f:

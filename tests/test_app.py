@@ -205,8 +205,11 @@ def test_video_tab_returns_the_depth_video(browser, server, synthetic_kitti, tam
     links = {a.get_attribute("download"): a.get_attribute("href") for a in page.query_selector_all("a[download]")}
     assert "drive_depth.avi" in links and "drive_frames.zip" in links, links
     with zipfile.ZipFile(io.BytesIO(fetch(page, links["drive_frames.zip"]))) as z:
-        depths = [np.load(io.BytesIO(z.read(f"drive_{i:06d}_depth.npy"))) for i in range(3)]
-    # each frame's depth is the Predictor's depth of that frame as the video decoder returned it
+        depths = [np.load(io.BytesIO(z.read(f"drive_{i:06d}_depth_raw.npy"))) for i in range(3)]
+        aligned = [np.load(io.BytesIO(z.read(f"drive_{i:06d}_depth.npy"))) for i in range(3)]
+    assert [a.shape for a in aligned] == [d.shape for d in depths]   # temporal (the tab's default): aligned
+    assert "flicker" in page.inner_text("body")
+    # each frame's raw depth is the Predictor's depth of that frame as the video decoder returned it
     capture = cv2.VideoCapture(str(clip))
     predictor = Predictor(tamed_weights)
     for depth in depths:

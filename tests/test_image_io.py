@@ -130,6 +130,16 @@ def test_colorize_endpoints_and_percentile_clip():
         image_io.colorize(d, "nope")
 
 
+def test_colorize_over_a_fixed_range():
+    """A video's one range: the same value gets the same colour in every frame, whatever else is there."""
+    d = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10)
+    grey = image_io.colorize(d, "gray", value_range=(0.2, 0.6))[..., 0].ravel().astype(int)
+    expected = np.minimum(np.clip((d.ravel() - 0.2) / 0.4, 0, 1) * 256.0, 255).astype(int)
+    assert (grey == expected).all() and grey[0] == 0 and grey[-1] == 255
+    other = image_io.colorize(np.where(d > 0.5, d, 0.9), "gray", value_range=(0.2, 0.6))[..., 0].ravel()
+    assert (other[d.ravel() > 0.5] == grey[d.ravel() > 0.5]).all()
+
+
 def test_write_prediction_files_and_values(tmp_path):
     disp = np.full((8, 16), 0.25, np.float32)
     disp[:, 8:] = 0.75

@@ -93,14 +93,14 @@ FLAGS = {
     "inference": "--backend --calib_path --color_path --colormap --cpu_threads --device --eval_mono --infer_files_dir "
                  "--no-onednn --onednn --output_dir --pred_depth_scale_factor --save_png16 --trt_precision --use_trt "
                  "--velo_filename --camera --save_ply --video_layout --camera_height "
-                 "--focal_rescale --no-focal_rescale",
+                 "--focal_rescale --no-focal_rescale --temporal --no-temporal --save_raw",
     "precompute_depth_hints": "--data_path --dataset --filenames --height --img_ext --num_workers --overwrite "
                               "--save_path --split --width",
     "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
                "--no-batch_coupled_filter --num_threads --output_dir --pred_depth_scale_factor "
                "--save_png16 --velo_filename --camera --save_ply --video_layout --camera_height "
                "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale "
-               "--engine --address --num_actors --worker_cpus --batch_size",
+               "--engine --address --num_actors --worker_cpus --batch_size --temporal --no-temporal --save_raw",
     "serve": "--load_weights_folder --infer_files_dir --backend --onednn --no-onednn --use_trt --trt_precision "
              "--pred_depth_scale_factor --focal_rescale --no-focal_rescale --device --host --port --max_upload_mb "
              "--max_image_pixels --address --replicas --max_replicas --worker_cpus --max_batch_size --batch_wait_ms "

@@ -175,3 +175,38 @@ def test_refusals_are_one_line(tmp_path, capsys):
     assert "encoder.pdparams not found" in str(e.value.code)
     assert not any(n.endswith(".json") for n in os.listdir(empty))
     shutil.rmtree(empty)
+
+
+def test_tae_beside_the_errors_for_consecutive_frames_with_poses(synthetic_kitti, tmp_path, capsys):  # noqa: F811
+    """The test drive's exact depth as saved disparities: TAE at the floor of exact depth (nearest-pixel
+    rounding); a whole-sequence scale leaves it there (one disparity fit per run); every other frame 10 %
+    too far raises it to about 1 - 1 / 1.1 per pair (the fit splits the difference)."""
+    from utils.cameras.poses import camera_matrix, sequence_poses
+    from utils.geometry.temporal import temporal_alignment_error
+
+    lines, _ = split_image_paths(synthetic_kitti)
+    gts = dense_gt(synthetic_kitti, lines)
+    assert [int(i) for _, i, _ in lines] == list(range(int(lines[0][1]), int(lines[0][1]) + len(lines)))
+    split = make_split(tmp_path / "split", lines, gts)
+    exact = np.stack([1.0 / np.where(g > 0, g, 1000.0) for g in gts]).astype(np.float32)
+    factors = {"exact": np.ones(len(gts)), "scaled": np.full(len(gts), 2.0),
+               "alternating": np.where(np.arange(len(gts)) % 2, 1 / 1.1, 1.0)}
+    taes = {}
+    for name, f in factors.items():
+        path = tmp_path / f"{name}.npy"
+        np.save(path, exact * f[:, None, None].astype(np.float32))
+        result = test_script.main(["--ext_disp_to_eval", str(path), "--eval_split", split, "--eval_mono",
+                                   "--data_path", synthetic_kitti["data_path"]])
+        taes[name] = result["tae"]["tae"]
+        assert result["tae"]["runs"] == 1 and result["tae"]["frames"] == len(gts)
+    printed = capsys.readouterr().out
+    assert f"TAE (temporal alignment error, one disparity scale and shift per run): {100 * taes['exact']:.2f} %" in printed
+    # the same number from the library directly, with the drive's poses and camera
+    root, drive = synthetic_kitti["data_path"], lines[0][0]
+    poses = sequence_poses("kitti", root, drive, [int(i) for _, i, _ in lines])
+    k = camera_matrix(os.path.join(root, drive.split("/")[0]))
+    direct = temporal_alignment_error([1 / d for d in exact], poses, k, gts=gts,
+                                      masks=[g > 0 for g in gts]).tae
+    assert taes["exact"] == pytest.approx(direct, rel=1e-6)
+    assert taes["exact"] < 0.015 and taes["scaled"] == pytest.approx(taes["exact"], abs=1e-4)
+    assert 0.07 < taes["alternating"] - taes["exact"] < 0.11

@@ -6,6 +6,10 @@
     ROOT/<sequence>/right/<frame>.<ext>   optional: the rectified stereo partner, same names
     ROOT/<sequence>/depth/<frame>.npy     optional depth of the left frame in metres (0 = no value), dense or
                                           sparse; or <frame>.png as uint16 metres x 256 (KITTI's convention)
+    ROOT/<sequence>/poses.txt             optional camera poses of the left frames, for the temporal alignment
+                                          error: line i = frame i, the 12 numbers of the row-major 3 x 4
+                                          camera-to-world matrix [R | t] (x right, y down, z forward; any world
+                                          frame, metres); read by utils/cameras/poses.py, see docs/video.md
     ROOT/splits/{train,val,test}_files.txt  optional; lines "<sequence> <frame index> <l|r>"
 
 A frame index is the frame's position (from 0) in the natural sort of left/ ("2.png" before "10.png").
@@ -44,6 +48,7 @@ from utils.cameras.kitti_layout import default_hint_root  # noqa: F401 (the same
 from utils.io.fileio import atomic_write_text
 
 CAMERA_FILE = "camera.json"
+POSES_FILE = "poses.txt"
 SPLITS_DIR = "splits"
 SPLIT_NAMES = ("train", "val", "test")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -145,6 +150,11 @@ def read_depth(path):
     from PIL import Image
     with Image.open(path) as img:
         return np.asarray(img, dtype=np.float32) / 256.0
+
+
+def poses_path(root, sequence):
+    """ROOT/<sequence>/poses.txt (module docstring)."""
+    return os.path.join(root, sequence, POSES_FILE)
 
 
 def hint_path(hint_root, sequence, name, side):

@@ -1,1 +1,2 @@
-"""Geometry of depth maps: disparity/depth conventions, point clouds, the ground plane, evaluation metrics."""
+"""Geometry of depth maps: disparity/depth conventions, point clouds, the ground plane, evaluation metrics, temporal
+consistency of depth over video (TAE) and its stabilisation."""

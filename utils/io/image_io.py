@@ -222,18 +222,27 @@ def disparity_to_depth(disp, original_size, scale_factor=STEREO_SCALE_FACTOR, mi
     return (scale_factor * np.asarray(depth)).astype(np.float32)
 
 
-def colorize(disp, colormap="magma"):
+def colorize(disp, colormap="magma", value_range=None):
     """H x W disparity -> uint8 H x W x 3 RGB. Normalised from the minimum to the 95th percentile
-    (clipped above), as Monodepth2's predictions are shown; "gray" gives a grey image."""
+    (clipped above), as Monodepth2's predictions are shown, or over `value_range` = (lo, hi) (clipped
+    both sides: a video's one colour scale, utils.geometry.stabilise); "gray" gives a grey image."""
     if colormap not in COLORMAPS:
         raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
     d = _as_map(disp).astype(np.float64)
-    vmin, vmax = float(d.min()), float(np.percentile(d, 95))
+    vmin, vmax = (float(d.min()), float(np.percentile(d, 95))) if value_range is None else map(float, value_range)
     t = np.clip((d - vmin) / (vmax - vmin), 0.0, 1.0) if vmax > vmin else np.zeros_like(d)
     grey = np.minimum(t * 256.0, 255.0).astype(np.uint8)  # matplotlib's 256-entry lookup
     if COLORMAPS[colormap] is None:
         return np.repeat(grey[..., None], 3, axis=2)
     return cv2.applyColorMap(grey, COLORMAPS[colormap])[..., ::-1].copy()  # BGR -> RGB
+
+
+def prediction_colours(disp, original_size, colormap="magma", depth=None, colour_range=None):
+    """The colour map of <stem>_disp.jpeg: the disparity at the photo's size (colorize), or with `depth` its
+    inverse over `colour_range` (a video's one range, utils.geometry.stabilise)."""
+    if depth is None:
+        return colorize(resize_map(_as_map(disp), original_size), colormap)
+    return colorize(1.0 / np.maximum(depth, 1e-6), colormap, colour_range)
 
 
 def depth_to_png16(depth):
@@ -292,29 +301,30 @@ def depth_record(scale_factor, metadata=None):
 
 
 def encode_prediction(disp, original_size, kinds, scale_factor=STEREO_SCALE_FACTOR, colormap="magma", min_depth=0.1,
-                      max_depth=100.0, metadata=None):
+                      max_depth=100.0, metadata=None, depth=None, colour_range=None):
     """{kind: bytes} for `kinds` of ENCODED_KINDS: the contents of the files write_prediction writes
     (module docstring; "depth_json" records scale_factor and `metadata`), and "disp_png", the colour
-    map of <stem>_disp.jpeg as a lossless RGB PNG."""
+    map of <stem>_disp.jpeg as a lossless RGB PNG. `depth`, `colour_range`: as write_prediction's."""
     disp = _as_map(disp)
     encoders = {
         "depth_json": lambda: (json.dumps(depth_record(scale_factor, metadata), indent=1) + "\n").encode(),
         "disp_npy": lambda: _npy_bytes(disp.astype(np.float32)),
         "disp_jpeg": lambda: _image_bytes(colored(), "JPEG", quality=95),
         "disp_png": lambda: _image_bytes(colored(), "PNG"),
-        "depth_npy": lambda: _npy_bytes(depth()),
-        "depth_png": lambda: _png16_bytes(depth()),
+        "depth_npy": lambda: _npy_bytes(depth_map()),
+        "depth_png": lambda: _png16_bytes(depth_map()),
     }
-    cache = {}
+    cache = {} if depth is None else {"depth": depth}
 
-    def depth():
+    def depth_map():
         if "depth" not in cache:
             cache["depth"] = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
         return cache["depth"]
 
     def colored():
         if "colored" not in cache:
-            cache["colored"] = colorize(resize_map(disp, original_size), colormap)
+            cache["colored"] = prediction_colours(disp, original_size, colormap, depth_map() if colour_range else None,
+                                                  colour_range)
         return cache["colored"]
 
     return {kind: encoders[kind]() for kind in kinds}
@@ -326,17 +336,20 @@ def _write_bytes(path, data):
 
 
 def write_prediction(output_dir, stem, disp, original_size, scale_factor=STEREO_SCALE_FACTOR, colormap="magma",
-                     save_png16=False, min_depth=0.1, max_depth=100.0, points=None, metadata=None):
+                     save_png16=False, min_depth=0.1, max_depth=100.0, points=None, metadata=None, depth=None,
+                     colour_range=None):
     """Write the per-image outputs (see the module docstring) and return {kind: path} with kinds
     "disp_npy", "disp_jpeg", "depth_npy", with save_png16 "depth_png", with `points` = (H x W x 3
     uint8 colours at the photo's size, (fx, fy, cx, cy) at that size) "points_ply" and with `metadata`
-    (a JSON-serialisable dict) "depth_json"."""
+    (a JSON-serialisable dict) "depth_json". `depth` (H x W at the photo's size): the depth to write
+    instead of the disparity's (a video's aligned frame), coloured as 1 / depth over `colour_range`."""
     paths = prediction_paths(output_dir, stem, save_png16, points is not None, bool(metadata))
+    if depth is None and points is not None:
+        depth = disparity_to_depth(_as_map(disp), original_size, scale_factor, min_depth, max_depth)
     encoded = encode_prediction(disp, original_size, [k for k in paths if k != "points_ply"], scale_factor,
-                                colormap, min_depth, max_depth, metadata)
+                                colormap, min_depth, max_depth, metadata, depth, colour_range)
     writers = {kind: (lambda f, data=data: _write_bytes(f, data)) for kind, data in encoded.items()}
     if points is not None:
-        depth = disparity_to_depth(disp, original_size, scale_factor, min_depth, max_depth)
         writers["points_ply"] = lambda f: pointcloud.write_ply(f, *pointcloud.cloud(depth, points[0], points[1]))
     os.makedirs(output_dir, exist_ok=True)
     _write_all([(path, writers[kind]) for kind, path in paths.items()])

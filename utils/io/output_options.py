@@ -25,6 +25,11 @@ class OutputOptions:
     progress       the progress bars' label; None: no bar
     focal          utils.cameras.photo.FocalRescale: metric depth x each photo's focal ratio, recorded in
                    <stem>_depth.json (photo_loop.focal_setup); None: no rescaling
+    temporal       videos: one colour scale, frame scales aligned and blended along the camera motion
+                   (utils/geometry/stabilise.py); False: each frame as predicted
+    metric         the depth is in metres (the stabiliser's metric rule)
+    video_camera   a utils.cameras.camera.CameraChoice for the camera motion between frames; None: KITTI's
+    save_raw       videos with temporal: also each frame's own depth, <frame>_depth_raw.npy
     """
     output_dir: str
     scale_factor: float = 1.0
@@ -39,6 +44,10 @@ class OutputOptions:
     velodyne: Optional[tuple] = None
     progress: Optional[str] = None
     focal: Any = None
+    temporal: bool = False
+    metric: bool = False
+    video_camera: Any = None
+    save_raw: bool = False
 
     @property
     def ply_camera(self):
@@ -52,7 +61,10 @@ class OutputOptions:
         photo_loop.camera_choice's, `focal` photo_loop.focal_setup's. Relative depth has no scale to check, so
         the velodyne check then uses median scaling (as with --eval_mono); depth scaled by the ground plane is
         checked with its own factor."""
+        from utils.cameras.camera import CameraChoice
         median = opt.eval_mono or not (predictor.metric or opt.camera_height)
+        trained = getattr(predictor, "trained_camera", None) or getattr(predictor, "config", {}).get("camera")
         return cls(output_dir, predictor.scale_factor, predictor.min_depth, predictor.max_depth, opt.colormap,
                    opt.save_png16, camera, opt.save_ply, opt.video_layout, opt.camera_height,
-                   (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress, focal)
+                   (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress, focal,
+                   opt.temporal, bool(predictor.metric), CameraChoice(opt.camera, trained), opt.save_raw)

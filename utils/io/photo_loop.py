@@ -75,7 +75,7 @@ class PhotoResult:
     """What predict_photos did: `written` [(image path, {kind: output path})], `failed` [one-line reason],
     `replaced` (images whose earlier output files were overwritten), `velodyne` [(image path, the seven
     metrics, scale ratio, median_scaling)] with a scan, `videos` [(video path, frames, frame folder,
-    depth video)], `ground` [(image path, utils.geometry.ground_plane.GroundScale)] with --camera_height, `notes`
+    depth video, StabilityReport or None)], `ground` [(image path, utils.geometry.ground_plane.GroundScale)] with --camera_height, `notes`
     [(path, line)]: the camera taken from a photo's EXIF, the focal rescaling of its depth."""
     output_dir: str
     total: int
@@ -221,8 +221,9 @@ def report(prog, result):
         lines.append("  " + " | ".join(f"{n:>8}" for n in METRIC_NAMES))
         lines.append("  " + " | ".join(f"{v:8.3f}" for v in errors))
         lines.append(f"  scale: {'median ratio' if median_scaling else 'fixed factor'} {ratio:.3f}")
-    for path, frames, folder, depth_video in result.videos:
+    for path, frames, folder, depth_video, stability in result.videos:
         lines.append(f"{path}: {frames} frame(s) written to {folder}, depth video {depth_video}")
+        lines += [f"{path}: {stability.describe()}"] if stability is not None else []
     if result.photos:
         lines.append(f"{len(result.written)} of {result.photos} image(s) written to {result.output_dir}")
     if result.replaced:
