@@ -25,6 +25,8 @@ class OutputOptions:
     progress       the progress bars' label; None: no bar
     focal          utils.cameras.photo.FocalRescale: metric depth x each photo's focal ratio, recorded in
                    <stem>_depth.json (photo_loop.focal_setup); None: no rescaling
+    provenance     utils.geometry.provenance.Provenance of the weights: each photo's <stem>_depth.json records
+                   its caption and the training data; None: no record
     """
     output_dir: str
     scale_factor: float = 1.0
@@ -39,6 +41,7 @@ class OutputOptions:
     velodyne: Optional[tuple] = None
     progress: Optional[str] = None
     focal: Any = None
+    provenance: Any = None
 
     @property
     def ply_camera(self):
@@ -55,4 +58,5 @@ class OutputOptions:
         median = opt.eval_mono or not (predictor.metric or opt.camera_height)
         return cls(output_dir, predictor.scale_factor, predictor.min_depth, predictor.max_depth, opt.colormap,
                    opt.save_png16, camera, opt.save_ply, opt.video_layout, opt.camera_height,
-                   (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress, focal)
+                   (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress, focal,
+                   predictor.provenance)
