@@ -58,7 +58,7 @@ def test_inference_writes_the_files_predict_writes(exported, photo_folder, predi
     assert message.replace("inference.py", "predict.py") == predict_message
     assert "broken.jpg" in message
     assert sorted(os.listdir(out)) == sorted(os.listdir(predict_dir)) == sorted(
-        f"{s}_{k}" for s in STEMS for k in ("disp.npy", "disp.jpeg", "depth.npy"))
+        f"{s}_{k}" for s in STEMS for k in ("disp.npy", "disp.jpeg", "depth.npy", "depth.json"))
     for stem in STEMS:
         disp = np.load(os.path.join(out, f"{stem}_disp.npy"))
         np.testing.assert_allclose(disp, np.load(os.path.join(predict_dir, f"{stem}_disp.npy")), rtol=0, atol=1e-4)
@@ -94,7 +94,8 @@ def test_default_output_folders_of_predict_and_inference_differ(exported, photo_
     argv = ["--infer_files_dir", exported["combined"], "--backend", "onnxruntime", "--color_path", str(folder)]
     inference.main(argv)
     assert sorted(os.listdir(folder)) == ["a.jpg", "predictions_inference"]  # predict.py's 'predictions' untouched
-    assert sorted(os.listdir(folder / "predictions_inference")) == ["a_depth.npy", "a_disp.jpeg", "a_disp.npy"]
+    assert sorted(os.listdir(folder / "predictions_inference")) == ["a_depth.json", "a_depth.npy", "a_disp.jpeg",
+                                                                       "a_disp.npy"]
     assert "replaced" not in capsys.readouterr().out
     inference.main(argv)  # a second run says, once, that it replaced the first one's files
     out = capsys.readouterr().out

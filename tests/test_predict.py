@@ -48,7 +48,7 @@ def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys
     assert "broken.jpg" in message and "\n" not in message
     out = photos / "predictions"  # the documented default
     sizes = {"street_jpg": rgb.shape[:2], "street_png": rgb.shape[:2], "alpha": rgb.shape[:2], "grey": (70, 90)}
-    assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in ("disp.npy", "disp.jpeg", "depth.npy"))
+    assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in ("disp.npy", "disp.jpeg", "depth.npy", "depth.json"))
     for stem, (h, w) in sizes.items():
         disp = np.load(out / f"{stem}_disp.npy")
         assert disp.shape == (NET_H, NET_W) and disp.dtype == np.float32 and 0 < disp.min() and disp.max() < 1

@@ -99,8 +99,7 @@ class Provenance:
         if camera == "training":
             return "depth in metres"
         if camera == "differs":
-            return "depth in metres rescaled by the focal ratio; metres assume the training camera, " \
-                   "this photo's camera differs"
+            return "metres assume the training camera; this photo's camera differs (depth rescaled by its focal ratio)"
         return "metres assume the training camera; this photo's camera is unknown"
 
     def caption(self, camera="unknown", ground=False):
@@ -128,3 +127,8 @@ def run_line(prov, focal=None, ground=False):
     own caption, after its EXIF, is in its <stem>_depth.json); `ground`: --camera_height."""
     given = focal is not None and focal.cameras.given
     return f"depth: {prov.caption(camera_state(focal.of()[2]) if given else 'unknown', bool(ground))}"
+
+
+def header_caption(prov, focal_metadata=None):
+    """The caption of one photo as an HTTP header value (ASCII: the dash becomes '-')."""
+    return prov.caption(camera_state(focal_metadata)).replace("\u2014", "-")
