@@ -153,11 +153,14 @@ def test_velodyne_check_prints_what_predict_prints(weights, exported, tmp_path, 
     inference.main(["--infer_files_dir", exported["combined"], "--backend", "onnxruntime",
                     "--output_dir", str(tmp_path / "i")] + args)
     printed = capsys.readouterr().out.splitlines()
-    # the same note (these weights record no training options: taken as stereo, metres), then the metrics
-    assert "mono+stereo" in expected[0] and "abs_rel" in expected[1] and len(printed) == len(expected) == 5
-    assert printed[:2] == expected[:2] and printed[3] == expected[3]  # note, header, scale line
+    # the same note (these weights record no training options: taken as stereo, metres), the same caption (the
+    # training data record in deploy.json), then the metrics
+    assert "mono+stereo" in expected[0] and "abs_rel" in expected[2] and len(printed) == len(expected) == 6
+    assert expected[1] == "depth: weights trained on KITTI raw; metres assume the training camera; this photo's " \
+                          "camera is unknown"
+    assert printed[:3] == expected[:3] and printed[4] == expected[4]  # note, caption, header, scale line
     # ONNX and eager disparities differ by ~1e-5, which can move a printed metric by one in the third decimal
-    values = [[float(v) for v in lines[2].split("|")] for lines in (printed, expected)]
+    values = [[float(v) for v in lines[3].split("|")] for lines in (printed, expected)]
     assert np.allclose(values[0], values[1], rtol=0, atol=1.5e-3)
 
 
