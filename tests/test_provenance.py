@@ -57,7 +57,7 @@ def test_unknown_training_data_and_relative_depth():
     unknown = Provenance(None, metric=True)
     assert unknown.kind == "unknown" and unknown.caption().startswith(UNKNOWN_DATA)
     relative = Provenance(provenance.training_record(FOLDER_MONO), metric=False)
-    assert relative.kind == "trained" and "relative depth" in relative.caption() and "metres" not in \
+    assert relative.kind == "trained" and "unknown scale (relative" in relative.caption() and "metres" not in \
         relative.caption()
     assert "road plane" in relative.caption(ground=True)
 

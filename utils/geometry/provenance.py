@@ -95,7 +95,7 @@ class Provenance:
         if ground:
             return "approximate metres from the road plane at the given camera height"
         if not self.metric:
-            return "relative depth (no metric scale)"
+            return "depth up to an unknown scale (relative, no metric units)"
         if camera == "training":
             return "depth in metres"
         if camera == "differs":

@@ -59,4 +59,4 @@ class OutputOptions:
         return cls(output_dir, predictor.scale_factor, predictor.min_depth, predictor.max_depth, opt.colormap,
                    opt.save_png16, camera, opt.save_ply, opt.video_layout, opt.camera_height,
                    (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress, focal,
-                   predictor.provenance)
+                   getattr(predictor, "provenance", None))
