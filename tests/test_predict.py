@@ -37,8 +37,8 @@ def test_python_api(synthetic_kitti, tamed_weights):  # noqa: F811
      ["weights trained on KITTI raw", "metres assume the training camera; this photo's camera is unknown"]),
     ({}, ["unknown training data", "metres assume the training camera"]),   # the tamed weights' opt.json: no record
 ])
-def test_console_and_depth_json_say_what_the_weights_learned(synthetic_kitti, tamed_weights, tmp_path, capsys,  # noqa: F811
-                                                             record, words):
+def test_console_and_depth_json_say_what_the_weights_learned(synthetic_kitti, tamed_weights,  # noqa: F811
+                                                             tmp_path, capsys, record, words):
     """The caption (utils/geometry/provenance.py) is printed once and written into each <stem>_depth.json;
     demonstration weights never call their numbers metres."""
     weights = tmp_path / "w"
@@ -74,7 +74,8 @@ def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys
     assert "broken.jpg" in message and "\n" not in message
     out = photos / "predictions"  # the documented default
     sizes = {"street_jpg": rgb.shape[:2], "street_png": rgb.shape[:2], "alpha": rgb.shape[:2], "grey": (70, 90)}
-    assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in ("disp.npy", "disp.jpeg", "depth.npy", "depth.json"))
+    kinds = ("disp.npy", "disp.jpeg", "depth.npy", "depth.json")
+    assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in kinds)
     for stem, (h, w) in sizes.items():
         disp = np.load(out / f"{stem}_disp.npy")
         assert disp.shape == (NET_H, NET_W) and disp.dtype == np.float32 and 0 < disp.min() and disp.max() < 1

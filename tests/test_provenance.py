@@ -19,8 +19,8 @@ def test_record_says_dataset_steps_and_how_the_scale_was_fixed():
     assert (record["depth"], record["metric_from"]) == ("metric", "KITTI stereo (x5.4)")
     assert provenance.training_record({**FOLDER_MONO, "use_stereo": True, "metric": True})["metric_from"] == \
         "stereo baseline"
-    assert provenance.training_record({**KITTI_STEREO, "use_stereo": False, "metric": True, "sparse_depth_weight": 0.1})[
-        "metric_from"] == "sparse depth"
+    sparse = {**KITTI_STEREO, "use_stereo": False, "metric": True, "sparse_depth_weight": 0.1}
+    assert provenance.training_record(sparse)["metric_from"] == "sparse depth"
     mono = provenance.training_record(FOLDER_MONO)
     assert (mono["depth"], mono["metric_from"], mono["camera"]) == ("relative", None, FOLDER_MONO["camera"])
     # KITTI layout data passed with --dataset kitti but the synthetic split is still the synthetic scene
