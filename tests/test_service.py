@@ -128,9 +128,9 @@ def test_encoded_answers_are_predict_files(metric, units, tmp_path):
         assert body == open(files[kind], "rb").read()
         assert headers["X-Depth-Units"] == units and headers["X-Image-Size"] == "48x24"
         assert float(headers["X-Depth-Scale-Factor"]) == model.scale_factor
-        units = "metres assume the training camera" if metric else "depth up to an unknown scale"
+        meaning = "metres assume the training camera" if metric else "depth up to an unknown scale"
         assert headers["X-Depth-Weights"] == "unknown"
-        assert headers["X-Depth-Caption"].startswith("unknown training data; " + units)
+        assert headers["X-Depth-Caption"].startswith("unknown training data; " + meaning)
     depth = np.load(io.BytesIO(service.encode(model, disp, (48, 24), "npy", "magma")[0]))
     scaled = 1 / 100.0 + (1 / 0.1 - 1 / 100.0) * image_io.resize_map(disp, (48, 24)).astype(np.float64)
     np.testing.assert_allclose(depth, model.scale_factor / scaled, rtol=1e-6)
