@@ -11,12 +11,15 @@ The page runs the predictors of predict.py (deployment.Predictor, eager Paddle) 
 scripts write for the same photo: the colour map is <stem>_disp.jpeg, the downloads are <stem>_depth.npy, the
 16-bit <stem>_depth.png and <stem>_points.ply. Metres or relative depth follow the weights as for predict.py
 (utils.geometry.depth.depth_scale; deploy.json for an exported model; --pred_depth_scale_factor F always wins)
-and the page says which. The camera of the point cloud is --camera, else the photo's EXIF focal length, else
-the training camera, and metric depth is rescaled by the photo's focal ratio (utils/cameras/photo.py;
---no-focal_rescale turns it off), as predict.py does. The 3-D view shows a
-subsample of the point cloud (at most VIEW_POINTS points, as binary glTF); the .ply holds every pixel.
+and the page says which, with the weights' caption (utils/geometry/provenance.py: demonstration weights trained
+on the synthetic scene, or metres only with the caveat that they assume the training camera). The camera of
+the point cloud is --camera, else the photo's EXIF focal length, else the training camera, and metric depth is
+rescaled by the photo's focal ratio (utils/cameras/photo.py; --no-focal_rescale turns it off), as predict.py
+does. The 3-D view shows a subsample of the point cloud (at most VIEW_POINTS points, as binary glTF); the .ply
+holds every pixel.
 Photos or video frames above --max_image_pixels, videos above --max_video_frames and files above
---max_upload_mb are refused with a message; so are files that are not readable images or videos. Gradio's
+--max_upload_mb are refused; so are files that are not readable images or videos: the message (naming the
+visitor's file) stays on the page in place of the summary, and the console gets one line. Gradio's
 queue runs one prediction at a time and lets the other visitors wait their turn. Files live in a temporary
 folder, removed after an hour and when the page stops.
 """
@@ -40,7 +43,7 @@ from PIL import Image
 import options
 from utils.cameras.camera import CameraError
 from utils.cameras.photo import FocalRescale, PhotoCameras
-from utils.geometry import pointcloud
+from utils.geometry import pointcloud, provenance
 from utils.io import image_io, video
 from utils.io.output_options import OutputOptions
 
@@ -77,18 +80,20 @@ class Service:
             trained_camera = predictor.config.get("camera")
             self.source = f"exported model {folder_name(opt.infer_files_dir)} ({opt.backend}, {opt.device})"
         self.scale_factor, self.metric, self.scale_note = predictor.scale_factor, predictor.metric, predictor.scale_note
+        self.provenance = predictor.provenance   # what the weights learned from (utils/geometry/provenance.py)
         self.min_depth, self.max_depth = predictor.min_depth, predictor.max_depth
         self.camera = PhotoCameras(opt.camera, trained_camera)
         rescale = opt.focal_rescale and self.metric and opt.pred_depth_scale_factor is None
         self.focal = FocalRescale(PhotoCameras(opt.camera, trained_camera)) if rescale else None
 
     def depth_statement(self):
-        """The page's line on units: predict.py's note for these weights ("<kind>: <why>"), else metres."""
+        """The page's lines on what the depth means: the weights' caption, then predict.py's note on the scale."""
+        caption = self.provenance.caption()
+        text = f"**{caption[0].upper()}{caption[1:]}.**"
         if self.scale_note:
             head, _, rest = self.scale_note.partition(": ")
-            return f"**{head.capitalize()}**: {rest}."
-        return (f"**Metric depth, in metres** (depth = {self.scale_factor:g} x disp_to_depth of the network's "
-                "disparity).")
+            text += f"  \n{head.capitalize()}: {rest}."
+        return text
 
 
 class PageError(ValueError):
@@ -238,9 +243,9 @@ def photo_outputs(service, requests, payload, colormap, max_pixels):
         if len(xyz):
             model = os.path.join(folder, f"{stem}_view.glb")
             write_glb(model, xyz, colours)
-    unit = " m" if service.metric else " (relative)"
+    caption = service.provenance.caption(provenance.camera_state(metadata))   # metres only with their caveat
     summary = (f"**{name}**: {image.width} x {image.height} pixels; depth {depth.min():.3g} to "
-               f"{depth.max():.3g}{unit}, median {np.median(depth):.3g}{unit}.  \n"
+               f"{depth.max():.3g}, median {np.median(depth):.3g}: {caption}.  \n"
                f"{cloud_note[0].upper()}{cloud_note[1:]}.")
     if focal_note:
         summary += f"  \n{focal_note[0].upper()}{focal_note[1:]}."
@@ -274,11 +279,52 @@ def video_outputs(service, requests, payload, colormap, layout, max_pixels, max_
         raise PageError(str(e).replace(path, name)) from None
     archive = shutil.make_archive(os.path.join(folder, f"{stem}_frames"), "zip", frame_folder)
     preview = browser_video(depth_video, os.path.join(folder, f"{stem}_depth_preview.webm"))
-    summary = (f"**{name}**: {frames} frame(s) at {fps:g} fps; the zip holds each frame's _disp.npy, _disp.jpeg "
-               "and _depth.npy " + ("(aligned, one colour range for the video; _depth_raw.npy: as predicted).  \n"
-                                    + stability.describe() if stability is not None else
-                                    "(each frame's colour map uses its own range)."))
+    caption = service.provenance.caption(provenance.camera_state(service.focal.of()[2] if service.focal else None))
+    summary = (f"**{name}**: {frames} frame(s) at {fps:g} fps; {caption}. The zip holds each frame's _disp.npy, "
+               "_disp.jpeg and _depth.npy " + ("(aligned, one colour range for the video; _depth_raw.npy: as "
+                                               "predicted).  \n" + stability.describe() if stability is not None else
+                                               "(each frame's colour map uses its own range)."))
     return preview, [depth_video, archive], summary
+
+
+def page_reply(outputs, blanks, payload=None):
+    """`outputs()` (a tab's outputs, its Markdown summary last), or for an upload the page cannot use (PageError)
+    `blanks` empty outputs and the message in that Markdown, where it stays until the next upload (a toast
+    vanishes and leaves broken outputs). Messages name the visitor's file, never the server's temporary path;
+    the console gets one line (an unexpected error: its traceback, the page a line saying so)."""
+    try:
+        return outputs()
+    except PageError as e:
+        message = str(e)
+    except Exception:  # noqa: BLE001  (a bug, not the visitor's mistake: the page stays usable)
+        logging.getLogger("app").exception("unexpected error")
+        return (None,) * blanks + ("**Something went wrong on the server** (its console has the details); "
+                                   "try another file.",)
+    if isinstance(payload, dict) and payload.get("path"):   # the temporary file and its folder -> the file's name
+        path, name = payload["path"], payload.get("orig_name") or os.path.basename(payload["path"])
+        message = message.replace(path, name).replace(os.path.dirname(path) + os.sep, "")
+    print(f"app.py: refused an upload: {message}", file=sys.stderr, flush=True)
+    return (None,) * blanks + (f"**Not used**: {message}",)
+
+
+def photo_handler(service, requests, opt):
+    """The photo tab's handler: (photo payload, colour map) -> photo_outputs through page_reply."""
+    def on_photo(payload, colormap):
+        if payload is None:   # cleared
+            return None, None, None, ""
+        return page_reply(lambda: photo_outputs(service, requests, payload, colormap, opt.max_image_pixels), 3,
+                          payload)
+    return on_photo
+
+
+def video_handler(service, requests, opt):
+    """The video tab's handler: (video payload, colour map, layout, temporal) -> video_outputs through page_reply."""
+    def on_video(payload, colormap, layout, temporal=True):
+        if payload is None:
+            return None, None, "**Not used**: upload a video first."
+        return page_reply(lambda: video_outputs(service, requests, payload, colormap, layout, opt.max_image_pixels,
+                                                opt.max_video_frames, temporal), 2, payload)
+    return on_video
 
 
 def build_page(service, opt):
@@ -286,23 +332,11 @@ def build_page(service, opt):
     import gradio as gr
 
     requests = Requests()
+    on_photo = photo_handler(service, requests, opt)
+    video_reply = video_handler(service, requests, opt)
 
-    def on_photo(payload, colormap):
-        if payload is None:   # cleared
-            return None, None, None, ""
-        try:
-            return photo_outputs(service, requests, payload, colormap, opt.max_image_pixels)
-        except PageError as e:
-            raise gr.Error(str(e)) from None
-
-    def on_video(payload, colormap, layout, temporal, progress=gr.Progress(track_tqdm=True)):
-        if payload is None:
-            raise gr.Error("upload a video first")
-        try:
-            return video_outputs(service, requests, payload, colormap, layout, opt.max_image_pixels,
-                                 opt.max_video_frames, temporal)
-        except PageError as e:
-            raise gr.Error(str(e)) from None
+    def on_video(payload, colormap, layout, temporal, progress=gr.Progress(track_tqdm=True)):   # Gradio's progress bar
+        return video_reply(payload, colormap, layout, temporal)
 
     colormaps = list(image_io.COLORMAPS)
     with gr.Blocks(title="MLDA-Net depth", analytics_enabled=False, delete_cache=(KEEP_SECONDS, KEEP_SECONDS)) as page:
@@ -336,7 +370,7 @@ def build_page(service, opt):
                 layout = gr.Radio(list(video.LAYOUTS), value="auto", label="layout (auto: stacked for wide frames)")
                 temporal = gr.Checkbox(value=True, label="temporal: one colour scale, frames aligned (no flicker)")
                 run = gr.Button("Depth video", variant="primary", elem_id="video_run")
-            video_summary = gr.Markdown()
+            video_summary = gr.Markdown(elem_id="video_summary")
             video_files = gr.File(label="downloads: depth video, per-frame files (.zip)", file_count="multiple",
                                   interactive=False)
             run.click(on_video, inputs=[clip, video_colormap, layout, temporal], outputs=[depth_clip, video_files, video_summary],

@@ -7,8 +7,9 @@
 
 Writes static programs (`.json` + `.pdiparams`, Paddle 3's format) with a dynamic batch dimension at
 the weights folder's input size (or --height/--width), and deploy.json with the size, the depth
-range, metric or relative depth (as predict.py decides it from the weights' opt.json) and the
-preprocessing, so that inference.py needs no flags to match. --precision int8 (ONNX Runtime) or bf16
+range, metric or relative depth (as predict.py decides it from the weights' opt.json), the training
+data record (utils/geometry/provenance.py) and the preprocessing, so that inference.py needs no flags
+to match. --precision int8 (ONNX Runtime) or bf16
 (Paddle Inference, oneDNN) writes a reduced-precision model only if its evaluation metrics on the
 test split of --gate_split stay within --max_abs_rel_change (abs_rel, relative) and --max_delta1_change
 (a1, points) of fp32's (deployment/gate.py, deployment/quantize.py), and records them and the
@@ -25,6 +26,7 @@ import sys
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 import options
+from utils.geometry import provenance
 from utils.geometry.depth import depth_scale
 
 
@@ -67,6 +69,7 @@ def main(argv=None):
     extra = {"min_depth": float(weights.min_depth), "max_depth": float(weights.max_depth),
              "camera": weights.get("camera"),
              "metric": metric, "depth_scale_factor": factor, "depth_note": note,
+             provenance.RECORD_KEY: provenance.read_record(weights),   # what the weights were trained on
              "num_layers": int(weights.num_layers), "batch_coupled_filter": bool(opt.batch_coupled_filter),
              "trained_height": int(weights.height), "trained_width": int(weights.width)}
     try:

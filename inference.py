@@ -22,6 +22,7 @@ import sys
 import options
 from deployment import DeployError, DepthPredictor
 from deployment.gate import describe as describe_precision
+from utils.geometry import provenance
 from utils.io import photo_loop
 from utils.io.output_options import OutputOptions
 
@@ -40,6 +41,7 @@ def main(argv=None):
         sys.exit(f"inference.py: error: {e}")
     if predictor.scale_note and not opt.camera_height:   # the ground plane gives relative depth metres
         print(predictor.scale_note)
+    print(provenance.run_line(predictor.provenance, focal, opt.camera_height))   # what the depth means
     precision = describe_precision(predictor.config)  # export.py --precision int8 | bf16
     if precision:
         print(precision)

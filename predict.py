@@ -40,6 +40,7 @@ import options
 options.check_before_imports("predict", __name__)
 import networks
 from deployment import Predictor
+from utils.geometry import provenance
 from utils.io import photo_loop
 from utils.io.output_options import OutputOptions
 from utils.system import RuntimeSetupError, setup_runtime
@@ -64,6 +65,7 @@ def main(argv=None):
         sys.exit(f"predict.py: error: {e}")
     if predictor.scale_note and not opt.camera_height:   # the ground plane gives relative depth metres
         print(predictor.scale_note)
+    print(provenance.run_line(predictor.provenance, focal, opt.camera_height))   # what the depth means
     output_dir = opt.output_dir or photo_loop.default_output_dir(opt.color_path, "predict")
     out = OutputOptions.from_run(opt, predictor, camera, output_dir, "predict.py", focal)
     if opt.engine == "ray":   # the same files from a Ray Data actor pool (deployment/ray_batch.py)

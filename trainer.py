@@ -36,6 +36,7 @@ from networks.layers import disp_to_depth, transformation_from_parameters
 from options import to_json_dict
 from training.stop import loader_batches, worker_init
 from utils.cameras.kitti_layout import NATIVE_SIZE, STEREO_SCALE_FACTOR
+from utils.geometry import provenance
 from utils.io import image_io
 from utils.system import RuntimeSetupError, setup_runtime
 
@@ -233,8 +234,10 @@ class Trainer(training.TrainingLoop):
         return networks.weight_files(self.models)
 
     def write_weights(self, folder):
-        """A self-contained weights folder (docs/MLDA_NET.md §9) with the run's opt.json."""
-        networks.save_weights_folder(folder, self.models, to_json_dict(self.opt))
+        """A self-contained weights folder (docs/MLDA_NET.md §9) with the run's opt.json and its training data
+        record (utils/geometry/provenance.py)."""
+        record = provenance.training_record(self.opt, self.step, self.epoch)   # what the weights learned from
+        networks.save_weights_folder(folder, self.models, {**to_json_dict(self.opt), provenance.RECORD_KEY: record})
 
     def restore_weights(self, folder):
         networks.load_into(self.models, folder)

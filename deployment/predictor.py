@@ -5,6 +5,8 @@
     depth = predictor.depth("photo.jpg")      # H x W at the photo's size (also PIL / numpy input);
                                               # predictor(image) is the same
     predictor.metric, predictor.scale_factor  # metres or relative depth, and the factor used
+    predictor.caption                         # the line to show beside the depth: the training data and
+                                              # what the numbers mean (utils/geometry/provenance.py)
     disp = predictor.disparity("photo.jpg")   # sigmoid disparity resized to the photo's size
     xyz, rgb = predictor.points("photo.jpg", camera="camera.json")  # N x 3 float32 (metres if metric),
                                               # N x 3 uint8; camera: a path, a dict, or None (EXIF, else the
@@ -20,6 +22,7 @@ import paddle
 
 import networks
 from utils.cameras.photo import PhotoCameras, focal_factor
+from utils.geometry import provenance
 from utils.geometry.depth import depth_scale
 from utils.io import image_io
 from utils.system import setup_runtime
@@ -54,6 +57,8 @@ class Predictor:
             self.opt.get("use_stereo"), scale_factor, True if self.refined is not None else self.opt.get("metric"))
         self.trained_camera = self.opt.get("camera")  # recorded by the folder dataset; None: KITTI's
         self.focal_rescale = focal_rescale and scale_factor is None and self.metric   # utils/cameras/photo.py
+        self.provenance = provenance.of_options(self.opt, self.metric)   # what the weights were trained on
+        self.caption = self.provenance.caption()
 
     @paddle.no_grad()
     def predict_disp(self, image):

@@ -19,6 +19,7 @@ import numpy as np
 from deployment.config import (BACKENDS, CONFIG_NAME, LAYOUTS, DeployError, check_input_shapes, depth_scale,
                                expected_shapes, read_config)
 from utils.diffusion import ddim
+from utils.geometry import provenance
 from utils.io import image_io
 
 
@@ -158,7 +159,9 @@ class DepthPredictor:
 
     `predictor.config` is deploy.json (height, width, min/max depth, metric, depth_scale_factor, ...);
     `predictor.scale_factor` and `predictor.metric` say how depth() scales (deploy.json's, unless
-    `scale_factor` is given); `predictor.scale_note` is the line to tell the user about it, or None."""
+    `scale_factor` is given); `predictor.scale_note` is the line to tell the user about it, or None;
+    `predictor.provenance` (utils/geometry/provenance.py) what the weights were trained on and
+    `predictor.caption` the line to show beside their depth."""
 
     def __init__(self, model_dir, backend="paddle", device="cpu", cpu_threads=0, onednn=True,
                  use_trt=False, trt_precision="fp32", bf16=False, scale_factor=None, refine=True, ddim_steps=None,
@@ -203,6 +206,8 @@ class DepthPredictor:
             self.refine = _RefineLoop(model_dir, make, ddim_steps, strength, noise_seed)
             if scale_factor is None:
                 self.scale_factor, self.metric, self.scale_note = 1.0, True, None
+        self.provenance = provenance.of_options(self.config, self.metric)   # deploy.json's training data record
+        self.caption = self.provenance.caption()
 
     def __call__(self, image):
         """Sigmoid disparity B x 1 x height x width of a photo (path, PIL image, H x W x 3 uint8

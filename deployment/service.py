@@ -11,6 +11,9 @@ what the replicas of serve.py (deployment/ray_serve.py) and the actors of predic
 Scale, as predict.py's: metric depth is multiplied by the upload's focal ratio fx_photo / fx_train from its EXIF
 (utils/cameras/photo.py; no EXIF focal length: the training camera's depth), unless --no-focal_rescale or
 --pred_depth_scale_factor; the headers X-Depth-Scale-Factor, X-Depth-Focal-Rescale and X-Depth-Camera say which.
+X-Depth-Weights says whether the weights are demonstration ones (trained on the synthetic scene), trained on
+real data or of unknown training data, and X-Depth-Caption what the numbers mean (utils/geometry/provenance.py);
+GET /info adds the training data record.
 
 The network treats every image of a batch alone (the guided filter's attention is normalised per sample,
 docs/MLDA_NET.md §3), so a photo's answer does not depend on the requests batched with it. A model with a
@@ -28,6 +31,7 @@ from PIL import Image
 
 from utils.cameras.camera import CameraChoice, CameraError
 from utils.cameras.photo import FocalRescale, PhotoCameras
+from utils.geometry import provenance
 from utils.io import image_io
 
 # ?format= -> (the image_io.encode_prediction kind, media type)
@@ -93,6 +97,7 @@ class DepthModel:
         self.height, self.width = int(p.height), int(p.width)
         self.scale_factor, self.metric, self.scale_note = float(p.scale_factor), bool(p.metric), p.scale_note
         self.min_depth, self.max_depth = float(p.min_depth), float(p.max_depth)
+        self.provenance = p.provenance   # what the weights were trained on (utils/geometry/provenance.py)
         rescale = opt.get("focal_rescale", True) and self.metric and opt.get("pred_depth_scale_factor") is None
         self.focal = FocalRescale(PhotoCameras(None, self.trained_camera)) if rescale else None
 
@@ -120,7 +125,8 @@ class DepthModel:
                 "scale_factor": self.scale_factor, "depth_note": self.scale_note,
                 "min_depth": self.min_depth, "max_depth": self.max_depth, "diffusion_head": self.refined,
                 "camera": camera.camera, "camera_source": camera.label, "focal_rescale": self.focal is not None,
-                "png16_scale": image_io.KITTI_PNG_SCALE}
+                "png16_scale": image_io.KITTI_PNG_SCALE, "weights": self.provenance.kind,
+                "caption": self.provenance.caption(), provenance.RECORD_KEY: self.provenance.record}
 
 
 def parse_query(params):
@@ -216,7 +222,9 @@ def encode(model, disp, size, fmt, colormap, scale=None):
     headers = {"X-Depth-Units": "metres" if model.metric else "relative",
                "X-Depth-Scale-Factor": f"{scale.factor:g}", "X-Depth-Focal-Rescale": f"{scale.focal_ratio:g}",
                "X-Depth-Camera": scale.camera, "X-Depth-Model": model.name,
-               "X-Image-Size": f"{size[0]}x{size[1]}", "X-Depth-Format": fmt}
+               "X-Image-Size": f"{size[0]}x{size[1]}", "X-Depth-Format": fmt,
+               "X-Depth-Weights": model.provenance.kind, "X-Depth-Caption": provenance.header_caption(
+                   model.provenance, {"focal_rescale": scale.focal_ratio} if scale.camera == "exif" else None)}
     if fmt == "png16":
         headers["X-Depth-Png-Scale"] = f"{image_io.KITTI_PNG_SCALE:g}"
     return body, media_type, headers

@@ -9,6 +9,7 @@ the tamed weights and the browser take ~20 s before the first one runs."""
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -162,7 +163,9 @@ def test_photo_on_the_page_equals_predict_py(browser, server, synthetic_kitti, t
     _, view_xyz, view_rgba = read_glb(fetch(page, page.get_attribute("#cloud a", "href")))
     np.testing.assert_allclose(-view_xyz[:, 2], expected_depth.ravel(), rtol=1e-5)
     np.testing.assert_array_equal(view_rgba[:, :3], np.asarray(Image.open(photo)).reshape(-1, 3))
-    assert "Metric depth (x5.4)" in page.inner_text("#depth_statement")   # weights without opt.json use_stereo
+    statement = page.inner_text("#depth_statement")
+    assert "Metric depth (x5.4)" in statement   # weights without opt.json use_stereo
+    assert "Unknown training data; metres assume the training camera" in statement   # no training data record
 
     page.set_viewport_size({"width": 1000, "height": 1000})
     image = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
@@ -181,9 +184,9 @@ def test_bad_photos_get_a_message(browser, server, tmp_path, name, write, messag
     write(photo)
     page = open_page(browser, server)
     page.set_input_files("#photo input[type=file]", str(photo))
-    toast = page.wait_for_selector("[data-testid=toast-body]")
-    assert message in toast.inner_text()
-    assert page.query_selector_all("#downloads a") == []
+    page.wait_for_selector("#photo_summary :text('Not used')")   # in the page, where it stays (no toast)
+    assert message in page.inner_text("#photo_summary")
+    assert page.query_selector_all("#downloads a") == [] and page.query_selector_all("[data-testid=toast-body]") == []
     page.close()
 
 
@@ -242,3 +245,73 @@ def test_view_cloud_keeps_a_grid_of_the_full_cloud():
     # stride ceil(sqrt(2000 / 500)) = 2: rows and columns 0, 2, 4, ...
     np.testing.assert_array_equal(points, full.reshape(40, 50, 3)[::2, ::2].reshape(-1, 3))
     assert len(points) <= 500
+
+
+@pytest.fixture(scope="module")
+def page_service(synthetic_kitti, tamed_weights, tmp_path_factory):  # noqa: F811
+    """(service, opt) of the page on weights recorded as trained on the synthetic scene, and its request folders."""
+    weights = tmp_path_factory.mktemp("demo") / "weights"
+    shutil.copytree(tamed_weights, weights)
+    opt = json.loads((weights / "opt.json").read_text())
+    (weights / "opt.json").write_text(json.dumps({**opt, "dataset": "synthetic", "split": "synthetic"}))
+    page_opt = app.options.parse("app", ["--load_weights_folder", str(weights), "--max_image_pixels",
+                                         str(PIXEL_LIMIT), "--max_video_frames", "2"])
+    return app.Service(page_opt), page_opt
+
+
+def upload(path, name):
+    """A Gradio file payload (FileData) of a file kept under a temporary folder, as the page receives it."""
+    return {"path": str(path), "orig_name": name}
+
+
+def test_demonstration_weights_are_captioned_on_the_page(page_service, synthetic_kitti, tmp_path):  # noqa: F811
+    service, opt = page_service
+    assert "Demonstration weights trained on the synthetic street scene" in service.depth_statement()
+    assert "metres" not in service.depth_statement().lower()
+    _, paths = split_image_paths(synthetic_kitti)
+    shown, _, downloads, summary = app.photo_handler(service, app.Requests(), opt)(upload(paths[0], "cup.jpg"),
+                                                                                    "magma")
+    # the numbers carry the caption, not a unit
+    assert re.search(r"median [0-9.]+: demonstration weights trained on the synthetic street scene", summary), summary
+    assert len(downloads) == 3 and shown[1].endswith("cup_disp.jpeg")
+
+
+@pytest.mark.parametrize("name, write, message", [
+    ("broken.jpg", lambda p: p.write_bytes(b"\xff\xd8 not really a jpeg"), "broken.jpg: not a readable image"),
+    ("large.png", lambda p: Image.new("RGB", (400, 300), (90, 120, 150)).save(p, "PNG"),
+     "large.png: 400 x 300 = 0.1 MP is more than this page accepts"),
+])
+def test_a_bad_photo_leaves_a_message_and_one_console_line(page_service, tmp_path, capsys, name, write, message):
+    """The page's own handler: outputs cleared, the message in the summary (it stays; a toast would vanish),
+    no server path in it, one line in the console and no traceback."""
+    service, opt = page_service
+    stored = tmp_path / "gradio" / "a1b2c3" / "upload_x7"   # Gradio keeps uploads under hashed names
+    stored.parent.mkdir(parents=True)
+    write(stored)
+    outputs = app.photo_handler(service, app.Requests(), opt)(upload(stored, name), "magma")
+    assert outputs[:3] == (None, None, None)
+    assert outputs[3].startswith("**Not used**: ") and message in outputs[3]
+    assert str(tmp_path) not in outputs[3] and "upload_x7" not in outputs[3]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err and str(tmp_path) not in err
+
+
+def test_a_bad_video_or_none_leaves_a_message(page_service, tmp_path, capsys):
+    service, opt = page_service
+    on_video = app.video_handler(service, app.Requests(), opt)
+    assert on_video(None, "magma", "auto") == (None, None, "**Not used**: upload a video first.")
+    fake = tmp_path / "tmpq1" / "clip"
+    fake.parent.mkdir()
+    fake.write_bytes(b"not a video at all")
+    outputs = on_video(upload(fake, "holiday.mp4"), "magma", "auto")
+    assert outputs[:2] == (None, None) and "holiday.mp4: not a video this page can read" in outputs[2]
+    assert str(tmp_path) not in outputs[2] and capsys.readouterr().err.count("\n") == 1
+
+
+def test_an_unexpected_error_keeps_the_page_usable(page_service, monkeypatch, tmp_path, caplog):
+    """A bug (not the visitor's mistake) logs its traceback and tells the visitor in the page."""
+    service, opt = page_service
+    monkeypatch.setattr(app, "photo_outputs", lambda *a: 1 / 0)
+    outputs = app.photo_handler(service, app.Requests(), opt)(upload(tmp_path / "x.jpg", "x.jpg"), "magma")
+    assert outputs[:3] == (None, None, None) and "Something went wrong on the server" in outputs[3]
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)

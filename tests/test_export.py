@@ -22,6 +22,9 @@ from tests.support.lsuv import tame_weights
 from utils.io import image_io
 
 H, W = 64, 128
+# the weights' training data record (utils/geometry/provenance.py), which export.py copies into deploy.json
+RECORD = {"dataset": "kitti", "description": "KITTI raw", "data_path": "kitti_data", "split": "eigen_zhou",
+          "camera": None, "steps": 12, "epoch": 0, "depth": "metric", "metric_from": "KITTI stereo (x5.4)"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -39,7 +42,8 @@ def weights(tmp_path_factory):
     nets = {"depth": networks.build_net("depth")}  # Paddle's default init, as tuned (not build_nets' init_as_original)
     tame_weights(nets, paddle.to_tensor(photos()[0]))
     folder = str(tmp_path_factory.mktemp("deploy") / "weights")
-    networks.save_weights_folder(folder, nets, {"height": H, "width": W, "min_depth": 0.2, "max_depth": 80.0})
+    networks.save_weights_folder(folder, nets, {"height": H, "width": W, "min_depth": 0.2, "max_depth": 80.0,
+                                                "training_data": RECORD})
     return folder
 
 
@@ -85,6 +89,9 @@ def test_deploy_config_records_what_inference_needs(exported):
     # no use_stereo in opt.json: the original layout, trained mono+stereo -> metres, and the note says so
     assert config["metric"] is True and config["depth_scale_factor"] == 5.4 and "mono+stereo" in config["depth_note"]
     assert config["layout"] == "split" and config["formats"] == ["paddle", "onnx"]
+    assert config["training_data"] == RECORD   # what the weights learned from travels with the model
+    caption = deployment.DepthPredictor(exported["split"], backend="onnxruntime").caption
+    assert caption == "weights trained on KITTI raw; metres assume the training camera; this photo's camera is unknown"
     assert config["parts"]["encoder"]["outputs"] == [f"feature{k}" for k in range(5)]
     assert config["shapes"]["feature4"] == [-1, 512, H // 32, W // 32]
     assert "LANCZOS" in config["preprocessing"]["resize"] and config["preprocessing"]["color"] == "RGB"

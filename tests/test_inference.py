@@ -59,7 +59,7 @@ def test_inference_writes_the_files_predict_writes(exported, photo_folder, predi
     assert message.replace("inference.py", "predict.py") == predict_message
     assert "broken.jpg" in message
     assert sorted(os.listdir(out)) == sorted(os.listdir(predict_dir)) == sorted(
-        f"{s}_{k}" for s in STEMS for k in ("disp.npy", "disp.jpeg", "depth.npy"))
+        f"{s}_{k}" for s in STEMS for k in ("disp.npy", "disp.jpeg", "depth.npy", "depth.json"))
     for stem in STEMS:
         disp = np.load(os.path.join(out, f"{stem}_disp.npy"))
         np.testing.assert_allclose(disp, np.load(os.path.join(predict_dir, f"{stem}_disp.npy")), rtol=0, atol=1e-4)
@@ -99,7 +99,7 @@ def test_default_output_folders_per_command_and_backend(exported, photo_folder, 
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)   # the default is relative to the working directory
-    files = ["a_depth.npy", "a_disp.jpeg", "a_disp.npy"]
+    files = ["a_depth.json", "a_depth.npy", "a_disp.jpeg", "a_disp.npy"]
     argv = ["--infer_files_dir", exported["combined"], "--color_path", str(folder)]
     for backend in ("onnxruntime", "paddle"):
         inference.main(argv + ["--backend", backend])
@@ -164,11 +164,14 @@ def test_velodyne_check_prints_what_predict_prints(weights, exported, tmp_path, 
     inference.main(["--infer_files_dir", exported["combined"], "--backend", "onnxruntime",
                     "--output_dir", str(tmp_path / "i")] + args)
     printed = capsys.readouterr().out.splitlines()
-    # the same note (these weights record no training options: taken as stereo, metres), then the metrics
-    assert "mono+stereo" in expected[0] and "abs_rel" in expected[1] and len(printed) == len(expected) == 5
-    assert printed[:2] == expected[:2] and printed[3] == expected[3]  # note, header, scale line
+    # the same note (these weights record no training options: taken as stereo, metres), the same caption (the
+    # training data record in deploy.json), then the metrics
+    assert "mono+stereo" in expected[0] and "abs_rel" in expected[2] and len(printed) == len(expected) == 6
+    assert expected[1] == "depth: weights trained on KITTI raw; metres assume the training camera; this photo's " \
+                          "camera is unknown"
+    assert printed[:3] == expected[:3] and printed[4] == expected[4]  # note, caption, header, scale line
     # ONNX and eager disparities differ by ~1e-5, which can move a printed metric by one in the third decimal
-    values = [[float(v) for v in lines[2].split("|")] for lines in (printed, expected)]
+    values = [[float(v) for v in lines[3].split("|")] for lines in (printed, expected)]
     assert np.allclose(values[0], values[1], rtol=0, atol=1.5e-3)
 
 

@@ -9,7 +9,8 @@ from utils.io.output_options import OutputOptions
 
 def run(**given):
     opt = dict(eval_mono=False, camera_height=None, colormap="magma", save_png16=False, save_ply=False,
-               video_layout="auto", velo_filename="scan.bin", calib_path="calib")
+               video_layout="auto", velo_filename="scan.bin", calib_path="calib", temporal=True, save_raw=False,
+               camera=None)
     return SimpleNamespace(**{**opt, **given})
 
 

@@ -122,10 +122,16 @@ def test_predict_rescales_metric_depth_and_records_it(metric_weights, photos, tm
     record = json.loads((tmp_path / "on" / "exif_depth.json").read_text())
     assert record["focal_rescale"] == pytest.approx(FX_PHOTO / TRAIN["fx"]) and record["photo_camera"] == "its EXIF"
     assert f"metric depth x {FX_PHOTO / TRAIN['fx']:.4g} for the photo's focal length" in out
+    # the caption: metres only with the caveat that this photo's camera is not the training camera
+    assert "metres assume the training camera; this photo's camera differs" in record["caption"]
+    assert "depth: unknown training data; metres assume the training camera; this photo's camera is unknown" in out
     predict.main(base + [photos["exif"], "--output_dir", str(tmp_path / "off"), "--no-focal_rescale"])
     off = np.load(tmp_path / "off" / "exif_depth.npy")
     assert np.median(off) == pytest.approx(DEPTH * TRAIN["fx"] / FX_PHOTO, rel=0.01)   # the training camera's answer
-    assert sorted(os.listdir(tmp_path / "off")) == ["exif_depth.npy", "exif_disp.jpeg", "exif_disp.npy"]
+    assert sorted(os.listdir(tmp_path / "off")) == ["exif_depth.json", "exif_depth.npy", "exif_disp.jpeg",
+                                                    "exif_disp.npy"]
+    record = json.loads((tmp_path / "off" / "exif_depth.json").read_text())   # not rescaled: camera unknown
+    assert "focal_rescale" not in record and record["caption"].endswith("this photo's camera is unknown")
     # a --camera of the photos does the same for a photo without EXIF
     camera = tmp_path / "camera.json"
     camera.write_text(json.dumps(dict(TRAIN, fx=FX_PHOTO, fy=FX_PHOTO)))

@@ -48,6 +48,32 @@ def test_readme_snippet_runs_as_a_user_pastes_it(synthetic_kitti, tamed_weights)
     np.testing.assert_allclose(depth, 5.4 / (1 / 100 + (1 / 0.1 - 1 / 100) * resized), rtol=1e-5)
 
 
+@pytest.mark.parametrize("record, words", [
+    ({"dataset": "synthetic", "split": "synthetic", "use_stereo": True}, ["demonstration weights", "not meaningful"]),
+    ({"dataset": "kitti", "split": "eigen_zhou", "use_stereo": True},
+     ["weights trained on KITTI raw", "metres assume the training camera; this photo's camera is unknown"]),
+    ({}, ["unknown training data", "metres assume the training camera"]),   # the tamed weights' opt.json: no record
+])
+def test_console_and_depth_json_say_what_the_weights_learned(synthetic_kitti, tamed_weights,  # noqa: F811
+                                                             tmp_path, capsys, record, words):
+    """The caption (utils/geometry/provenance.py) is printed once and written into each <stem>_depth.json;
+    demonstration weights never call their numbers metres."""
+    weights = tmp_path / "w"
+    shutil.copytree(tamed_weights, weights)
+    opt = json.loads((weights / "opt.json").read_text())
+    (weights / "opt.json").write_text(json.dumps({**opt, **record}))
+    _, paths = split_image_paths(synthetic_kitti)
+    predict.main(["--load_weights_folder", str(weights), "--color_path", paths[0], "--output_dir", str(tmp_path / "o")])
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("depth: ")]
+    stem = os.path.splitext(os.path.basename(paths[0]))[0]
+    saved = json.loads((tmp_path / "o" / f"{stem}_depth.json").read_text())
+    assert len(line) == 1 and line[0] == f"depth: {saved['caption']}"
+    assert all(w in saved["caption"] for w in words), saved["caption"]
+    assert ("metres" in saved["caption"]) == (record.get("dataset") != "synthetic")
+    assert saved["weights"] == {"synthetic": "demonstration", "kitti": "trained"}.get(record.get("dataset"), "unknown")
+    assert Predictor(str(weights)).caption == saved["caption"]
+
+
 def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys, monkeypatch):  # noqa: F811
     _, paths = split_image_paths(synthetic_kitti)
     photos = tmp_path / "photos"
@@ -68,7 +94,8 @@ def test_folder_of_mixed_photos(synthetic_kitti, tamed_weights, tmp_path, capsys
     out = tmp_path / "outputs" / "predict" / "photos"  # the documented default
     assert sorted(os.listdir(photos)) == inputs   # nothing written into the input folder
     sizes = {"street_jpg": rgb.shape[:2], "street_png": rgb.shape[:2], "alpha": rgb.shape[:2], "grey": (70, 90)}
-    assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in ("disp.npy", "disp.jpeg", "depth.npy"))
+    kinds = ("disp.npy", "disp.jpeg", "depth.npy", "depth.json")
+    assert sorted(os.listdir(out)) == sorted(f"{s}_{k}" for s in sizes for k in kinds)
     for stem, (h, w) in sizes.items():
         disp = np.load(out / f"{stem}_disp.npy")
         assert disp.shape == (NET_H, NET_W) and disp.dtype == np.float32 and 0 < disp.min() and disp.max() < 1

@@ -16,6 +16,8 @@ from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # n
 from test_export import exported, weights  # noqa: F401  (session fixtures: tamed weights, exported folders)
 from utils.cameras import exif
 from utils.cameras.photo import FocalRescale, PhotoCameras
+from utils.geometry import provenance
+from utils.geometry.provenance import Provenance
 from utils.io import image_io, photo_loop
 from utils.io.output_options import OutputOptions
 
@@ -37,6 +39,9 @@ def test_batch_gives_each_photo_its_own_answer(synthetic_kitti, tamed_weights): 
     assert (info["input_size"], info["metric"], info["scale_factor"]) == (
         {"height": predictor.height, "width": predictor.width}, predictor.metric, predictor.scale_factor)
     assert info["focal_rescale"] == predictor.focal_rescale   # metric weights: as predict.py
+    # opt.json without a training data record: said, not guessed
+    assert (info["weights"], info["training_data"], info["caption"]) == ("unknown", None, predictor.caption)
+    assert info["caption"].startswith("unknown training data")
     json.dumps(info)   # what GET /info sends
 
 
@@ -116,13 +121,16 @@ def test_pixel_limit_is_413():
 def test_encoded_answers_are_predict_files(metric, units, tmp_path):
     disp = np.random.default_rng(2).uniform(0.05, 0.95, (8, 16)).astype(np.float32)
     model = SimpleNamespace(scale_factor=5.4 if metric else 1.0, metric=metric, min_depth=0.1, max_depth=100.0,
-                            name="w")
+                            name="w", provenance=Provenance(None, metric))
     files = image_io.write_prediction(str(tmp_path), "p", disp, (48, 24), model.scale_factor, "magma", True)
     for fmt, kind in (("png16", "depth_png"), ("npy", "depth_npy"), ("disp_npy", "disp_npy")):
         body, media_type, headers = service.encode(model, disp, (48, 24), fmt, "magma")
         assert body == open(files[kind], "rb").read()
         assert headers["X-Depth-Units"] == units and headers["X-Image-Size"] == "48x24"
         assert float(headers["X-Depth-Scale-Factor"]) == model.scale_factor
+        meaning = "metres assume the training camera" if metric else "depth up to an unknown scale"
+        assert headers["X-Depth-Weights"] == "unknown"
+        assert headers["X-Depth-Caption"].startswith("unknown training data; " + meaning)
     depth = np.load(io.BytesIO(service.encode(model, disp, (48, 24), "npy", "magma")[0]))
     scaled = 1 / 100.0 + (1 / 0.1 - 1 / 100.0) * image_io.resize_map(disp, (48, 24)).astype(np.float64)
     np.testing.assert_allclose(depth, model.scale_factor / scaled, rtol=1e-6)
@@ -145,15 +153,16 @@ def test_metric_depth_rescaled_by_the_upload_s_exif_as_predict_writes_it(tmp_pat
     tags.get_ifd(exif.EXIF_IFD)[exif.FOCAL_35] = f35
     data = png_bytes((width, height), tags)
     ratio = f35 * np.hypot(width, height) / np.hypot(36, 24) / train["fx"]   # the 35 mm rule, both at one width
+    kitti = Provenance(provenance.training_record({"dataset": "kitti", "use_stereo": True}), True)
     model = SimpleNamespace(scale_factor=5.4, metric=True, min_depth=0.1, max_depth=100.0, name="w",
-                            focal=FocalRescale(PhotoCameras(None, train)))
+                            focal=FocalRescale(PhotoCameras(None, train)), provenance=kitti)
     image, scale = service.read_photo(model, data, "image/png", 10 ** 6)
     assert scale.camera == "exif" and scale.focal_ratio == pytest.approx(ratio)
     assert scale.factor == pytest.approx(5.4 * ratio)
     # predict.py's files of the same photo (photo_loop, the focal rescaling from its EXIF)
     (tmp_path / "p.png").write_bytes(data)
     disp = np.random.default_rng(4).uniform(0.05, 0.95, (16, 32)).astype(np.float32)
-    out = OutputOptions(str(tmp_path / "out"), 5.4, focal=FocalRescale(PhotoCameras(None, train)))
+    out = OutputOptions(str(tmp_path / "out"), 5.4, focal=FocalRescale(PhotoCameras(None, train)), provenance=kitti)
     result = photo_loop.predict_photos([str(tmp_path / "p.png")], lambda photo: disp, out)
     files = result.written[0][1]
     body, _, headers = service.encode(model, disp, image.size, "npy", "magma", scale)
@@ -162,6 +171,9 @@ def test_metric_depth_rescaled_by_the_upload_s_exif_as_predict_writes_it(tmp_pat
     assert float(headers["X-Depth-Scale-Factor"]) == pytest.approx(record["depth_scale_factor"], rel=1e-5)
     assert float(headers["X-Depth-Focal-Rescale"]) == pytest.approx(record["focal_rescale"], rel=1e-5)
     assert headers["X-Depth-Camera"] == "exif"
+    # the same caption: KITTI-trained metres, with the caveat that this photo's camera differs
+    assert headers["X-Depth-Caption"] == record["caption"] and "this photo's camera differs" in record["caption"]
+    assert headers["X-Depth-Weights"] == record["weights"] == "trained"
     # no EXIF focal length: the training camera's depth; no focal rescaling (relative depth, an explicit factor)
     assert service.read_photo(model, png_bytes((width, height)), "image/png", 10 ** 6)[1] == (5.4, 1.0, "training")
     assert service.read_photo(NO_FOCAL, data, "image/png", 10 ** 6)[1] == (1.0, 1.0, "training")

@@ -85,6 +85,20 @@ def test_best_folder_holds_the_minimum_validation_score(short_run):
     assert info["abs_rel"] == pytest.approx(float(np.mean(abs_rels)), rel=1e-5)
 
 
+def test_weights_record_their_training_data(short_run):
+    """opt.json of the best folder (epoch 0: one step) records the synthetic scene, the steps and the epoch,
+    and the Predictor on it captions its depth as demonstration weights, not metres."""
+    from deployment import Predictor
+    from utils.geometry.provenance import DEMONSTRATION
+    best = short_run["run"] / "models" / "best"
+    record = json.loads((best / "opt.json").read_text())["training_data"]
+    assert (record["dataset"], record["steps"], record["epoch"], record["split"]) == \
+        ("synthetic", 1, 0, str(short_run["split"]))
+    assert (record["depth"], record["metric_from"]) == ("metric", "KITTI stereo (x5.4)")   # stereo, KITTI units
+    predictor = Predictor(str(best))
+    assert predictor.provenance.kind == "demonstration" and predictor.caption == DEMONSTRATION
+
+
 def dead_pid():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()

@@ -30,6 +30,8 @@ class OutputOptions:
     metric         the depth is in metres (the stabiliser's metric rule)
     video_camera   a utils.cameras.camera.CameraChoice for the camera motion between frames; None: KITTI's
     save_raw       videos with temporal: also each frame's own depth, <frame>_depth_raw.npy
+    provenance     utils.geometry.provenance.Provenance of the weights: each photo's <stem>_depth.json records
+                   its caption and the training data; None: no record
     """
     output_dir: str
     scale_factor: float = 1.0
@@ -48,6 +50,7 @@ class OutputOptions:
     metric: bool = False
     video_camera: Any = None
     save_raw: bool = False
+    provenance: Any = None
 
     @property
     def ply_camera(self):
@@ -67,4 +70,5 @@ class OutputOptions:
         return cls(output_dir, predictor.scale_factor, predictor.min_depth, predictor.max_depth, opt.colormap,
                    opt.save_png16, camera, opt.save_ply, opt.video_layout, opt.camera_height,
                    (opt.velo_filename, opt.calib_path, median) if opt.velo_filename else None, progress, focal,
-                   opt.temporal, bool(predictor.metric), CameraChoice(opt.camera, trained), opt.save_raw)
+                   opt.temporal, bool(predictor.metric), CameraChoice(opt.camera, trained), opt.save_raw,
+                   getattr(predictor, "provenance", None))

@@ -153,6 +153,8 @@ def write_photo(photo, disp, out):
         if fit.scale is None:
             raise PhotoSkipped(f"{photo.path}: {fit.describe()}")
         factor = out.scale_factor * fit.scale
+    if out.provenance is not None:   # the caption of this photo's depth and what the weights learned from
+        metadata = {**out.provenance.metadata(metadata, fit is not None), **(metadata or {})}
     earlier = image_io.prediction_paths(out.output_dir, photo.stem, out.save_png16, photo.points is not None)
     replaced = any(os.path.exists(p) for p in earlier.values())
     files = image_io.write_prediction(out.output_dir, photo.stem, disp, photo.image.size, factor, out.colormap,
