@@ -52,10 +52,12 @@ def entries(cache):
 
 
 def assert_close(got, want):
-    """Within 1e-4 of the largest disparity: the backends' own float kernels (ONNX Runtime's sigmoid is a
-    rational approximation accurate to ~1e-7 absolute, so tiny disparities differ more in relative terms)."""
+    """Every pixel within 1e-4 relative, with a floor of 1e-6 absolute for the near-zero disparities of these
+    untrained weights (down to 3e-6): the backends' own float kernels differ there by ~5e-8 (ONNX Runtime's
+    sigmoid is a rational approximation), which is over 1e-4 of such a value. Measured: at most 0.27 of this
+    bound on either backend."""
     assert got.shape == want.shape and got.dtype == np.float32
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
