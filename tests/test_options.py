@@ -77,7 +77,7 @@ def test_resume_excludes_fine_tuning(tmp_path, capsys):
 FLAGS = {
     "app": "--backend --camera --colormap --cpu_threads --device --host --infer_files_dir --load_weights_folder "
            "--max_image_pixels --max_upload_mb --max_video_frames --no-onednn --no-share --onednn --port "
-           "--pred_depth_scale_factor --share --trt_precision --use_trt --focal_rescale --no-focal_rescale",
+           "--pred_depth_scale_factor --share --trt_precision --use_trt --focal_rescale --no-focal_rescale --eager",
     "calibrate": "--board --calibration --camera_id --format --image_size --images --import --left --out --overwrite "
                  "--rectify --rectify_alpha --right --square",
     "convert_checkpoint": "--load_weights_folder --models_to_convert --output_folder",
@@ -96,7 +96,7 @@ FLAGS = {
     "predict": "--batch_coupled_filter --calib_path --color_path --colormap --device --eval_mono --load_weights_folder "
                "--no-batch_coupled_filter --num_threads --output_dir --pred_depth_scale_factor "
                "--save_png16 --velo_filename --camera --save_ply --video_layout --camera_height "
-               "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale",
+               "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale --eager",
     "synthetic": "--azimuth_step --drives --frames --height --img_ext --layout --out --overwrite --seed --width",
     "test": "--batch_coupled_filter --batch_size --data_path --dataset --device --eval_metric --eval_mono "
             "--eval_out_dir --eval_split --eval_stereo --ext_disp_to_eval --image_metrics --load_weights_folder --no-batch_coupled_filter --no-png "
