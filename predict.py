@@ -31,8 +31,8 @@ exit, nothing written for it. --output_dir naming a file is refused.
 
 The network runs compiled: exported once per weights folder and input size into a cache ($MLDA_CACHE_DIR,
 else ~/.cache/mlda-net; deployment/compiled.py) and run on ONNX Runtime (else Paddle Inference with oneDNN),
-equal to the eager network within 1e-4 relative; the first run says how long the build took, later runs that
-they used the cache. --eager runs Paddle's dynamic graph instead (several times slower on a CPU).
+agreeing with the eager network to about 1e-4 (bench/RESULTS.md); the first run says how long the build
+took, later runs that they used the cache. --eager runs Paddle's dynamic graph instead (several times slower on a CPU).
 
 Python API: deployment.Predictor (deployment/predictor.py), the class this script runs.
 """

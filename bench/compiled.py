@@ -6,9 +6,10 @@ Whole commands in one process (predict.main: weights loading, image decoding and
 output files), on synthetic KITTI frames of 1242 x 375 (`synthetic.generate`): a folder of --photos photos and
 an mp4 of --video_frames frames. Fresh weights tamed as in spec section 10 (speed does not depend on their
 values). --eager_frames N times --eager on the first N photos and a video of the first N frames only (a busy
-machine makes the full eager runs long; the rate is per frame either way). The compiled path runs twice: cold (an empty cache: the build is in the time and its one line is
-printed) and warm (the cache entry of the cold run, as every later run of the same weights). Prints markdown
-rows for bench/RESULTS.md and the largest disparity difference between the two paths' outputs.
+machine makes the full eager runs long; the rate is per frame either way). The compiled path runs twice:
+cold (an empty cache: the build is in the time and its one line is printed) and warm (the cache entry of the
+cold run, as every later run of the same weights). Prints markdown rows for bench/RESULTS.md, the load
+average around each run, and the largest disparity difference between the two paths' outputs.
 """
 import argparse
 import contextlib

@@ -15,10 +15,10 @@
 
 By default the network runs compiled: exported once per weights folder and input size into a cache
 (deployment/compiled.py; $MLDA_CACHE_DIR, else ~/.cache/mlda-net) and run on the fastest backend installed
-(ONNX Runtime, else Paddle Inference with oneDNN), equal to the eager network within 1e-4 relative; the first
-build's time, or the use of the cache, is said in one line (`log`). eager=True runs Paddle's dynamic graph
-instead; so does a network whose export fails (said in one line). An exported model runs without Paddle
-through deployment.runtime.DepthPredictor, which has the same methods.
+(ONNX Runtime, else Paddle Inference with oneDNN), agreeing with the eager network to about 1e-4
+(tests/test_compiled.py); the first build's time, or the use of the cache, is said in one line (`log`).
+eager=True runs Paddle's dynamic graph instead; so does a network whose export fails (said in one line).
+An exported model runs without Paddle through deployment.runtime.DepthPredictor, which has the same methods.
 """
 import os
 
