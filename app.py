@@ -5,8 +5,8 @@ beside it, turn its point cloud with the mouse, download the files; or give a vi
     python app.py --infer_files_dir inference_model [--backend onnxruntime] [--port 8000]
     python app.py --load_weights_folder WEIGHTS --host 0.0.0.0  # reachable from other machines
 
-The page runs the predictors of predict.py (deployment.Predictor, eager Paddle) or inference.py
-(deployment.DepthPredictor, an exported model) and writes with their writers
+The page runs the predictors of predict.py (deployment.Predictor: compiled, or eager Paddle with --eager) or
+inference.py (deployment.DepthPredictor, an exported model) and writes with their writers
 (utils.io.image_io.write_prediction, utils.io.video.predict_video), so what it shows and offers is what the
 scripts write for the same photo: the colour map is <stem>_disp.jpeg, the downloads are <stem>_depth.npy, the
 16-bit <stem>_depth.png and <stem>_points.ply. Metres or relative depth follow the weights as for predict.py
@@ -68,9 +68,10 @@ class Service:
             from utils.system import setup_runtime
 
             setup_runtime(opt.device)
-            predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor)
+            predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, eager=opt.eager)
             self.predict_disp, trained_camera = predictor.predict_disp, predictor.trained_camera
-            self.source = f"weights {folder_name(opt.load_weights_folder)} (Paddle, {opt.device})"
+            how = f"compiled, {predictor.backend}" if predictor.backend else "eager Paddle"
+            self.source = f"weights {folder_name(opt.load_weights_folder)} ({how}, {opt.device})"
         else:
             from deployment import DepthPredictor
 

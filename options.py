@@ -213,6 +213,10 @@ GROUPS = {
         "calib_path": dict(default=None, help="folder of KITTI's calibration files, for --velo_filename"),
         "velo_filename": dict(default=None, help="velodyne scan (.bin) of the image: print the metrics against it"),
     }),
+    "compiled": ("compiled network (predict.py, app.py)", {
+        "eager": dict(action="store_true",
+                      help="run the network in Paddle's dynamic graph instead of the compiled program"),
+    }),
     "pose_evaluation": ("pose evaluation (evaluate_pose.py, M2's odometry protocol)", {
         "save_pred_poses": dict(action="store_true",
                                 help="write the predicted poses to <weights>/poses_odom_<sequence>.npy"),
@@ -344,7 +348,7 @@ SCRIPT_GROUPS = {
     "test": ("weights", ("data", ("dataset", "data_path", "eval_split", "png")), "scaling", "evaluation",
              ("optimisation", ("batch_size",)), ("system", ("device", "num_workers", "num_threads")),
              ("refine", ("refine", "ddim_steps", "strength", "noise_seed"))),
-    "predict": ("weights", "prediction", ("scaling", ("eval_mono", "camera_height")),
+    "predict": ("weights", "prediction", ("scaling", ("eval_mono", "camera_height")), "compiled",
                 ("system", ("device", "num_threads")), ("refine", ("refine", "ddim_steps", "strength", "noise_seed")),
                 ("ray", ("engine", "address", "num_actors", "worker_cpus")), ("optimisation", ("batch_size",), RAY)),
     "evaluate_pose": (("weights", ("load_weights_folder",)), ("data", ("data_path", "eval_split", "png")),
@@ -358,7 +362,7 @@ SCRIPT_GROUPS = {
                   ("export", ("format",), CALIBRATE_SECTION), ("data", ("overwrite",), CALIBRATE_SECTION)),
     "app": (("weights", ("load_weights_folder",)), "inference",
             ("prediction", ("colormap", "pred_depth_scale_factor", "camera", "focal_rescale")), ("system", ("device",)),
-            "app"),
+            "compiled", "app"),
     "serve": (("weights", ("load_weights_folder",)),
               ("inference", ("infer_files_dir", "backend", "onednn", "use_trt", "trt_precision")),
               ("prediction", ("pred_depth_scale_factor", "focal_rescale")), ("system", ("device",)),
@@ -691,6 +695,9 @@ def check_export(opt, error):
 def check_app(opt, error):
     if (opt.load_weights_folder is None) == (opt.infer_files_dir is None):
         error("give one of --load_weights_folder (a weights folder) and --infer_files_dir (a folder of export.py)")
+    if opt.eager and opt.infer_files_dir:
+        error("--eager runs a weights folder's network in Paddle's dynamic graph; --infer_files_dir is an exported "
+              "model, which has no eager form: drop --eager or give --load_weights_folder")
     if not 0 < opt.port < 65536:
         error(f"--port {opt.port}: must be in 1..65535")
     _at_least(opt, error, ("max_image_pixels", "max_video_frames", "max_upload_mb"), 1, "at least 1")

@@ -31,6 +31,11 @@ if any was. An unreadable video, an empty folder or a photo that --camera does n
 exit, nothing written for it. --output_dir naming a file is refused. --engine ray writes the same files of
 a folder's photos from a Ray Data actor pool, skipping photos whose files exist (docs/serving.md).
 
+The network runs compiled: exported once per weights folder and input size into a cache ($MLDA_CACHE_DIR,
+else ~/.cache/mlda-net; deployment/compiled.py) and run on ONNX Runtime (else Paddle Inference with oneDNN),
+agreeing with the eager network to about 1e-4 (bench/RESULTS.md); the first run says how long the build
+took, later runs that they used the cache. --eager runs Paddle's dynamic graph instead (several times slower on a CPU).
+
 Python API: deployment.Predictor (deployment/predictor.py), the class this script runs.
 """
 import utils  # noqa: F401  (first import: silences Paddle's import-time ccache warning)
@@ -56,7 +61,8 @@ def main(argv=None):
         paths = photo_loop.list_inputs(opt.color_path, opt.velo_filename, opt.calib_path)
         predictor = Predictor(opt.load_weights_folder, opt.pred_depth_scale_factor, opt.batch_coupled_filter,
                               refine=opt.refine, ddim_steps=opt.ddim_steps, strength=opt.strength,
-                              noise_seed=opt.noise_seed, focal_rescale=opt.focal_rescale)
+                              noise_seed=opt.noise_seed, focal_rescale=opt.focal_rescale, eager=opt.eager,
+                              num_threads=opt.num_threads)
         photo_loop.ground_setup(opt.camera_height, predictor.metric)
         camera = photo_loop.camera_choice(opt.camera, predictor.trained_camera, opt.save_ply, opt.camera_height)
         focal = photo_loop.focal_setup(predictor.focal_rescale, predictor.metric, opt.camera,

@@ -32,10 +32,9 @@ def main():
 
     import importlib.util
     import paddle
-    import networks
     import predict
     import synthetic
-    from tests.support.lsuv import tame_weights
+    from tests.support.lsuv import tamed_depth_folder
     from utils.io import image_io
     from utils.system import setup_runtime
 
@@ -55,12 +54,9 @@ def main():
                  for d, f, _ in lines]
         np.savez_compressed(os.path.join(split, "gt_depths.npz"), data=gt)
 
-        sample = paddle.to_tensor(image_io.preprocess(image_io.load_image(paths[0]), args.height, args.width))
-        paddle.seed(0)
-        nets = networks.build_nets(scales=(0, 1, 2, 3), use_pose=False)
-        tame_weights(nets, sample)
         weights = os.path.join(tmp, "weights")
-        networks.save_weights_folder(weights, nets, {"height": args.height, "width": args.width})
+        nets = tamed_depth_folder(weights, paths[0], args.height, args.width)
+        sample = paddle.to_tensor(image_io.preprocess(image_io.load_image(paths[0]), args.height, args.width))
 
         with paddle.no_grad():
             for _ in range(2):

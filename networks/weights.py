@@ -122,7 +122,7 @@ def load_file(model, name, path):
     model.set_state_dict(state)
 
 
-def _read_opt(folder):
+def read_opt(folder):
     """The options saved with a weights folder (opt.json) over the defaults, as a Munch."""
     opt = Munch(DEFAULT_OPT)
     path = os.path.join(folder, "opt.json")
@@ -142,7 +142,7 @@ def load_weights_folder(folder, parts=("depth",), batch_coupled_filter=False):
     Either layout loads; anything missing or not fitting raises CheckpointError."""
     if not os.path.isdir(folder):
         raise CheckpointError(f"weights folder {folder} does not exist")
-    opt = _read_opt(folder)
+    opt = read_opt(folder)
     built = [p for p in parts if p != "refine"] + (["depth"] if "refine" in parts and "depth" not in parts else [])
     nets = {p: build_net(p, opt.num_layers, opt.scales, batch_coupled_filter) for p in built}
     load_into(nets, folder)
@@ -219,7 +219,7 @@ def convert_folder(src, dst, files=None):
     files = files or [n for n in FILE_NAMES if os.path.isfile(os.path.join(src, f"{n}.pdparams"))]
     if not files:
         raise CheckpointError(f"{src} holds none of {', '.join(n + '.pdparams' for n in FILE_NAMES)}")
-    opt = _read_opt(src)
+    opt = read_opt(src)
     parts = [p for p in ("depth", "pose") if any(WEIGHT_FILES[f][0] == p for f in files)]
     nets = {p: build_net(p, opt.num_layers, opt.scales) for p in parts}
     load_into(nets, src, files)

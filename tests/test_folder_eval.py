@@ -129,7 +129,7 @@ def test_network_on_own_sequences_median_and_metric(own_data, weights, tmp_path,
     assert disps.shape == (3, NET_H, NET_W)
     # line 'b 2 l' is frame10 (natural order): the network's own prediction of that file
     from deployment import Predictor
-    direct = 1 / 100 + (1 / 0.1 - 1 / 100) * Predictor(relative).predict_disp(os.path.join(root, "b", "left",
+    direct = 1 / 100 + (1 / 0.1 - 1 / 100) * Predictor(relative, eager=True).predict_disp(os.path.join(root, "b", "left",
                                                                                           "frame10.png"))
     np.testing.assert_allclose(disps[2], direct, rtol=1e-4)
     expect, ratios = numpy_protocol(disps, gts, scaled=True)

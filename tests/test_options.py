@@ -79,7 +79,7 @@ def test_resume_excludes_fine_tuning(tmp_path, capsys):
 FLAGS = {
     "app": "--backend --camera --colormap --cpu_threads --device --host --infer_files_dir --load_weights_folder "
            "--max_image_pixels --max_upload_mb --max_video_frames --no-onednn --no-share --onednn --port "
-           "--pred_depth_scale_factor --share --trt_precision --use_trt --focal_rescale --no-focal_rescale",
+           "--pred_depth_scale_factor --share --trt_precision --use_trt --focal_rescale --no-focal_rescale --eager",
     "calibrate": "--board --calibration --camera_id --format --image_size --images --import --left --out --overwrite "
                  "--rectify --rectify_alpha --right --square",
     "convert_checkpoint": "--load_weights_folder --models_to_convert --output_folder",
@@ -100,7 +100,7 @@ FLAGS = {
                "--no-batch_coupled_filter --num_threads --output_dir --pred_depth_scale_factor "
                "--save_png16 --velo_filename --camera --save_ply --video_layout --camera_height "
                "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale "
-               "--engine --address --num_actors --worker_cpus --batch_size --temporal --no-temporal --save_raw",
+               "--engine --address --num_actors --worker_cpus --batch_size --temporal --no-temporal --save_raw --eager",
     "serve": "--load_weights_folder --infer_files_dir --backend --onednn --no-onednn --use_trt --trt_precision "
              "--pred_depth_scale_factor --focal_rescale --no-focal_rescale --device --host --port --max_upload_mb "
              "--max_image_pixels --address --replicas --max_replicas --worker_cpus --max_batch_size --batch_wait_ms "

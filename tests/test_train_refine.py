@@ -126,14 +126,14 @@ def test_test_py_and_predictor_use_the_head(synthetic_kitti, straight_run, tmp_p
             got = result["refined"]["ddim_steps"][str(steps)][mode]
             np.testing.assert_allclose([got["abs_rel"], got["rmse"], got["a1"]], expect[[0, 2, 4]], rtol=1e-4)
     # Predictor: metric depth from the head (sigmoid-equivalent disparity mapped back by disp_to_depth)
-    predictor = Predictor(folder)
+    predictor = Predictor(folder, eager=True)   # compiled against eager: tests/test_compiled.py
     assert predictor.metric and predictor.scale_factor == 1.0 and predictor.refined is not None
     photo = image_io.load_image(ds.find_image(*ds.lines[0][:3]))
     s = predictor.predict_disp(photo)
     with paddle.no_grad():
         direct = net(paddle.to_tensor(image_io.preprocess(photo, H, 96)), net.noise_for(H, 96)).numpy()[0, 0]
     np.testing.assert_allclose(1 / (1 / 100 + (1 / 0.1 - 1 / 100) * s), np.clip(direct, 0.1, 100), rtol=1e-4)
-    assert Predictor(folder, refine=False).refined is None
+    assert Predictor(folder, refine=False, eager=True).refined is None
 
 
 def test_options_refuse_bad_values(capsys):

@@ -43,3 +43,16 @@ def tame_weights(nets, sample):
         for h in hooks:
             h.remove()
     return nets
+
+
+def tamed_depth_folder(folder, image_path, height, width):
+    """Write a weights folder (encoder + depth, opt.json at height x width) of fresh networks (seed 0) tamed on
+    the image at `image_path`, for benchmarks whose speed does not depend on the values. Returns the nets."""
+    import networks
+    from utils.io import image_io
+    sample = paddle.to_tensor(image_io.preprocess(image_io.load_image(image_path), height, width))
+    paddle.seed(0)
+    nets = networks.build_nets(scales=(0, 1, 2, 3), use_pose=False)
+    tame_weights(nets, sample)
+    networks.save_weights_folder(folder, nets, {"height": height, "width": width})
+    return nets

@@ -4,6 +4,8 @@ one where it belongs, never half of one. Every writer of the project goes throug
 import json
 import os
 import shutil
+import tempfile
+import uuid
 import zlib
 from contextlib import contextmanager
 
@@ -134,3 +136,38 @@ def fsync_dir(folder):
         pass
     finally:
         os.close(fd)
+
+
+@contextmanager
+def new_folder(folder):
+    """Yields a temporary folder of its own beside `folder` (a unique name, so writers in several
+    processes never share one) and publishes it by one rename when the block succeeds: `folder` then
+    holds one writer's complete content. When another writer published first, this writer's copy is
+    dropped and theirs kept (the first wins; both wrote the same thing). On error the temporary folder
+    is removed and `folder` is left as it was. For caches whose entries never change once written."""
+    folder = os.path.normpath(os.path.abspath(folder))
+    parent, name = os.path.split(folder)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{name}.tmp", dir=parent)
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, folder)   # atomic; fails when a non-empty `folder` already exists
+        except OSError:
+            if not os.path.isdir(folder):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def discard_folder(folder):
+    """Remove `folder` so that no reader meets it half-deleted: renamed away first (a name of its own), then
+    deleted. A folder already gone (another process discarded it) is fine."""
+    folder = os.path.normpath(os.path.abspath(folder))
+    parent, name = os.path.split(folder)
+    trash = os.path.join(parent, f".{name}.stale{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(folder, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
