@@ -213,7 +213,7 @@ GROUPS = {
         "calib_path": dict(default=None, help="folder of KITTI's calibration files, for --velo_filename"),
         "velo_filename": dict(default=None, help="velodyne scan (.bin) of the image: print the metrics against it"),
     }),
-    "compiled": ("compiled network (predict.py, app.py)", {
+    "compiled": ("compiled network (predict.py, app.py, serve.py)", {
         "eager": dict(action="store_true",
                       help="run the network in Paddle's dynamic graph instead of the compiled program"),
     }),
@@ -365,7 +365,7 @@ SCRIPT_GROUPS = {
             "compiled", "app"),
     "serve": (("weights", ("load_weights_folder",)),
               ("inference", ("infer_files_dir", "backend", "onednn", "use_trt", "trt_precision")),
-              ("prediction", ("pred_depth_scale_factor", "focal_rescale")), ("system", ("device",)),
+              ("prediction", ("pred_depth_scale_factor", "focal_rescale")), "compiled", ("system", ("device",)),
               ("app", ("host", "port", "max_upload_mb", "max_image_pixels")),
               ("ray", ("address", "replicas", "max_replicas", "worker_cpus", "max_batch_size", "batch_wait_ms",
                        "max_ongoing_requests", "max_queued_requests"))),

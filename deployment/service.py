@@ -63,7 +63,7 @@ def folder_name(path):
 
 
 class DepthModel:
-    """The predictor of a weights folder (opt.load_weights_folder: predict.py's Predictor on eager Paddle)
+    """The predictor of a weights folder (opt.load_weights_folder: predict.py's Predictor, compiled unless --eager)
     or of an export.py folder (opt.infer_files_dir: DepthPredictor on opt.backend), with `threads` CPU
     threads. scale_factor, metric, scale_note, min_depth, max_depth, height, width: the predictor's."""
 
@@ -75,8 +75,11 @@ class DepthModel:
             setup_runtime(opt.get("device", "cpu"), threads)
             self.predictor = Predictor(opt.load_weights_folder, opt.get("pred_depth_scale_factor"),
                                        refine=opt.get("refine", True), ddim_steps=opt.get("ddim_steps"),
-                                       strength=opt.get("strength"), noise_seed=opt.get("noise_seed"))
-            self.name, self.backend, self.precision = folder_name(opt.load_weights_folder), "paddle (eager)", "fp32"
+                                       strength=opt.get("strength"), noise_seed=opt.get("noise_seed"),
+                                       eager=opt.get("eager", False), num_threads=threads)
+            compiled = self.predictor.compiled   # predict.py's compiled program (None: eager, by choice or fallback)
+            self.name, self.precision = folder_name(opt.load_weights_folder), "fp32"
+            self.backend = "paddle (eager)" if compiled is None else f"{self.predictor.backend} (compiled)"
             self.trained_camera = self.predictor.trained_camera
             self.refined = self.predictor.refined is not None
             self._single = self.predictor.predict_disp
@@ -112,6 +115,8 @@ class DepthModel:
 
             with paddle.no_grad():
                 disp = self.predictor.net.disparity(paddle.to_tensor(batch)).numpy()
+        elif getattr(self.predictor, "compiled", None) is not None:
+            disp = self.predictor.compiled(batch)
         else:
             disp = self.predictor(batch)
         return [d[0].astype(np.float32) for d in disp]

@@ -102,7 +102,7 @@ FLAGS = {
                "--refine --no-refine --ddim_steps --strength --noise_seed --focal_rescale --no-focal_rescale "
                "--engine --address --num_actors --worker_cpus --batch_size --temporal --no-temporal --save_raw --eager",
     "serve": "--load_weights_folder --infer_files_dir --backend --onednn --no-onednn --use_trt --trt_precision "
-             "--pred_depth_scale_factor --focal_rescale --no-focal_rescale --device --host --port --max_upload_mb "
+             "--pred_depth_scale_factor --focal_rescale --no-focal_rescale --eager --device --host --port --max_upload_mb "
              "--max_image_pixels --address --replicas --max_replicas --worker_cpus --max_batch_size --batch_wait_ms "
              "--max_ongoing_requests --max_queued_requests",
     "synthetic": "--azimuth_step --drives --frames --height --img_ext --layout --out --overwrite --seed --width",

@@ -28,6 +28,10 @@ def test_batch_gives_each_photo_its_own_answer(synthetic_kitti, tamed_weights): 
     _, paths = split_image_paths(synthetic_kitti)
     photos = [image_io.load_image(p) for p in paths[:3]] + [image_io.load_image(paths[0]).rotate(180)]
     model = service.DepthModel(Munch(load_weights_folder=tamed_weights), threads=1)
+    eager = service.DepthModel(Munch(load_weights_folder=tamed_weights, eager=True), threads=1)
+    assert model.info()["backend"].endswith("(compiled)") and eager.info()["backend"] == "paddle (eager)"
+    # the same network either way (their agreement is pinned in tests/test_compiled.py)
+    np.testing.assert_allclose(eager.disparities(photos), model.disparities(photos), rtol=1e-3, atol=1e-5)
     together = model.disparities(photos)
     alone = [model.disparities([p])[0] for p in photos]
     predictor = Predictor(tamed_weights)

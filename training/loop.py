@@ -192,9 +192,9 @@ class TrainingLoop:
         opt = self.opt
         self.set_train_mode()
         self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
-        total = epoch_bar_total(len(self.sampler), self.step, opt.max_steps, self.batch_in_epoch)
+        total = len(self.sampler)   # the epoch's batches; the bar ends earlier where --max_steps ends the run
         until = f", --max_steps {opt.max_steps}" if opt.max_steps else ""
-        bar = tqdm(total=total, initial=self.batch_in_epoch,
+        bar = tqdm(total=epoch_bar_total(total, self.step, opt.max_steps, self.batch_in_epoch), initial=self.batch_in_epoch,
                    desc=f"epoch {self.epoch} (of 0-{opt.num_epochs - 1}{until})",
                    disable=not self.is_main, dynamic_ncols=True)
         t_last = time.time()
