@@ -116,7 +116,9 @@ class DepthModel:
             with paddle.no_grad():
                 disp = self.predictor.net.disparity(paddle.to_tensor(batch)).numpy()
         elif getattr(self.predictor, "compiled", None) is not None:
-            disp = self.predictor.compiled(batch)
+            # one image a call, as predict.py runs it: ONNX Runtime's kernels for a batch of N round differently
+            # (~1e-4), and a batch must not change an answer; the batch still shares decoding and the queue
+            disp = np.concatenate([self.predictor.compiled(image[None]) for image in batch])
         else:
             disp = self.predictor(batch)
         return [d[0].astype(np.float32) for d in disp]

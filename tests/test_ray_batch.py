@@ -77,9 +77,17 @@ def assert_same_files(got, expect):
                 assert a["photo_camera"] == "its EXIF" and a["focal_rescale"] != 1
             continue
         assert a.shape == b.shape and a.dtype == b.dtype
-        # the network treats each image of a batch alone: equal up to float rounding
-        tolerance = {".npy": 1e-5 * np.abs(b).max(), ".png": 1, ".jpeg": 4}[os.path.splitext(name)[1]]
-        assert np.abs(a - b).max() <= tolerance, name
+        # the network treats each image of a batch alone: equal up to float rounding. Disparities within
+        # 1e-5 of their largest; depth, 1 / (a + b disp), turns 1e-7 of rounding in the near-zero disparities
+        # of these untrained weights into ~1e-4 relative, so depth files are compared relatively
+        if name.endswith("_disp.npy"):
+            tolerance = 1e-5 * np.abs(b).max()
+        elif name.endswith(".jpeg"):   # JPEG's blocks turn a grey level of difference into a few here and there
+            assert np.abs(a.astype(np.float64) - b).mean() <= 0.5, name
+            continue
+        else:
+            tolerance = {".npy": 2e-4 * np.abs(b), ".png": 2e-4 * b.astype(np.float64) + 1}[os.path.splitext(name)[1]]
+        assert (np.abs(a.astype(np.float64) - b) <= tolerance).all(), name
 
 
 @pytest.mark.slow   # a local Ray and its actor pool: about a minute
