@@ -14,7 +14,7 @@ import options
 import predict
 from deployment import ray_batch
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
-from tests.support.local_ray import shutdown
+from tests.support.local_ray import children, shutdown
 from utils.cameras import exif
 
 READABLE = 9   # photos of photo_folder that are written
@@ -26,9 +26,10 @@ def local_ray():
     process it started."""
     from deployment import ray_cluster
 
+    before = children()
     ray_cluster.connect()
     yield
-    assert shutdown() == []   # no stray Ray process
+    assert shutdown(before=before) == []   # no stray Ray process
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import options
 import predict
 from deployment import Predictor
 from eval_fixtures import split_image_paths, synthetic_kitti, tamed_weights  # noqa: F401
-from tests.support.local_ray import free_port, shutdown
+from tests.support.local_ray import children, free_port, shutdown
 from utils.cameras import exif
 from utils.io import image_io
 
@@ -39,12 +39,13 @@ def service(tamed_weights):  # noqa: F811
                                   "--max_batch_size", "4", "--batch_wait_ms", "100", "--max_ongoing_requests", "8",
                                   "--max_queued_requests", str(QUEUE), "--max_upload_mb", "1",
                                   "--max_image_pixels", str(MAX_PIXELS)])
+    before = children()
     ray_cluster.connect()
     try:
         ray_serve.start(opt)
         yield f"http://127.0.0.1:{port}"
     finally:
-        assert shutdown() == []   # no stray Ray process
+        assert shutdown(before=before) == []   # no stray Ray process
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,20 @@ def free_port():
         return s.getsockname()[1]
 
 
-def shutdown(timeout=30.0):
-    """serve.shutdown and ray.shutdown, then wait up to `timeout` s for every process this one started
-    (Ray's GCS, raylet, workers, replicas); returns the command lines of those still alive after it."""
+def children():
+    """The pids of this process's children and their children, now: taken before Ray starts, they are the
+    processes shutdown() leaves alone (a multiprocessing resource tracker of an earlier test, say)."""
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def shutdown(timeout=30.0, before=frozenset()):
+    """serve.shutdown and ray.shutdown, then wait up to `timeout` s for every process this one started since
+    `before` (children() then: Ray's GCS, raylet, workers, replicas); returns the command lines of those still
+    alive after it."""
     import ray
     from ray import serve
 
-    started = psutil.Process().children(recursive=True)
+    started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     if ray.is_initialized():
         try:
             serve.shutdown()
