@@ -63,7 +63,7 @@ def one_process_rows(weights, export_dir, jpeg, count, threads):
     from deployment import DepthPredictor
     from deployment import Predictor
 
-    eager = Predictor(weights)
+    eager = Predictor(weights, eager=True)
     rows = {"Predictor (eager Paddle)": one_process_rate(eager.predict_disp, eager, jpeg, max(2, count // 4))}
     for name, backend in (("inference.py path, Paddle Inference oneDNN", "paddle"),
                           ("inference.py path, ONNX Runtime", "onnxruntime")):
@@ -186,7 +186,7 @@ def main():
 
     before = one_process_rows(weights, export_dir, jpeg, args.requests // 3, threads)
     port = free_port()
-    model = ["--load_weights_folder", weights] if args.model == "eager" else ["--infer_files_dir", export_dir,
+    model = ["--load_weights_folder", weights, "--eager"] if args.model == "eager" else ["--infer_files_dir", export_dir,
                                                                              "--backend", args.model]
     opt = options.parse("serve", model + ["--port", str(port), "--replicas", str(args.replicas),
                                           "--worker_cpus", str(threads / args.replicas)])
