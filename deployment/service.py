@@ -106,8 +106,10 @@ class DepthModel:
 
     def disparities(self, images):
         """[h x w float32 sigmoid disparity] of RGB PIL images: one network call on their stacked
-        image_io.preprocess inputs (a diffusion head: one call each)."""
-        if self.refined:
+        image_io.preprocess inputs; one call each for a diffusion head, and for a weights folder's compiled
+        program (predict.py's own call: ONNX Runtime's kernels for a batch of N round differently, ~1e-4,
+        and a batch must not change an answer; the batch still shares decoding and the queue)."""
+        if self.refined or getattr(self.predictor, "compiled", None) is not None:
             return [np.asarray(self._single(image), np.float32) for image in images]
         batch = np.concatenate([image_io.preprocess(image, self.height, self.width) for image in images])
         if self.backend == "paddle (eager)":
@@ -115,10 +117,6 @@ class DepthModel:
 
             with paddle.no_grad():
                 disp = self.predictor.net.disparity(paddle.to_tensor(batch)).numpy()
-        elif getattr(self.predictor, "compiled", None) is not None:
-            # one image a call, as predict.py runs it: ONNX Runtime's kernels for a batch of N round differently
-            # (~1e-4), and a batch must not change an answer; the batch still shares decoding and the queue
-            disp = np.concatenate([self.predictor.compiled(image[None]) for image in batch])
         else:
             disp = self.predictor(batch)
         return [d[0].astype(np.float32) for d in disp]
