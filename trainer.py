@@ -85,8 +85,9 @@ class Trainer(training.TrainingLoop):
         self.frame_ids = list(opt.frame_ids) + (["s"] if opt.use_stereo else [])
         self.use_pose = len(opt.frame_ids) > 1
         # {"depth": DepthNet, "pose": PoseNet}; stored as the weights files encoder, depth, pose_encoder, pose
+        # a resumed run takes every value from its checkpoint (load_checkpoint): nothing drawn before
         self.models = networks.build_nets(num_layers=opt.num_layers, scales=opt.scales, use_pose=self.use_pose,
-                                          batch_coupled_filter=opt.batch_coupled_filter)
+                                          batch_coupled_filter=opt.batch_coupled_filter, initialise=not opt.resume)
         self.init_weights()
         if opt.get("qat"):  # fake int8 on the depth network's convolutions; its state dict stays the float one
             from training.qat import quantize_for_training

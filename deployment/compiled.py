@@ -35,7 +35,10 @@ from utils.io.fileio import atomic_write_text, discard_folder, new_folder
 CACHE_ENV = "MLDA_CACHE_DIR"
 CACHE_FORMAT = 1          # raise when an entry's content changes meaning: older entries are then not used
 ENTRY_FILE = "compiled.json"   # written last into an entry: its check
-HASHED_FILES = ("encoder.pdparams", "depth.pdparams", "opt.json")
+HASHED_FILES = ("encoder.pdparams", "depth.pdparams")
+# the options of opt.json that the exported program is built from (export_entry); the rest of opt.json (where
+# the run logged, what it was trained on) is metadata, and editing it must not cost a rebuild
+PROGRAM_OPTIONS = ("num_layers", "scales", "min_depth", "max_depth")
 HEAD_FILES = ("refine.pdparams", "refine.json")
 
 
@@ -78,8 +81,8 @@ def _versions(backend):
 
 
 def cache_key(weights_folder, spec):
-    """sha256 (hex) of the weights' files the program is built from and of `spec`, the cache format and the
-    versions of the exporting tools."""
+    """sha256 (hex) of the weights' files the program is built from, the options of opt.json it depends on
+    (PROGRAM_OPTIONS), `spec`, the cache format and the versions of the exporting tools."""
     digest = hashlib.sha256()
     for name in HASHED_FILES + (HEAD_FILES if spec.refine else ()):
         path = os.path.join(weights_folder, name)
@@ -89,7 +92,10 @@ def cache_key(weights_folder, spec):
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
         digest.update(b"\0end\0" if os.path.isfile(path) else b"\0missing\0")
-    settings = dict(asdict(spec), format=CACHE_FORMAT, versions=_versions(spec.backend))
+    from networks import read_opt   # CheckpointError for an opt.json that is not JSON, as export_entry's
+    opt = read_opt(weights_folder)
+    settings = dict(asdict(spec), format=CACHE_FORMAT, versions=_versions(spec.backend),
+                    options={name: opt.get(name) for name in PROGRAM_OPTIONS})
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
 

@@ -13,7 +13,7 @@ from networks.attention import GlobalAttention
 from networks.decoder import NUM_CH_DEC, Conv3x3
 from networks.diffusion import HEAD_DEFAULTS, DiffusionHead, RefinedDepthNet
 from networks.encoder import MultiLevelEncoder
-from networks.model import WEIGHT_FILES, build_net, weight_files
+from networks.model import WEIGHT_FILES, build_net, unset_initialisation, weight_files
 from utils.io.fileio import atomic_write, atomic_write_text
 
 FILE_NAMES = tuple(WEIGHT_FILES)  # encoder, depth, pose_encoder, pose
@@ -144,7 +144,8 @@ def load_weights_folder(folder, parts=("depth",), batch_coupled_filter=False):
         raise CheckpointError(f"weights folder {folder} does not exist")
     opt = read_opt(folder)
     built = [p for p in parts if p != "refine"] + (["depth"] if "refine" in parts and "depth" not in parts else [])
-    nets = {p: build_net(p, opt.num_layers, opt.scales, batch_coupled_filter) for p in built}
+    with unset_initialisation():   # load_into overwrites every parameter (all files of each net)
+        nets = {p: build_net(p, opt.num_layers, opt.scales, batch_coupled_filter) for p in built}
     load_into(nets, folder)
     if "refine" in parts:
         nets["refine"] = RefinedDepthNet(nets["depth"], load_refine_head(folder))

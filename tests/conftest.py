@@ -23,8 +23,12 @@ set_cpu_threads(default=max(1, (os.cpu_count() or 1) // _WORKERS))
 @pytest.fixture(scope="session", autouse=True)
 def compiled_cache(tmp_path_factory):
     """The compiled networks of this session (deployment/compiled.py) under pytest's temporary folder, never
-    in the user's ~/.cache; scripts started as subprocesses inherit it. Returns the folder."""
-    folder = tmp_path_factory.mktemp("compiled_cache")
+    in the user's ~/.cache; scripts started as subprocesses inherit it. Returns the folder. pytest-xdist's
+    processes share one (its parent folder is theirs): the cache is safe for concurrent writers, and a program
+    one process built is not built again by the other."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "compiled_cache"
+    folder.mkdir(exist_ok=True)
     saved = os.environ.get("MLDA_CACHE_DIR")
     os.environ["MLDA_CACHE_DIR"] = str(folder)
     yield folder

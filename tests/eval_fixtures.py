@@ -1,7 +1,7 @@
 """Session fixtures of the evaluation/prediction tests: the data tests' synthetic KITTI (test split: one
 drive, 7 left frames) and a weights folder with tamed (trained-like, O(1) activations) weights at
 64 x 128. Import the fixtures by name; both are built once per session even when several modules import
-them (fixed folders under pytest's base temp, reused when present)."""
+them, and once for all of pytest-xdist's processes (tests/support/shared.py)."""
 import os
 
 import numpy as np
@@ -10,6 +10,7 @@ import pytest
 
 import networks
 from tests.support.lsuv import tame_weights
+from tests.support.shared import shared_folder
 from tests.synthetic_fixture import synthetic_kitti  # noqa: F401  (the data tests' dataset, shared)
 from utils.io import image_io
 
@@ -42,17 +43,16 @@ def split_image_paths(info):
 def tamed_weights(tmp_path_factory, synthetic_kitti):
     """Weights folder (encoder, depth, pose_encoder, pose + opt.json at 64 x 128) whose convolutions
     were rescaled on a synthetic frame (tests/support/lsuv.py)."""
-    folder = str(tmp_path_factory.getbasetemp() / "eval_tamed_weights")
-    if os.path.isfile(os.path.join(folder, "opt.json")):  # built by another module of this session
-        return folder
-    _, paths = split_image_paths(synthetic_kitti)
-    sample = paddle.to_tensor(image_io.preprocess(image_io.load_image(paths[0]), NET_H, NET_W))
-    paddle.seed(0)
-    # Paddle's default init (build_net), the weights the tests were tuned on (not build_nets' init_as_original)
-    nets = tame_weights({p: networks.build_net(p, 18, (0, 1, 2, 3)) for p in ("depth", "pose")}, sample)
-    networks.save_weights_folder(folder, nets, {"height": NET_H, "width": NET_W, "num_layers": 18,
-                                                 "scales": [0, 1, 2, 3], "min_depth": 0.1, "max_depth": 100.0})
-    return folder
+    def build(folder):
+        _, paths = split_image_paths(synthetic_kitti)
+        sample = paddle.to_tensor(image_io.preprocess(image_io.load_image(paths[0]), NET_H, NET_W))
+        paddle.seed(0)
+        # Paddle's default init (build_net), the weights the tests were tuned on (not build_nets' init_as_original)
+        nets = tame_weights({p: networks.build_net(p, 18, (0, 1, 2, 3)) for p in ("depth", "pose")}, sample)
+        networks.save_weights_folder(folder, nets, {"height": NET_H, "width": NET_W, "num_layers": 18,
+                                                     "scales": [0, 1, 2, 3], "min_depth": 0.1, "max_depth": 100.0})
+
+    return shared_folder(tmp_path_factory, "eval_tamed_weights", build)
 
 
 def dense_gt(info, lines):

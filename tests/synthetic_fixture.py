@@ -13,18 +13,29 @@ import os
 
 import pytest
 
+from tests.support.shared import shared_folder
+
 SETTINGS = dict(seed=0, num_drives=2, frames_per_drive=7, width=416, height=128)   # 7 frames: val = frame 5
 
 
 @pytest.fixture(scope="session")
 def synthetic_kitti(tmp_path_factory):
     import synthetic
-    # generate() reuses a folder made with the same settings, so several importers share one dataset
-    return synthetic.generate(str(tmp_path_factory.getbasetemp() / "synthetic_kitti_data"), progress=False, **SETTINGS)
+
+    def build(folder):
+        synthetic.generate(folder, progress=False, **SETTINGS)
+
+    # built once for all of the run's processes; generate() then reuses it (the same settings) for the info
+    return synthetic.generate(shared_folder(tmp_path_factory, "synthetic_kitti_data", build), progress=False,
+                              **SETTINGS)
 
 
 @pytest.fixture(scope="session")
-def synthetic_kitti_hints(synthetic_kitti):
+def synthetic_kitti_hints(synthetic_kitti, tmp_path_factory):
     import precompute_depth_hints
-    precompute_depth_hints.ensure(synthetic_kitti["data_path"], progress=False)
+
+    def build(_):
+        precompute_depth_hints.ensure(synthetic_kitti["data_path"], progress=False)
+
+    shared_folder(tmp_path_factory, "synthetic_kitti_hints", build)   # into the dataset's folder, once
     return dict(synthetic_kitti, depth_hint_path=os.path.join(synthetic_kitti["data_path"], "depth_hints"))

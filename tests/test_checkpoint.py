@@ -80,6 +80,24 @@ def test_both_layouts_load_and_agree(loaded, ours, image):
     assert_same(run(nets2, image), out)
 
 
+def test_every_loaded_value_is_the_file_s_and_fresh_networks_stay_random(ours):
+    """load_weights_folder builds its networks without drawing random values (networks/weights.py): each value
+    of the loaded state must come from the files, and a network built afterwards is initialised as usual."""
+    _, nets = load_weights_folder(ours, parts=("depth", "pose"))
+    stored = {}
+    for name, layer in networks.weight_files(nets).items():
+        saved = paddle.load(os.path.join(ours, f"{name}.pdparams"))
+        stored.update({id(v): saved[k] for k, v in layer.state_dict().items()})
+    for net in nets.values():
+        values = net.state_dict().values()
+        assert all(id(v) in stored for v in values)
+        for v in values:
+            np.testing.assert_array_equal(v.numpy(), stored[id(v)].numpy())
+    fresh = networks.build_net("depth").decoder.state_dict()
+    assert all(float(v.abs().max()) > 0 for k, v in fresh.items() if k.endswith(".weight") and "_bn" not in k
+               and v.ndim == 4)   # convolution kernels drawn, not the loader's constant
+
+
 def test_converter_writes_the_tables_and_round_trips(original_folder, loaded, ours, image, tmp_path):
     out = loaded[2]
     converted = str(tmp_path / "converted")

@@ -1,6 +1,7 @@
 """The compiled network (deployment/compiled.py) behind Predictor, predict.py and app.py: equal to the eager
 network on both backends, cached by the weights' content (a copy is a hit, a changed file a new entry, never
 the old program), a damaged entry rebuilt, a failing export falling back to eager with one line."""
+import json
 import os
 import shutil
 
@@ -120,12 +121,25 @@ def test_changed_weights_get_a_new_entry_never_the_old_program(built, cache, tam
     assert len(entries(cache)) == 3
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("damage", ["truncated model", "overwritten model", "no record"])
-def test_damaged_entry_is_rebuilt(built, cache, tamed_weights, photos, damage):  # noqa: F811
-    entry = compiled.entry_folder(compiled.cache_key(tamed_weights, compiled.CompileSpec(
-        64, 128, False, False, "onnxruntime")), compiled.CompileSpec(64, 128, False, False, "onnxruntime"))
-    assert os.path.isdir(entry)
+def test_metadata_of_opt_json_keeps_the_entry_its_network_options_do_not(tamed_weights, tmp_path):  # noqa: F811
+    """Editing what opt.json records about the run (its training data, log folder) reuses the compiled program;
+    the options the program is built from (depth range, encoder depth, scales) make a new entry."""
+    folder = tmp_path / "weights"
+    shutil.copytree(tamed_weights, folder)
+    spec = compiled.CompileSpec(64, 128, False, False, "onnxruntime")
+    key = compiled.cache_key(str(folder), spec)
+    saved = json.loads((folder / "opt.json").read_text())
+    (folder / "opt.json").write_text(json.dumps({**saved, "training_data": {"dataset": "kitti"}, "log_dir": "/x"}))
+    assert compiled.cache_key(str(folder), spec) == key
+    for name, value in (("max_depth", 80.0), ("min_depth", 0.5), ("num_layers", 50), ("scales", [0])):
+        (folder / "opt.json").write_text(json.dumps({**saved, name: value}))
+        assert compiled.cache_key(str(folder), spec) != key, name
+    (folder / "opt.json").write_text("{not json")
+    with pytest.raises(networks.CheckpointError, match="opt.json is not valid JSON"):
+        compiled.cache_key(str(folder), spec)
+
+
+def damage_entry(entry, damage):
     if damage == "truncated model":   # found by the record's sizes
         with open(os.path.join(entry, "model.onnx"), "r+b") as f:
             f.truncate(1000)
@@ -134,6 +148,31 @@ def test_damaged_entry_is_rebuilt(built, cache, tamed_weights, photos, damage): 
             f.write(b"\0" * 1000)
     else:   # a partial entry: its record is written last
         os.remove(os.path.join(entry, compiled.ENTRY_FILE))
+
+
+def tamed_entry(tamed_weights):
+    spec = compiled.CompileSpec(64, 128, False, False, "onnxruntime")
+    return compiled.entry_folder(compiled.cache_key(tamed_weights, spec), spec)
+
+
+def test_entry_problem_finds_a_truncated_model_and_a_missing_record(built, tamed_weights, tmp_path):  # noqa: F811
+    """Both take the rebuild path of test_damaged_entry_is_rebuilt's "no record" case (compile_network rebuilds
+    every entry with a problem); the runtime's own refusal is the other path."""
+    entry = tamed_entry(tamed_weights)
+    assert compiled.entry_problem(entry) is None
+    for damage in ("truncated model", "no record"):
+        copy = str(tmp_path / damage.replace(" ", "_"))
+        shutil.copytree(entry, copy)
+        damage_entry(copy, damage)
+        assert compiled.entry_problem(copy) is not None, damage
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["overwritten model", "no record"])
+def test_damaged_entry_is_rebuilt(built, cache, tamed_weights, photos, damage):  # noqa: F811
+    entry = tamed_entry(tamed_weights)
+    assert os.path.isdir(entry)
+    damage_entry(entry, damage)
     notes = []
     predictor = Predictor(tamed_weights, log=notes.append)
     assert notes[0].startswith("compiled the network for 64 x 128 on onnxruntime in "), notes

@@ -19,6 +19,7 @@ from skimage import data
 import deployment
 import networks
 from tests.support.lsuv import tame_weights
+from tests.support.shared import shared_folder
 from utils.io import image_io
 
 H, W = 64, 128
@@ -38,24 +39,29 @@ def photos():
 @pytest.fixture(scope="session")
 def weights(tmp_path_factory):
     """A weights folder at 64 x 128 with tamed weights and a depth range other than the default."""
-    paddle.seed(0)
-    nets = {"depth": networks.build_net("depth")}  # Paddle's default init, as tuned (not build_nets' init_as_original)
-    tame_weights(nets, paddle.to_tensor(photos()[0]))
-    folder = str(tmp_path_factory.mktemp("deploy") / "weights")
-    networks.save_weights_folder(folder, nets, {"height": H, "width": W, "min_depth": 0.2, "max_depth": 80.0,
-                                                "training_data": RECORD})
-    return folder
+    def build(folder):
+        paddle.seed(0)
+        nets = {"depth": networks.build_net("depth")}  # Paddle's default init, as tuned (not build_nets' init_as_original)
+        tame_weights(nets, paddle.to_tensor(photos()[0]))
+        networks.save_weights_folder(folder, nets, {"height": H, "width": W, "min_depth": 0.2, "max_depth": 80.0,
+                                                    "training_data": RECORD})
+
+    return shared_folder(tmp_path_factory, "deploy_weights", build)
 
 
 @pytest.fixture(scope="session")
 def exported(weights, tmp_path_factory):
     """{"split", "combined"}: folders exported with ONNX, the split one through export.py's command line."""
-    root = tmp_path_factory.mktemp("exported")
     import export as export_script
-    export_script.main(["--load_weights_folder", weights, "--save_dir", str(root / "split"), "--format", "onnx"])
-    export_script.main(["--load_weights_folder", weights, "--save_dir", str(root / "combined"), "--format", "onnx",
-                        "--combined"])
-    return {"split": str(root / "split"), "combined": str(root / "combined")}
+
+    def build(root):
+        export_script.main(["--load_weights_folder", weights, "--save_dir", os.path.join(root, "split"),
+                            "--format", "onnx"])
+        export_script.main(["--load_weights_folder", weights, "--save_dir", os.path.join(root, "combined"),
+                            "--format", "onnx", "--combined"])
+
+    root = shared_folder(tmp_path_factory, "exported", build)   # once for all of pytest-xdist's processes
+    return {"split": os.path.join(root, "split"), "combined": os.path.join(root, "combined")}
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,7 @@ def _gradient_step(tr, inputs, length):
     return before, change
 
 
+@pytest.mark.slow   # three trainers of the full networks: about 25 s
 def test_sparse_depth_pulls_monocular_weights_towards_metres(synthetic_kitti, tmp_path):  # noqa: F811
     root = synthetic_kitti["data_path"]
     # monocular weights; min_depth 0.01 starts their depth ~50x below the scene's metres (a monocular
