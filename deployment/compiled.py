@@ -8,8 +8,9 @@ export.py and inference.py.
 
 Cache: $MLDA_CACHE_DIR, else ~/.cache/mlda-net; one folder per entry, named
 <height>x<width>_<backend>_<key prefix>. The key hashes what the program depends on: the content of the
-folder's encoder.pdparams, depth.pdparams and opt.json (refine.pdparams and refine.json when the head is
-used), the guided filter's batch coupling, the backend and the versions of Paddle (and paddle2onnx), so a
+folder's encoder.pdparams and depth.pdparams (refine.pdparams and refine.json when the head is used), the
+options of its opt.json that the program is built from (PROGRAM_OPTIONS: what opt.json records about the run
+is not), the guided filter's batch coupling, the backend and the versions of Paddle (and paddle2onnx), so a
 changed folder gets a new entry and an old one is never served. An entry is written in a temporary folder and
 published by one rename (utils.io.fileio.new_folder): processes compiling the same key at once each get a
 complete entry; one that fails its check (compiled.json lists every file and its size) is rebuilt. Each

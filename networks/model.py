@@ -5,6 +5,7 @@ PoseNet = pose encoder (two stacked frames) + pose decoder (-> axis-angle, trans
 Each is stored as two files of a weights folder (see `WEIGHT_FILES`).
 """
 import math
+import threading
 from contextlib import contextmanager
 
 import paddle
@@ -76,21 +77,27 @@ def build_nets(num_layers=18, scales=(0, 1, 2, 3), use_pose=True, batch_coupled_
     return {p: init_as_original(build_net(p, num_layers, scales, batch_coupled_filter)) for p in parts}
 
 
+_INITIALISATION_LOCK = threading.RLock()
+
+
 @contextmanager
 def unset_initialisation():
     """Parameters created in the block get a constant fill instead of their random initialisation: for networks
     whose every parameter a weights file then overwrites (load_file refuses a file that misses one). Drawing the
     random values takes most of a network's build time on a CPU (about 1.0 of the depth network's 1.3 s); a
-    parameter with an explicit initialiser (ParamAttr) keeps it."""
+    parameter with an explicit initialiser (ParamAttr) keeps it. Paddle's initialiser is one per process: the
+    blocks of several threads take turns (a network that another thread builds meanwhile, outside such a
+    block, would get the fill too; this project builds networks in one thread)."""
     from paddle.base import initializer
 
-    saved = initializer._global_weight_initializer(), initializer._global_bias_initializer()
-    fill = paddle.nn.initializer.Constant(0.0)
-    paddle.nn.initializer.set_global_initializer(fill, fill)
-    try:
-        yield
-    finally:
-        paddle.nn.initializer.set_global_initializer(*saved)
+    with _INITIALISATION_LOCK:
+        saved = initializer._global_weight_initializer(), initializer._global_bias_initializer()
+        fill = paddle.nn.initializer.Constant(0.0)
+        paddle.nn.initializer.set_global_initializer(fill, fill)
+        try:
+            yield
+        finally:
+            paddle.nn.initializer.set_global_initializer(*saved)
 
 
 def stereo_start_logit(focal_over_width, baseline, min_depth=0.1, max_depth=100.0):

@@ -12,6 +12,7 @@ import paddle  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.support.checkout import pytest_sessionfinish, pytest_sessionstart, pytest_terminal_summary  # noqa: E402,F401
+from tests.support.shared import run_folder  # noqa: E402
 from utils.system import set_cpu_threads  # noqa: E402
 
 paddle.set_device("cpu")
@@ -26,8 +27,7 @@ def compiled_cache(tmp_path_factory):
     in the user's ~/.cache; scripts started as subprocesses inherit it. Returns the folder. pytest-xdist's
     processes share one (its parent folder is theirs): the cache is safe for concurrent writers, and a program
     one process built is not built again by the other."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "compiled_cache"
+    folder = run_folder(tmp_path_factory) / "compiled_cache"
     folder.mkdir(exist_ok=True)
     saved = os.environ.get("MLDA_CACHE_DIR")
     os.environ["MLDA_CACHE_DIR"] = str(folder)

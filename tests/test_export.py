@@ -134,9 +134,9 @@ def test_dynamic_batch_of_three_equals_three_single_runs(predictor, backend):
     assert np.abs(singles[0] - singles[1]).max() > 1e-2  # different photos, different outputs
 
 
-def test_onnx_route_runs_without_paddle(exported, eager):
+def test_onnx_route_runs_without_paddle(exported, eager, tmp_path):
     """DepthPredictor with onnxruntime in a process where `import paddle` fails."""
-    ref = os.path.join(os.path.dirname(exported["split"]), "x.npy")
+    ref = str(tmp_path / "x.npy")
     np.save(ref, photos()[0])
     code = ("import sys; sys.modules['paddle'] = None; import numpy as np; from deployment import DepthPredictor; "
             f"p = DepthPredictor({exported['split']!r}, backend='onnxruntime'); "

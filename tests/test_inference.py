@@ -132,8 +132,8 @@ def test_onnx_route_of_inference_py_runs_without_paddle(exported, photo_folder, 
 def test_bad_folders_end_with_one_line(exported, photo_folder, tmp_path, capsys):  # noqa: F811
     message = run_inference(["--infer_files_dir", str(tmp_path), "--color_path", photo_folder])
     assert message.startswith("inference.py: error:") and "no deploy.json" in message and "\n" not in message
-    paddle_only = exported["split"] + "_paddle_only"
-    os.makedirs(paddle_only, exist_ok=True)
+    paddle_only = str(tmp_path / "paddle_only")   # links to the shared export's files, none changed
+    os.makedirs(paddle_only)
     for name in os.listdir(exported["split"]):
         if not name.endswith(".onnx"):
             os.link(os.path.join(exported["split"], name), os.path.join(paddle_only, name))

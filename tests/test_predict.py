@@ -147,7 +147,8 @@ def test_velodyne_metrics_match_test_py(synthetic_kitti, tamed_weights, tmp_path
     split.mkdir()
     (split / "test_files.txt").write_text(" ".join(lines[1]) + "\n")
     result = load_script("test").main(["--load_weights_folder", tamed_weights, "--data_path", root,
-                                       "--eval_split", str(split), "--eval_stereo", "--num_workers", "0"])
+                                       "--eval_split", str(split), "--eval_stereo", "--num_workers", "0",
+                                       "--eval_out_dir", str(tmp_path / "eval")])   # not into the shared weights
     # test.py computed the missing ground truth from the scan (velodyne distance, docs/MLDA_NET.md §8)
     gt = np.load(split / "gt_depths.npz", allow_pickle=True)["data"]
     np.testing.assert_array_equal(gt[0], generate_depth_map(calib, velo, cam=2, vel_depth=True))

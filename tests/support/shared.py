@@ -6,14 +6,15 @@ the first process to ask builds it, the others wait for it and reuse it. Without
 process's own base folder, as before.
 """
 import fcntl
-import os
 import shutil
 from contextlib import contextmanager
 
 def run_folder(tmp_path_factory):
-    """The temporary folder every process of this test run sees."""
+    """The temporary folder every process of this test run sees: the parent of an xdist process's own
+    (named popen-gw<N> by pytest-xdist; judged by the folder, not by PYTEST_XDIST_WORKER, which a pytest
+    started from inside a test would inherit)."""
     base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return base.parent if base.name.startswith("popen-gw") else base
 
 
 @contextmanager
