@@ -66,17 +66,6 @@ def build_net(part, num_layers=18, scales=(0, 1, 2, 3), batch_coupled_filter=Fal
     raise ValueError(f"unknown network {part!r}; expected 'depth' or 'pose'")
 
 
-def build_nets(num_layers=18, scales=(0, 1, 2, 3), use_pose=True, batch_coupled_filter=False, initialise=True):
-    """Fresh networks for training: {"depth": DepthNet[, "pose": PoseNet]}, in train mode, initialised
-    as the original (`init_as_original`; draws from Paddle's generator, so paddle.seed fixes them).
-    initialise=False: no values drawn at all (unset_initialisation), for a caller that loads every one."""
-    parts = ("depth", "pose") if use_pose else ("depth",)
-    if not initialise:
-        with unset_initialisation():
-            return {p: build_net(p, num_layers, scales, batch_coupled_filter) for p in parts}
-    return {p: init_as_original(build_net(p, num_layers, scales, batch_coupled_filter)) for p in parts}
-
-
 _INITIALISATION_LOCK = threading.RLock()
 
 
@@ -98,6 +87,17 @@ def unset_initialisation():
             yield
         finally:
             paddle.nn.initializer.set_global_initializer(*saved)
+
+
+def build_nets(num_layers=18, scales=(0, 1, 2, 3), use_pose=True, batch_coupled_filter=False, initialise=True):
+    """Fresh networks for training: {"depth": DepthNet[, "pose": PoseNet]}, in train mode, initialised
+    as the original (`init_as_original`; draws from Paddle's generator, so paddle.seed fixes them).
+    initialise=False: no values drawn at all (unset_initialisation), for a caller that loads every one."""
+    parts = ("depth", "pose") if use_pose else ("depth",)
+    if not initialise:
+        with unset_initialisation():
+            return {p: build_net(p, num_layers, scales, batch_coupled_filter) for p in parts}
+    return {p: init_as_original(build_net(p, num_layers, scales, batch_coupled_filter)) for p in parts}
 
 
 def stereo_start_logit(focal_over_width, baseline, min_depth=0.1, max_depth=100.0):

@@ -9,6 +9,7 @@ import fcntl
 import shutil
 from contextlib import contextmanager
 
+
 def run_folder(tmp_path_factory):
     """The temporary folder every process of this test run sees: the parent of an xdist process's own
     (named popen-gw<N> by pytest-xdist; judged by the folder, not by PYTEST_XDIST_WORKER, which a pytest
