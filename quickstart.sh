@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole pipeline on the embedded synthetic KITTI, from a fresh clone: install, generate the data and
 # its depth hints, train the small preset, evaluate, predict one frame. About seven minutes on 2 CPU cores.
-# Everything is written under this checkout: data/synthetic_kitti, logs/quickstart, outputs/quickstart.
+# Everything is written under this checkout (data/synthetic_kitti, logs/quickstart, outputs/quickstart),
+# except the compiled network predict.py caches in ~/.cache/mlda-net (or $MLDA_CACHE_DIR).
 #
 # Environment (all optional):
 #   PYTHON                   the interpreter (python3)
