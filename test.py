@@ -231,7 +231,7 @@ def predict_with_network(opt, test_set):
             dataset = KITTIRAWDataset(opt.data_path, test_set.lines, img_ext=".png" if opt.png else ".jpg", **size)
     except DataError as e:
         fail(e)
-    print(f"-> Predicting {len(dataset)} images at {wopt.width} x {wopt.height} with {opt.load_weights_folder}")
+    print(f"-> Predicting {len(dataset)} images at {wopt.height} x {wopt.width} with {opt.load_weights_folder}")
     loader = paddle.io.DataLoader(dataset, batch_size=opt.batch_size, shuffle=False, num_workers=opt.num_workers)
     try:
         disps = predict_disparities(nets["depth"], loader, float(wopt.min_depth), float(wopt.max_depth),

@@ -132,7 +132,7 @@ def main():
     from utils.geometry.stabilise import StabiliserOptions, stabilise
     predictor = Predictor(args.weights)
     print(f"weights {args.weights}: {'metric' if predictor.metric else 'relative'} depth "
-          f"(factor {predictor.scale_factor:g}); network {predictor.width} x {predictor.height}")
+          f"(factor {predictor.scale_factor:g}); network {predictor.height} x {predictor.width}")
     relative = StabiliserOptions(half_window=args.half_window)
     metric = StabiliserOptions(metric=True, half_window=args.half_window, max_correction=args.max_correction)
     rng = np.random.default_rng(args.seed)
