@@ -83,6 +83,9 @@ class DepthModel:
             self.trained_camera = self.predictor.trained_camera
             self.refined = self.predictor.refined is not None
             self._single = self.predictor.predict_disp
+            # predict.py's call per image for a compiled program: ONNX Runtime's kernels for a batch of N round
+            # differently (~1e-4), and a batch must not change an answer
+            self.one_by_one = self.refined or compiled is not None
         else:
             from deployment import DepthPredictor
 
@@ -95,6 +98,7 @@ class DepthModel:
             self.trained_camera = self.predictor.config.get("camera")
             self.refined = self.predictor.refine is not None
             self._single = lambda image: self.predictor(image)[0, 0]   # as inference.py
+            self.one_by_one = self.refined
         self.device = opt.get("device", "cpu")
         p = self.predictor
         self.height, self.width = int(p.height), int(p.width)
@@ -106,10 +110,9 @@ class DepthModel:
 
     def disparities(self, images):
         """[h x w float32 sigmoid disparity] of RGB PIL images: one network call on their stacked
-        image_io.preprocess inputs; one call each for a diffusion head, and for a weights folder's compiled
-        program (predict.py's own call: ONNX Runtime's kernels for a batch of N round differently, ~1e-4,
-        and a batch must not change an answer; the batch still shares decoding and the queue)."""
-        if self.refined or getattr(self.predictor, "compiled", None) is not None:
+        image_io.preprocess inputs; one call each (`one_by_one`) for a diffusion head and for a weights folder's
+        compiled program (the batch still shares decoding and the queue)."""
+        if self.one_by_one:
             return [np.asarray(self._single(image), np.float32) for image in images]
         batch = np.concatenate([image_io.preprocess(image, self.height, self.width) for image in images])
         if self.backend == "paddle (eager)":
